@@ -1,0 +1,269 @@
+--- ADF pipelines in lufa: load a factory, validate it, run its pipelines.
+--
+--   local pipeline = require "lufa.pipeline"
+--   local factory = assert(pipeline.load_factory("examples/factory", {override = "local.json"}))
+--   local problems = pipeline.validate(factory)
+--   io.stderr:write(pipeline.format_problems(problems))
+--   local record = factory:run("RetrainPipeline", {parameters = {epochs = 10}, on_event = print})
+--
+-- @module lufa.pipeline
+local json = require "lufa.json"
+local E = require "lufa.error"
+local L = require "lufa.pipeline.lenient"
+local load = require "lufa.pipeline.load"
+local compile = require "lufa.pipeline.compile"
+local runner = require "lufa.pipeline.run"
+local activities = require "lufa.activities"
+local runs = require "lufa.runs"
+
+local M = {}
+
+local Factory = {}
+Factory.__index = Factory
+
+local function new_factory(name, opts)
+  opts = opts or {}
+  local f = setmetatable({name = name or "lufa", resources = {}, order = {}, global_parameters = {},
+    files = {}, load_problems = {}, plans = {},
+    registry = opts.activities or activities.new(activities.root),
+    runs = opts.store or runs.memory()}, Factory)
+  for _, k in ipairs(load.KINDS) do
+    f.resources[k] = {}
+    f.order[k] = {}
+  end
+  for _, dir in ipairs(opts.activity_folders or {}) do f.registry:add_folder(dir) end
+  return f
+end
+
+--- Find a resource entry by kind and name (letter case ignored).
+-- @param kind "pipeline", "linkedService", "dataset" or "trigger" (any case, or plural)
+-- @return `{name, kind, file, resource}` or nil
+function Factory:find(kind, name)
+  local k = load.kind(kind)
+  if not k or type(name) ~= "string" then return nil end
+  return self.resources[k][name:lower()]
+end
+
+--- Names of the factory's pipelines, in load order.
+function Factory:pipelines()
+  local out = {}
+  for _, e in ipairs(self.order.pipeline) do out[#out + 1] = e.name end
+  return out
+end
+
+--- Register an activity type for this factory only (shadows the process-wide registry).
+function Factory:register(type_name, module)
+  self.plans = {}
+  return self.registry:register(type_name, module)
+end
+
+--- The compiled plan of a pipeline and its problems (cached).
+function Factory:plan(name)
+  local entry = self:find("pipeline", name)
+  if not entry then return nil, nil end
+  local cached = self.plans[entry]
+  if cached then return cached.plan, cached.problems end
+  entry.factory = self
+  local plan, problems = compile.pipeline(self, entry, self.registry)
+  plan.registry = self.registry
+  self.plans[entry] = {plan = plan, problems = problems}
+  return plan, problems
+end
+
+local function has_errors(problems)
+  for _, p in ipairs(problems) do
+    if p.severity == "error" then return true end
+  end
+  return false
+end
+M.has_errors = has_errors
+
+--- Validate the whole factory; see `pipeline.validate`.
+function Factory:validate()
+  return M.validate(self)
+end
+
+--- Start a pipeline run without waiting for it.
+-- @param name pipeline name (letter case ignored)
+-- @param opts `parameters` (name → value; strings are converted to the declared type),
+--   `on_event` (function(event) called at each state change), `store` (a lufa.runs store)
+-- @return run handle (`runId`, `record`, `:wait()`, `:cancel([reason])`), or nil and a lufa.error
+function Factory:start(name, opts)
+  local plan, problems = self:plan(name)
+  if not plan then
+    return nil, E.new{kind = "pipeline", code = "not_found",
+      message = string.format("the factory has no pipeline '%s'", tostring(name))}
+  end
+  if has_errors(problems) then
+    return nil, E.new{kind = "pipeline", code = "invalid", problems = problems,
+      message = string.format("pipeline '%s' is not valid:\n%s", plan.name, M.format_problems(problems, true))}
+  end
+  return runner.start(self, plan, opts)
+end
+
+--- Run a pipeline and wait for it.
+-- @return the pipeline run record (ADF monitoring shape; `status` is Succeeded, Failed or
+--   Cancelled), or nil and a lufa.error (unknown pipeline, invalid pipeline, bad parameters)
+function Factory:run(name, opts)
+  local handle, err = self:start(name, opts)
+  if not handle then return nil, err end
+  return handle:wait()
+end
+
+--- Activity run records of a pipeline run (optionally filtered, e.g. `{activityName = "x"}`).
+function Factory:activity_runs(run_id, filter)
+  return self.runs:activity_runs(run_id, filter)
+end
+
+--- Load a factory from an ADF git-layout folder or a single JSON file.
+-- @param path folder (with pipeline/, linkedService/, dataset/, trigger/) or a file
+-- @param opts optional: `override` (JSON file path, or a table of overrides),
+--   `activities` (a registry), `activity_folders` (list of folders with `<Type>.lua`),
+--   `store` (a lufa.runs store)
+-- @return factory, or nil and the list of problems
+function M.load_factory(path, opts)
+  opts = opts or {}
+  if type(path) ~= "string" then error("load_factory: path must be a string", 2) end
+  local name = path:gsub("/+$", ""):match("([^/]+)$")
+  local factory = new_factory(name, opts)
+  local problems = factory.load_problems
+  if load.is_dir(path) then
+    load.load_dir(factory, path, problems)
+  else
+    load.load_file(factory, path, nil, problems)
+  end
+  M.apply_override(factory, opts.override)
+  if has_errors(problems) then return nil, problems end
+  return factory
+end
+
+--- Apply an override (file path or table) to a loaded factory; problems go to load_problems.
+function M.apply_override(factory, override)
+  if override == nil then return end
+  local problems = factory.load_problems
+  local value, file = override, "<override>"
+  if type(override) == "string" then
+    file = override
+    local err
+    value, err = json.decode_file(override)
+    if value == nil then
+      problems[#problems + 1] = {severity = "error", file = override, path = "$",
+        message = err and err.message or "cannot read the override file"}
+      return
+    end
+  end
+  load.apply_override(factory, value, file, problems)
+  factory.plans = {}
+end
+
+--- Make a factory from Lua tables: one pipeline (`{name=, properties={activities=…}}`
+-- or `{name=, activities=…}`) or `{pipelines = {...}, linkedServices = {...}, …}`.
+-- @return factory, or nil and the list of problems
+function M.from_table(t, opts)
+  opts = opts or {}
+  local factory = new_factory(opts.name, opts)
+  load.load_table(factory, t, factory.load_problems)
+  M.apply_override(factory, opts.override)
+  if has_errors(factory.load_problems) then return nil, factory.load_problems end
+  return factory
+end
+
+local function check_reference(factory, problems, file, path, ref, kind, what)
+  local name = L.get(ref, "referenceName")
+  if type(name) ~= "string" then
+    problems[#problems + 1] = {severity = "error", file = file, path = path,
+      message = what .. " reference needs a referenceName"}
+  elseif not factory:find(kind, name) then
+    problems[#problems + 1] = {severity = "error", file = file, path = path .. ".referenceName",
+      message = string.format("reference to a missing %s '%s'", what, name)}
+  end
+end
+
+--- Validate a factory: every pipeline, and the references of datasets, linked services
+-- and triggers. Returns all problems at once.
+-- @return list of `{severity = "error"|"warning", file=, path=, message=, column=?}`
+function M.validate(factory)
+  local problems = {}
+  for _, p in ipairs(factory.load_problems) do problems[#problems + 1] = p end
+  for _, entry in ipairs(factory.order.pipeline) do
+    local _, ps = factory:plan(entry.name)
+    for _, p in ipairs(ps) do problems[#problems + 1] = p end
+  end
+  for _, entry in ipairs(factory.order.dataset) do
+    local props = L.get(entry.resource, "properties")
+    local ls = L.get(props, "linkedServiceName")
+    if ls == nil then
+      problems[#problems + 1] = {severity = "error", file = entry.file, path = "$.properties",
+        message = "a dataset needs a linkedServiceName"}
+    else
+      check_reference(factory, problems, entry.file, "$.properties.linkedServiceName", ls,
+        "linkedService", "linked service")
+    end
+  end
+  for _, entry in ipairs(factory.order.linkedService) do
+    local props = L.get(entry.resource, "properties")
+    local linked = require "lufa.linked"
+    if entry.name:find("-", 1, true) then
+      problems[#problems + 1] = {severity = "warning", file = entry.file, path = "$.name",
+        message = "ADF does not allow '-' in linked service names"}
+    end
+    local spec = linked.get_type(L.get(props, "type"))
+    if spec and spec.validate then
+      local report = compile.new_report(problems, entry.file, "$.properties")
+      local ok, err = pcall(spec.validate, props, report)
+      if not ok then report:error("", "validation failed: %s", tostring(err)) end
+    end
+    local function walk(v, path)
+      if type(v) ~= "table" or v == json.null then return end
+      local t = L.get(v, "type")
+      if type(t) == "string" and t:lower() == "linkedservicereference" then
+        check_reference(factory, problems, entry.file, path, v, "linkedService", "linked service")
+      end
+      for k, x in pairs(v) do walk(x, path .. compile.key_path(k)) end
+    end
+    walk(L.get(props, "typeProperties"), "$.properties.typeProperties")
+  end
+  for _, entry in ipairs(factory.order.trigger) do
+    local props = L.get(entry.resource, "properties")
+    local list = L.get(props, "pipelines")
+    local single = L.get(props, "pipeline")
+    local refs = {}
+    if L.is_array(list) then
+      for i, p in ipairs(list) do
+        refs[#refs + 1] = {L.get(p, "pipelineReference"), string.format("$.properties.pipelines[%d].pipelineReference", i - 1)}
+      end
+    end
+    if single then refs[#refs + 1] = {L.get(single, "pipelineReference"), "$.properties.pipeline.pipelineReference"} end
+    for _, r in ipairs(refs) do
+      check_reference(factory, problems, entry.file, r[2], r[1] or {}, "pipeline", "pipeline")
+    end
+  end
+  return problems
+end
+
+--- Format problems one per line: `file: path: severity: message`, errors first.
+-- @param problems list from `validate` or `load_factory`
+-- @param errors_only leave warnings out
+function M.format_problems(problems, errors_only)
+  local lines = {}
+  local sorted = {}
+  for i, p in ipairs(problems) do sorted[i] = p end
+  table.sort(sorted, function(a, b)
+    if a.severity ~= b.severity then return a.severity == "error" end
+    if (a.file or "") ~= (b.file or "") then return (a.file or "") < (b.file or "") end
+    return (a.path or "") < (b.path or "")
+  end)
+  for _, p in ipairs(sorted) do
+    if not errors_only or p.severity == "error" then
+      local where = p.path or "$"
+      if p.line then where = where .. string.format(" (line %d, column %d)", p.line, p.column or 0)
+      elseif p.column then where = where .. string.format(" (column %d)", p.column) end
+      lines[#lines + 1] = string.format("%s: %s: %s: %s", p.file or "?", where, p.severity or "error", p.message)
+    end
+  end
+  if #lines == 0 then return "" end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+M.Factory = Factory
+return M

@@ -1,0 +1,251 @@
+--- Loading ADF resources: a factory folder in ADF's git layout, single files,
+-- Lua tables, and override files.
+-- @module lufa.pipeline.load
+local json = require "lufa.json"
+local L = require "lufa.pipeline.lenient"
+local linked = require "lufa.linked"
+
+local M = {}
+
+--- Resource kinds, keyed by their folder name in ADF's git layout.
+M.KINDS = {"pipeline", "linkedService", "dataset", "trigger"}
+local KIND_BY_LOWER = {}
+for _, k in ipairs(M.KINDS) do KIND_BY_LOWER[k:lower()] = k end
+-- Plural spellings accepted in override files and factory tables.
+for _, k in ipairs(M.KINDS) do KIND_BY_LOWER[k:lower() .. "s"] = k end
+
+local TRIGGER_TYPES = {
+  scheduletrigger = true, tumblingwindowtrigger = true, blobeventstrigger = true,
+  customeventstrigger = true, blobtrigger = true, reruntumblingwindowtrigger = true,
+}
+
+--- The canonical kind for a folder or key name (any case, singular or plural), or nil.
+function M.kind(name)
+  return type(name) == "string" and KIND_BY_LOWER[name:lower()] or nil
+end
+
+--- Guess a resource's kind from its content (for single files).
+function M.guess_kind(resource)
+  local props = L.get(resource, "properties")
+  if type(props) ~= "table" then return nil end
+  if L.get(props, "activities") ~= nil then return "pipeline" end
+  local t = L.get(props, "type")
+  if type(t) == "string" and TRIGGER_TYPES[t:lower()] then return "trigger" end
+  if L.get(props, "linkedServiceName") ~= nil then return "dataset" end
+  if L.get(props, "typeProperties") ~= nil or type(t) == "string" then return "linkedService" end
+  return nil
+end
+
+local function list_dir(dir)
+  local ok, lfs = pcall(require, "lfs")
+  local names = {}
+  if ok then
+    local iter_ok, iter, state = pcall(lfs.dir, dir)
+    if not iter_ok then return nil end
+    for name in iter, state do
+      if name ~= "." and name ~= ".." then names[#names + 1] = name end
+    end
+  else
+    local p = io.popen('ls -1A "' .. dir:gsub('"', '\\"') .. '" 2>/dev/null')
+    if not p then return nil end
+    for line in p:lines() do names[#names + 1] = line end
+    p:close()
+  end
+  table.sort(names)
+  return names
+end
+
+local function is_dir(path)
+  local ok, lfs = pcall(require, "lfs")
+  if ok then return lfs.attributes(path, "mode") == "directory" end
+  local f = io.open(path, "r")
+  if not f then return false end
+  local _, _, code = f:read(1)
+  f:close()
+  return code == 21
+end
+M.is_dir = is_dir
+
+local function problem(list, file, path, message, severity)
+  list[#list + 1] = {severity = severity or "error", file = file, path = path or "$", message = message}
+end
+
+--- Add one resource to a factory, recording duplicates for validation.
+-- @param factory the factory (see lufa.pipeline)
+-- @param kind canonical kind
+-- @param resource the JSON table `{name=, properties=}`
+-- @param file the file it came from (for messages)
+-- @param problems list to append problems to
+function M.add(factory, kind, resource, file, problems)
+  local name = L.get(resource, "name")
+  if type(name) ~= "string" or name == "" then
+    problem(problems, file, "$.name", "a " .. kind .. " needs a \"name\" string")
+    return
+  end
+  if type(L.get(resource, "properties")) ~= "table" then
+    problem(problems, file, "$.properties", "a " .. kind .. " needs a \"properties\" object")
+    return
+  end
+  local entry = {name = name, kind = kind, file = file, resource = linked.protect(resource)}
+  local byname = factory.resources[kind]
+  local existing = byname[name:lower()]
+  if existing then
+    local same = existing.name == name
+    problem(problems, file, "$.name", string.format(
+      "duplicate %s name '%s' (also in %s)%s", kind, name, existing.file or "?",
+      same and "" or "; names that differ only by letter case are the same name"))
+    return
+  end
+  byname[name:lower()] = entry
+  local order = factory.order[kind]
+  order[#order + 1] = entry
+end
+
+local function read_json(path, problems)
+  local value, err = json.decode_file(path)
+  if value == nil then
+    problems[#problems + 1] = {severity = "error", file = path, path = "$",
+      line = err and err.line, column = err and err.column,
+      message = err and err.message or ("cannot read " .. path)}
+  end
+  return value
+end
+
+local function add_factory_file(factory, value, file, problems)
+  local props = L.get(value, "properties")
+  local gp = L.get(props, "globalParameters")
+  if type(gp) == "table" then
+    for k, spec in pairs(gp) do
+      factory.global_parameters[k] = linked.protect(L.get(spec, "value"))
+    end
+  end
+  local name = L.get(value, "name")
+  if type(name) == "string" then factory.name = name end
+  factory.files[#factory.files + 1] = file
+end
+
+--- Load a resource file (one resource, or an array of resources) into the factory.
+function M.load_file(factory, path, kind, problems)
+  local value = read_json(path, problems)
+  if value == nil then return end
+  local list = L.is_array(value) and value or {value}
+  for i, resource in ipairs(list) do
+    local k = kind or M.guess_kind(resource)
+    if not k then
+      problem(problems, path, #list > 1 and string.format("$[%d]", i - 1) or "$",
+        "cannot tell what kind of resource this is (pipeline, linked service, dataset or trigger)")
+    else
+      M.add(factory, k, resource, path, problems)
+    end
+  end
+end
+
+--- Load an ADF git-layout folder (pipeline/, linkedService/, dataset/, trigger/, factory/).
+function M.load_dir(factory, dir, problems)
+  local entries = list_dir(dir)
+  if not entries then
+    problem(problems, dir, "$", "cannot read the folder " .. dir)
+    return
+  end
+  local found = false
+  for _, sub in ipairs(entries) do
+    local kind = M.kind(sub)
+    local path = dir .. "/" .. sub
+    if (kind or sub:lower() == "factory") and is_dir(path) then
+      found = true
+      for _, fname in ipairs(list_dir(path) or {}) do
+        if fname:lower():match("%.json$") then
+          if kind then
+            M.load_file(factory, path .. "/" .. fname, kind, problems)
+          else
+            local v = read_json(path .. "/" .. fname, problems)
+            if v ~= nil then add_factory_file(factory, v, path .. "/" .. fname, problems) end
+          end
+        end
+      end
+    end
+  end
+  if not found then
+    problem(problems, dir, "$", "no pipeline/, linkedService/, dataset/ or trigger/ folder in " .. dir)
+  end
+end
+
+local function merge(base, patch)
+  if not L.is_object(patch) or not L.is_object(base) then return linked.protect(patch) end
+  local out = {}
+  for k, v in pairs(base) do out[k] = v end
+  for k, v in pairs(patch) do
+    local _, existing_key = L.get(base, k)
+    local key = existing_key or k
+    out[key] = merge(base[key], v)
+  end
+  return setmetatable(out, getmetatable(base))
+end
+M.merge = merge
+
+--- Apply an override: `{ "linkedServices": { "<name>": { partial resource } }, … }`.
+-- Objects are merged key by key (names matched ignoring case), anything else replaces.
+-- @param factory the factory
+-- @param value decoded override JSON
+-- @param file override file name for messages
+function M.apply_override(factory, value, file, problems)
+  if not L.is_object(value) then
+    problem(problems, file, "$", "an override file must hold a JSON object")
+    return
+  end
+  for key, byname in pairs(value) do
+    local kind = M.kind(key)
+    if key:lower() == "globalparameters" and L.is_object(byname) then
+      for k, v in pairs(byname) do factory.global_parameters[k] = linked.protect(v) end
+    elseif not kind then
+      problem(problems, file, "$." .. key, "unknown section '" .. key ..
+        "' (expected pipelines, linkedServices, datasets, triggers or globalParameters)")
+    elseif not L.is_object(byname) then
+      problem(problems, file, "$." .. key, "expected an object mapping names to partial resources")
+    else
+      for name, patch in pairs(byname) do
+        local entry = factory:find(kind, name)
+        if not entry then
+          problem(problems, file, "$." .. key .. "." .. name,
+            string.format("override names %s '%s', which the factory does not have", kind, name))
+        else
+          entry.resource = merge(entry.resource, patch)
+          entry.overridden_by = file
+        end
+      end
+    end
+  end
+end
+
+--- Add resources given as Lua tables: `{pipelines = {...}, linkedServices = {...}, …}`
+-- (lists of resources, or maps name → properties) or one pipeline resource.
+function M.load_table(factory, t, problems)
+  if L.get(t, "properties") ~= nil or L.get(t, "activities") ~= nil then
+    local resource = t
+    if L.get(t, "properties") == nil then
+      resource = {name = t.name, properties = t}
+    end
+    M.add(factory, M.guess_kind(resource) or "pipeline", resource, "<table>", problems)
+    return
+  end
+  for key, list in pairs(t) do
+    local kind = M.kind(key)
+    if key == "globalParameters" then
+      for k, v in pairs(list) do factory.global_parameters[k] = linked.protect(v) end
+    elseif key == "name" then
+      factory.name = list
+    elseif not kind then
+      problem(problems, "<table>", "$." .. tostring(key), "unknown resource kind '" .. tostring(key) .. "'")
+    elseif L.is_array(list) then
+      for _, r in ipairs(list) do M.add(factory, kind, r, "<table>", problems) end
+    else
+      for name, props in pairs(list) do
+        local r = L.get(props, "properties") and props or {name = name, properties = props}
+        if r.name == nil then r.name = name end
+        M.add(factory, kind, r, "<table>", problems)
+      end
+    end
+  end
+end
+
+return M

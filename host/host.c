@@ -1,0 +1,154 @@
+/*
+** The embedding API (include/lufa.h): a host is a Lua state with lufa's modules and its loop.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "include/lufa.h"
+#include "modules.h"
+#include "task.h"
+
+struct lufa_host {
+  lua_State *L;
+  Loop *loop;
+  int owns_state;
+  lufa_error_handler handler;
+  void *handler_ud;
+  char *last_error;
+};
+
+static void host_set_error(lufa_host *host, const char *message) {
+  free(host->last_error);
+  host->last_error = strdup(message ? message : "");
+}
+
+static void host_on_task_error(void *ud, const char *message) {
+  lufa_host *host = ud;
+  host_set_error(host, message);
+  if (host->handler) {
+    host->handler(host, message, host->handler_ud);
+  } else {
+    fprintf(stderr, "lufa: uncaught error in task: %s\n", message);
+    fflush(stderr);
+  }
+}
+
+static int host_setup(lua_State *L) {
+  lufa_open_modules(L);
+  luaL_requiref(L, "lufa", luaopen_lufa, 0);
+  lua_pushlightuserdata(L, loop_get(L));
+  return 1;
+}
+
+static lufa_host *host_create(lua_State *L, int owns) {
+  lufa_host *host = calloc(1, sizeof *host);
+  if (host == NULL) return NULL;
+  host->L = L;
+  host->owns_state = owns;
+  lua_pushcfunction(L, host_setup);
+  if (lua_pcall(L, 0, 1, 0) != LUA_OK) {
+    lua_pop(L, 1);
+    free(host);
+    return NULL;
+  }
+  host->loop = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  loop_set_error_handler(host->loop, host_on_task_error, host);
+  return host;
+}
+
+lufa_host *lufa_host_new(void) {
+  lua_State *L = luaL_newstate();
+  if (L == NULL) return NULL;
+  luaL_openlibs(L);
+  lufa_host *host = host_create(L, 1);
+  if (host == NULL) lua_close(L);
+  return host;
+}
+
+lufa_host *lufa_host_attach(lua_State *L) {
+  return host_create(L, 0);
+}
+
+lua_State *lufa_host_state(lufa_host *host) {
+  return host->L;
+}
+
+void lufa_host_free(lufa_host *host) {
+  if (host == NULL) return;
+  if (host->owns_state) {
+    lua_close(host->L);  /* finalizers abort every transfer and release the loop */
+  } else {
+    loop_set_error_handler(host->loop, NULL, NULL);
+  }
+  free(host->last_error);
+  free(host);
+}
+
+void lufa_set_error_handler(lufa_host *host, lufa_error_handler handler, void *ud) {
+  host->handler = handler;
+  host->handler_ud = ud;
+}
+
+static int host_spawn_loaded(lufa_host *host, int status) {
+  lua_State *L = host->L;
+  if (status != LUA_OK) {
+    host_set_error(host, lua_tostring(L, -1));
+    lua_pop(L, 1);
+    return LUFA_ERROR;
+  }
+  if (loop_running(host->loop)) {
+    lua_pop(L, 1);
+    return LUFA_EBUSY;
+  }
+  Task *t = task_spawn(L, 0);
+  lua_pop(L, 1);
+  task_start_now(t);  /* run until its first wait, as lufa.h promises */
+  return t->state == TASK_FAILED ? LUFA_ERROR : LUFA_OK;
+}
+
+int lufa_spawn_file(lufa_host *host, const char *path) {
+  return host_spawn_loaded(host, luaL_loadfile(host->L, path));
+}
+
+int lufa_spawn_string(lufa_host *host, const char *code, const char *name) {
+  return host_spawn_loaded(host, luaL_loadbuffer(host->L, code, strlen(code), name ? name : "=(embedded)"));
+}
+
+int lufa_poll(lufa_host *host, int timeout_ms) {
+  if (loop_running(host->loop)) return LUFA_EBUSY;
+  return loop_step(host->loop, timeout_ms);
+}
+
+int lufa_run(lufa_host *host) {
+  if (loop_running(host->loop)) return LUFA_EBUSY;
+  int before = loop_uncaught_errors(host->loop);
+  while (loop_task_count(host->loop) > 0) {
+    if (!loop_has_work(host->loop)) {
+      host_set_error(host, "deadlock: tasks wait for each other and nothing else is pending");
+      return LUFA_ERROR;
+    }
+    loop_step(host->loop, -1);
+  }
+  return loop_uncaught_errors(host->loop) > before ? LUFA_ERROR : LUFA_OK;
+}
+
+int lufa_next_timeout(lufa_host *host) {
+  return loop_next_timeout(host->loop);
+}
+
+int lufa_fd(lufa_host *host) {
+  return loop_fd(host->loop);
+}
+
+int lufa_task_count(lufa_host *host) {
+  return loop_task_count(host->loop);
+}
+
+const char *lufa_last_error(lufa_host *host) {
+  return host->last_error ? host->last_error : "";
+}

@@ -1,0 +1,663 @@
+/*
+** lufa.core.http: one request = one curl easy handle on the loop's multi handle.
+** Bodies stream to and from files in bounded memory; secrets in headers and bodies are read only here.
+** curl callbacks only copy bytes into C buffers or files (never Lua), see style anchors idiom 7.
+*/
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include <lauxlib.h>
+#include <openssl/crypto.h>
+
+#include "error.h"
+#include "http.h"
+#include "loop.h"
+#include "secret.h"
+
+#define REQUEST_MT "lufa.http.request"
+#define HEADERS_MT "lufa.http.headers"
+#define DEFAULT_MAX_BODY ((size_t)256 << 20)
+#define DEFAULT_CONNECT_TIMEOUT_MS 30000L
+
+typedef struct {
+  char *data;
+  size_t len, cap;
+} Buf;
+
+typedef struct {
+  LoopWait wait;
+  LoopTransfer transfer;
+  Loop *loop;
+  CURL *easy;
+  struct curl_slist *headers;
+  int attached;
+  CURLcode result;
+  char errbuf[CURL_ERROR_SIZE];
+  /* request body streamed from a file */
+  FILE *in;
+  curl_off_t in_left;
+  /* response */
+  Buf head;              /* header lines of the latest response (a redirect or 100 starts a new one) */
+  Buf body;
+  size_t max_body;
+  int too_large;
+  /* output_file */
+  char *out_path;        /* where the body must end up */
+  char *tmp_path;        /* the temporary file renamed onto out_path on success */
+  int out_fd;
+  curl_off_t out_pos;
+  int out_decided, out_to_file;
+  int out_errno;
+  curl_off_t out_bytes;
+} Request;
+
+/* ---- buffers ---- */
+
+static int buf_add(Buf *b, const char *p, size_t n) {
+  if (b->len + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 1024;
+    while (cap < b->len + n + 1) cap *= 2;
+    char *d = realloc(b->data, cap);
+    if (d == NULL) return 0;
+    b->data = d;
+    b->cap = cap;
+  }
+  memcpy(b->data + b->len, p, n);
+  b->len += n;
+  b->data[b->len] = '\0';
+  return 1;
+}
+
+static void buf_free(Buf *b) {
+  free(b->data);
+  b->data = NULL;
+  b->len = b->cap = 0;
+}
+
+/* ---- curl callbacks: bytes only ---- */
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud) {
+  Request *r = ud;
+  size_t len = size * n;
+  if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) r->head.len = 0;  /* a new response begins */
+  return buf_add(&r->head, p, len) ? len : 0;
+}
+
+static int out_open(Request *r);
+
+static size_t on_write(char *p, size_t size, size_t n, void *ud) {
+  Request *r = ud;
+  size_t len = size * n;
+  if (!r->out_decided) {
+    long status = 0;
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+    r->out_decided = 1;
+    /* an error document never lands in the caller's file: it stays in memory for the response */
+    r->out_to_file = r->out_path != NULL && status >= 200 && status < 300;
+    if (r->out_to_file && !out_open(r)) return 0;
+  }
+  if (r->out_to_file) {
+    size_t done = 0;
+    while (done < len) {
+      ssize_t w = pwrite(r->out_fd, p + done, len - done, (off_t)(r->out_pos + (curl_off_t)done));
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        r->out_errno = errno;
+        return 0;
+      }
+      done += (size_t)w;
+    }
+    r->out_pos += (curl_off_t)len;
+    r->out_bytes += (curl_off_t)len;
+    return len;
+  }
+  if (r->body.len + len > r->max_body) {
+    r->too_large = 1;
+    return 0;
+  }
+  return buf_add(&r->body, p, len) ? len : 0;
+}
+
+static size_t on_read(char *p, size_t size, size_t n, void *ud) {
+  Request *r = ud;
+  size_t want = size * n;
+  if ((curl_off_t)want > r->in_left) want = (size_t)r->in_left;
+  if (want == 0) return 0;
+  size_t got = fread(p, 1, want, r->in);
+  if (got == 0 && ferror(r->in)) return CURL_READFUNC_ABORT;
+  r->in_left -= (curl_off_t)got;
+  return got;
+}
+
+/* ---- the output file: written beside its destination, renamed into place only when complete ---- */
+
+static int out_open(Request *r) {
+  if (r->out_fd >= 0) return 1;
+  if (r->tmp_path) {
+    r->out_fd = mkostemp(r->tmp_path, O_CLOEXEC);
+  } else {
+    r->out_fd = open(r->out_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  }
+  if (r->out_fd < 0) {
+    r->out_errno = errno;
+    return 0;
+  }
+  return 1;
+}
+
+static void out_discard(Request *r) {
+  if (r->out_fd >= 0) {
+    close(r->out_fd);
+    r->out_fd = -1;
+    if (r->tmp_path) unlink(r->tmp_path);
+  }
+}
+
+/* ---- lifecycle ---- */
+
+static void req_free_headers(Request *r) {
+  for (struct curl_slist *h = r->headers; h; h = h->next) OPENSSL_cleanse(h->data, strlen(h->data));
+  curl_slist_free_all(r->headers);
+  r->headers = NULL;
+}
+
+static void req_close(Request *r) {
+  if (r->attached) {
+    loop_remove_transfer(r->loop, r->easy);
+    r->attached = 0;
+  }
+  if (r->easy) {
+    curl_easy_cleanup(r->easy);
+    r->easy = NULL;
+  }
+  req_free_headers(r);
+  if (r->in) {
+    fclose(r->in);
+    r->in = NULL;
+  }
+  out_discard(r);
+  free(r->out_path);
+  free(r->tmp_path);
+  r->out_path = r->tmp_path = NULL;
+  buf_free(&r->head);
+  buf_free(&r->body);
+}
+
+static int req_gc(lua_State *L) {
+  req_close((Request *)luaL_checkudata(L, 1, REQUEST_MT));
+  return 0;
+}
+
+static void req_done(LoopTransfer *t, CURLcode result) {
+  Request *r = (Request *)((char *)t - offsetof(Request, transfer));
+  r->attached = 0;
+  r->result = result;
+  long status = 0;
+  curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+  if (r->out_path && result == CURLE_OK && status >= 200 && status < 300) {
+    if (!r->out_decided) {  /* an empty body: the file must still exist, empty */
+      r->out_decided = r->out_to_file = 1;
+      if (!out_open(r)) r->result = CURLE_WRITE_ERROR;
+    }
+    if (r->result == CURLE_OK && r->tmp_path) {
+      if (fsync(r->out_fd) != 0 || close(r->out_fd) != 0) {
+        r->out_errno = errno;
+        r->result = CURLE_WRITE_ERROR;
+        unlink(r->tmp_path);
+      } else if (rename(r->tmp_path, r->out_path) != 0) {
+        r->out_errno = errno;
+        r->result = CURLE_WRITE_ERROR;
+        unlink(r->tmp_path);
+      }
+      r->out_fd = -1;
+    }
+  }
+  if (r->result != CURLE_OK) out_discard(r);
+  loop_wake(r->loop, &r->wait);
+}
+
+static void req_cancel(LoopWait *w) {
+  Request *r = (Request *)w;
+  if (r->attached) {
+    loop_remove_transfer(r->loop, r->easy);
+    r->attached = 0;
+  }
+  r->result = CURLE_ABORTED_BY_CALLBACK;
+  out_discard(r);
+}
+
+/* ---- results ---- */
+
+static const char *error_code(CURLcode rc) {
+  switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT: return "timeout";
+    case CURLE_COULDNT_CONNECT: return "connect";
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY: return "dns";
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+    case CURLE_SSL_CRL_BADFILE: return "tls";
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM: return "reset";
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL: return "url";
+    case CURLE_TOO_MANY_REDIRECTS: return "redirect";
+    case CURLE_ABORTED_BY_CALLBACK: return "cancelled";
+    case CURLE_READ_ERROR: return "file";
+    case CURLE_WRITE_ERROR: return "file";
+    default: return "transfer";
+  }
+}
+
+static int push_error(lua_State *L, Request *r) {
+  const char *code = error_code(r->result);
+  char *url = NULL;
+  curl_easy_getinfo(r->easy, CURLINFO_EFFECTIVE_URL, &url);
+  if (r->too_large) {
+    code = "too_large";
+    lufa_error_fail(L, "http", code, "response body from %s exceeds max_body (%d bytes); use output_file",
+                    url ? url : "?", (int)r->max_body);
+  } else if (r->result == CURLE_WRITE_ERROR && r->out_errno) {
+    lufa_error_fail(L, "http", code, "cannot write output_file '%s': %s", r->out_path ? r->out_path : "?",
+                    strerror(r->out_errno));
+  } else {
+    const char *why = r->errbuf[0] ? r->errbuf : curl_easy_strerror(r->result);
+    lufa_error_fail(L, "http", code, "%s: %s", url ? url : "request", why);
+  }
+  lua_pushstring(L, curl_easy_strerror(r->result));
+  lua_setfield(L, -2, "curl_message");
+  return 2;
+}
+
+/* Header table: keys lowercased; repeated fields joined with ", "; lookup ignores case. */
+static void push_headers(lua_State *L, Request *r) {
+  lua_newtable(L);
+  int t = lua_gettop(L);
+  char *line = r->head.data;
+  char *end = line ? line + r->head.len : NULL;
+  int first = 1;
+  while (line && line < end) {
+    char *eol = memchr(line, '\n', (size_t)(end - line));
+    char *next = eol ? eol + 1 : end;
+    size_t len = (size_t)((eol ? eol : end) - line);
+    if (len && line[len - 1] == '\r') len--;
+    char *colon = first ? NULL : memchr(line, ':', len);
+    first = 0;
+    if (colon && colon > line) {
+      luaL_Buffer name;
+      luaL_buffinit(L, &name);
+      for (char *c = line; c < colon; c++) luaL_addchar(&name, (char)tolower((unsigned char)*c));
+      luaL_pushresult(&name);
+      char *v = colon + 1, *ve = line + len;
+      while (v < ve && (*v == ' ' || *v == '\t')) v++;
+      while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+      lua_pushvalue(L, -1);
+      if (lua_rawget(L, t) == LUA_TSTRING) {
+        lua_pushliteral(L, ", ");
+        lua_pushlstring(L, v, (size_t)(ve - v));
+        lua_concat(L, 3);
+      } else {
+        lua_pop(L, 1);
+        lua_pushlstring(L, v, (size_t)(ve - v));
+      }
+      lua_rawset(L, t);
+    }
+    line = next;
+  }
+  luaL_setmetatable(L, HEADERS_MT);
+}
+
+static int headers_index(lua_State *L) {
+  if (lua_type(L, 2) != LUA_TSTRING) return 0;
+  size_t n;
+  const char *k = lua_tolstring(L, 2, &n);
+  luaL_Buffer b;
+  char *p = luaL_buffinitsize(L, &b, n);
+  for (size_t i = 0; i < n; i++) p[i] = (char)tolower((unsigned char)k[i]);
+  luaL_pushresultsize(&b, n);
+  lua_rawget(L, 1);
+  return 1;
+}
+
+static int req_results(lua_State *L, LoopWait *w) {
+  Request *r = (Request *)w;
+  if (r->result != CURLE_OK) return push_error(L, r);
+  long status = 0;
+  curl_off_t connects = 0, total_us = 0;
+  curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS, &connects);
+  curl_easy_getinfo(r->easy, CURLINFO_TOTAL_TIME_T, &total_us);
+  lua_createtable(L, 0, 6);
+  lua_pushinteger(L, status);
+  lua_setfield(L, -2, "status");
+  push_headers(L, r);
+  lua_setfield(L, -2, "headers");
+  if (r->out_to_file) {
+    lua_pushstring(L, r->out_path);
+    lua_setfield(L, -2, "file");
+    lua_pushinteger(L, (lua_Integer)r->out_bytes);
+    lua_setfield(L, -2, "size");
+  } else {
+    lua_pushlstring(L, r->body.data ? r->body.data : "", r->body.len);
+    lua_setfield(L, -2, "body");
+  }
+  lua_pushboolean(L, connects == 0);
+  lua_setfield(L, -2, "reused");
+  lua_pushnumber(L, (double)total_us / 1e6);
+  lua_setfield(L, -2, "time");
+  return 1;
+}
+
+/* ---- building a request ---- */
+
+static int opt_field(lua_State *L, const char *name, int type) {
+  int t = lua_getfield(L, 1, name);
+  if (t != LUA_TNIL && t != type && !(type == LUA_TSTRING && t == LUA_TNUMBER))
+    return luaL_error(L, "bad request option '%s' (%s expected, got %s)", name, lua_typename(L, type),
+                      luaL_typename(L, -1));
+  return t != LUA_TNIL;
+}
+
+static const char *opt_string(lua_State *L, const char *name, const char *def) {
+  const char *v = opt_field(L, name, LUA_TSTRING) ? lua_tostring(L, -1) : def;
+  lua_pop(L, 1);
+  return v;  /* the string stays alive in the options table */
+}
+
+static double opt_number(lua_State *L, const char *name, double def) {
+  double v = opt_field(L, name, LUA_TNUMBER) ? lua_tonumber(L, -1) : def;
+  lua_pop(L, 1);
+  return v;
+}
+
+static int opt_bool(lua_State *L, const char *name, int def) {
+  int v = opt_field(L, name, LUA_TBOOLEAN) ? lua_toboolean(L, -1) : def;
+  lua_pop(L, 1);
+  return v;
+}
+
+static int has_token(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0') return 0;
+  return 1;
+}
+
+/* Appends "Name: value" (value may be a secret) to the request's header list. */
+static void add_header(lua_State *L, Request *r, const char *name, size_t nlen, int vidx, int *seen_ct, int *seen_expect) {
+  size_t vlen;
+  const char *v = lufa_secret_bytes(L, vidx, &vlen);
+  if (v == NULL) {
+    if (lua_type(L, vidx) != LUA_TSTRING && lua_type(L, vidx) != LUA_TNUMBER)
+      luaL_error(L, "bad header '%s' (string or lufa.secret expected, got %s)", name, luaL_typename(L, vidx));
+    v = lua_tolstring(L, vidx, &vlen);
+  }
+  if (nlen == 0 || !has_token(name, nlen) || memchr(name, ':', nlen) || !has_token(v, vlen))
+    luaL_error(L, "bad header '%s': names and values cannot contain line breaks (or names a colon)", name);
+  if (nlen == 12 && strncasecmp(name, "content-type", 12) == 0) *seen_ct = 1;
+  if (nlen == 6 && strncasecmp(name, "expect", 6) == 0) *seen_expect = 1;
+  char *line = malloc(nlen + vlen + 3);
+  if (line == NULL) luaL_error(L, "not enough memory");
+  memcpy(line, name, nlen);
+  memcpy(line + nlen, vlen ? ": " : ";", vlen ? 2 : 1);  /* "Name;" sends an empty value */
+  memcpy(line + nlen + (vlen ? 2 : 1), v, vlen);
+  line[nlen + (vlen ? 2 : 1) + vlen] = '\0';
+  struct curl_slist *h = curl_slist_append(r->headers, line);
+  OPENSSL_cleanse(line, nlen + vlen + 2);
+  free(line);
+  if (h == NULL) luaL_error(L, "not enough memory");
+  r->headers = h;
+}
+
+static void set_headers(lua_State *L, Request *r) {
+  int seen_ct = 0, seen_expect = 0;
+  if (opt_field(L, "headers", LUA_TTABLE)) {
+    int t = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+      if (lua_type(L, -2) != LUA_TSTRING) luaL_error(L, "bad request option 'headers' (names must be strings)");
+      size_t nlen;
+      const char *name = lua_tolstring(L, -2, &nlen);
+      add_header(L, r, name, nlen, lua_gettop(L), &seen_ct, &seen_expect);
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+  /* curl would otherwise add a form content type to bodies and wait for 100-continue on large uploads */
+  if (!seen_expect) r->headers = curl_slist_append(r->headers, "Expect:");
+  if (!seen_ct) r->headers = curl_slist_append(r->headers, "Content-Type:");
+  curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
+}
+
+/* Warns once per host that TLS verification was turned off, so it never goes unnoticed. */
+static void warn_tls_off(lua_State *L, const char *url) {
+  lua_getfield(L, LUA_REGISTRYINDEX, "lufa.http.tls_warned");
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, "lufa.http.tls_warned");
+  }
+  const char *s = strstr(url, "://");
+  s = s ? s + 3 : url;
+  size_t n = strcspn(s, "/?#");
+  lua_pushlstring(L, s, n);
+  if (lua_rawget(L, -2) == LUA_TNIL) {
+    fprintf(stderr, "lufa.http: warning: TLS certificate verification is off for %.*s\n", (int)n, s);
+    fflush(stderr);
+    lua_pushlstring(L, s, n);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, -4);
+  }
+  lua_pop(L, 2);
+}
+
+/** request{...} → response, or nil, err. See docs/api/http.md. */
+static int http_request(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  Loop *loop = loop_get(L);
+  const char *url = opt_string(L, "url", NULL);
+  if (url == NULL) return luaL_error(L, "bad request option 'url' (string expected, got nil)");
+  const char *method = opt_string(L, "method", NULL);
+  const char *body_file = opt_string(L, "body_file", NULL);
+  const char *output_file = opt_string(L, "output_file", NULL);
+  const char *ca_file = opt_string(L, "ca_file", NULL);
+  double timeout = opt_number(L, "timeout", 0);
+  double connect_timeout = opt_number(L, "connect_timeout", 0);
+  double max_body = opt_number(L, "max_body", (double)DEFAULT_MAX_BODY);
+  int tls_verify = opt_bool(L, "tls_verify", 1);
+  int follow = opt_bool(L, "follow_redirects", 0);
+  double low_speed_time = opt_number(L, "low_speed_time", 0);
+
+  /* the userdata exists (closed) before any resource is acquired; __gc releases whatever was reached */
+  Request *r = lua_newuserdatauv(L, sizeof *r, 1);  /* index 2; user value: the body, kept alive */
+  memset(r, 0, sizeof *r);
+  r->out_fd = -1;
+  r->loop = loop;
+  r->max_body = max_body > 0 ? (size_t)max_body : DEFAULT_MAX_BODY;
+  r->transfer.done = req_done;
+  luaL_setmetatable(L, REQUEST_MT);
+  loop_wait_init(L, &r->wait);
+  r->wait.cancel = req_cancel;
+  r->wait.results = req_results;
+  r->easy = curl_easy_init();
+  if (r->easy == NULL) return luaL_error(L, "cannot create a curl handle");
+  CURL *e = r->easy;
+  curl_easy_setopt(e, CURLOPT_URL, url);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+  curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 256L * 1024);
+  curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024);
+  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                   connect_timeout > 0 ? (long)(connect_timeout * 1000) : DEFAULT_CONNECT_TIMEOUT_MS);
+  if (timeout > 0) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(timeout * 1000) > 0 ? (long)(timeout * 1000) : 1L);
+  if (low_speed_time > 0) {
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)low_speed_time);
+  }
+  if (follow) {
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
+  }
+  if (ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
+  if (!tls_verify) {
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    warn_tls_off(L, url);
+  }
+
+  /* the request body: a string or secret, a file (range), or nothing */
+  int body_type = lua_getfield(L, 1, "body");
+  int has_body = body_type != LUA_TNIL;
+  if (has_body && body_file) return luaL_error(L, "bad request: give 'body' or 'body_file', not both");
+  if (!method) method = (has_body || body_file) ? "POST" : "GET";
+  if (has_body) {
+    size_t len;
+    const char *b = lufa_secret_bytes(L, -1, &len);
+    if (b == NULL) {
+      if (body_type != LUA_TSTRING) return luaL_error(L, "bad request option 'body' (string or lufa.secret expected, got %s)", luaL_typename(L, -1));
+      b = lua_tolstring(L, -1, &len);
+    }
+    lua_setiuservalue(L, 2, 1);  /* the bytes stay valid while the request lives */
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, b);
+  } else {
+    lua_pop(L, 1);
+  }
+  if (body_file) {
+    double off = opt_number(L, "body_offset", 0);
+    double length = opt_number(L, "body_length", -1);
+    struct stat st;
+    r->in = fopen(body_file, "rb");
+    if (r->in == NULL || fstat(fileno(r->in), &st) != 0)
+      return lufa_error_fail(L, "http", "file", "cannot read body_file '%s': %s", body_file, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+      return lufa_error_fail(L, "http", "file", "cannot read body_file '%s': not a regular file", body_file);
+    if (off < 0 || off > (double)st.st_size)
+      return lufa_error_fail(L, "http", "file", "body_offset %f is outside body_file '%s' (%d bytes)", off, body_file, (int)st.st_size);
+    curl_off_t left = (curl_off_t)st.st_size - (curl_off_t)off;
+    if (length >= 0) {
+      if ((curl_off_t)length > left)
+        return lufa_error_fail(L, "http", "file", "body_length runs past the end of body_file '%s'", body_file);
+      left = (curl_off_t)length;
+    }
+    if (fseeko(r->in, (off_t)off, SEEK_SET) != 0)
+      return lufa_error_fail(L, "http", "file", "cannot seek in body_file '%s': %s", body_file, strerror(errno));
+    r->in_left = left;
+    curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
+    curl_easy_setopt(e, CURLOPT_READDATA, r);
+    curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, left);
+  }
+  if (!has_body && !body_file && (strcasecmp(method, "PUT") == 0 || strcasecmp(method, "POST") == 0 ||
+                                   strcasecmp(method, "PATCH") == 0)) {
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);  /* sends Content-Length: 0 */
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, "");
+  }
+  if (strcasecmp(method, "HEAD") == 0) curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+  else if (strcasecmp(method, "GET") == 0 && !has_body) curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+  else curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+  set_headers(L, r);
+
+  if (output_file) {
+    double out_offset = opt_number(L, "output_offset", -1);
+    r->out_path = strdup(output_file);
+    if (out_offset >= 0) {
+      r->out_pos = (curl_off_t)out_offset;  /* a range of a file the caller assembles: written in place */
+    } else {
+      size_t n = strlen(output_file);
+      r->tmp_path = malloc(n + 16);
+      if (r->tmp_path) snprintf(r->tmp_path, n + 16, "%s.part-XXXXXX", output_file);
+    }
+    if (r->out_path == NULL || (out_offset < 0 && r->tmp_path == NULL)) return luaL_error(L, "not enough memory");
+    /* fail before sending anything when the destination cannot be written */
+    char *slash = strrchr(r->out_path, '/');
+    if (slash) *slash = '\0';
+    int writable = access(slash ? (r->out_path[0] ? r->out_path : "/") : ".", W_OK) == 0;
+    if (slash) *slash = '/';
+    if (!writable)
+      return lufa_error_fail(L, "http", "file", "cannot write output_file '%s': %s", output_file, strerror(errno));
+  }
+
+  CURLMcode mc = loop_add_transfer(loop, e, &r->transfer);
+  if (mc != CURLM_OK) return luaL_error(L, "cannot start the request: %s", curl_multi_strerror(mc));
+  r->attached = 1;
+  return loop_wait(L, &r->wait);
+}
+
+/** urlencode(s) → s with every byte but RFC 3986 unreserved characters percent-encoded; secrets stay secret. */
+static int http_urlencode(lua_State *L) {
+  size_t n;
+  int secret;
+  const char *s = lufa_check_bytes(L, 1, &n, &secret);
+  static const char hex[] = "0123456789ABCDEF";
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+        c == '_' || c == '~') {
+      luaL_addchar(&b, (char)c);
+    } else {
+      luaL_addchar(&b, '%');
+      luaL_addchar(&b, hex[c >> 4]);
+      luaL_addchar(&b, hex[c & 15]);
+    }
+  }
+  luaL_pushresult(&b);
+  if (secret) {
+    size_t len;
+    const char *enc = lua_tolstring(L, -1, &len);
+    lufa_secret_push(L, enc, len);
+  }
+  return 1;
+}
+
+int luaopen_lufa_core_http(lua_State *L) {
+  static const luaL_Reg funcs[] = {
+    {"request", http_request},
+    {"urlencode", http_urlencode},
+    {NULL, NULL}
+  };
+  loop_get(L);
+  if (luaL_newmetatable(L, REQUEST_MT)) {
+    lua_pushcfunction(L, req_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_pop(L, 1);
+  if (luaL_newmetatable(L, HEADERS_MT)) {
+    lua_pushcfunction(L, headers_index);
+    lua_setfield(L, -2, "__index");
+  }
+  lua_pop(L, 1);
+  luaL_newlib(L, funcs);
+  lua_pushstring(L, curl_version());
+  lua_setfield(L, -2, "curl_version");
+  return 1;
+}

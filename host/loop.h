@@ -1,0 +1,84 @@
+/*
+** The event loop: one per Lua state. It owns a libcurl multi handle driven through epoll, a timer heap and
+** the tasks (coroutines). Native calls that wait describe their wait with a LoopWait and call loop_wait():
+** inside a task that yields the task; elsewhere it drives the loop itself until the wait is over.
+*/
+#ifndef LUFA_LOOP_H
+#define LUFA_LOOP_H
+
+#include <curl/curl.h>
+#include <lua.h>
+
+typedef struct Loop Loop;
+typedef struct Task Task;
+typedef struct LoopWait LoopWait;
+typedef struct LoopTimer LoopTimer;
+typedef struct LoopTransfer LoopTransfer;
+
+struct LoopWait {
+  Task *task;                                  /* the task that waits (NULL: the main thread) */
+  int done;                                    /* set by loop_wake: the waiter may continue */
+  int driven;                                  /* the waiter drives the loop itself instead of yielding */
+  void (*cancel)(LoopWait *w);                 /* aborts the pending work when its task is cancelled */
+  int (*results)(lua_State *L, LoopWait *w);   /* pushes the call's results once done; returns their count */
+};
+
+struct LoopTimer {
+  double deadline;       /* lufa.now() seconds */
+  unsigned long seq;     /* keeps equal deadlines first-in first-out */
+  int index;             /* position in the heap, -1 when not armed */
+  void (*fire)(LoopTimer *t);
+};
+
+/* A transfer on the multi handle; done() is called once, from the loop, after curl is finished with it. */
+struct LoopTransfer {
+  void (*done)(LoopTransfer *t, CURLcode result);
+};
+
+/* The loop of L's state, created on first use. */
+Loop *loop_get(lua_State *L);
+
+/* Frees everything the loop owns; tasks still waiting are cancelled first. Called when the state closes. */
+void loop_close(Loop *loop);
+
+double loop_now(void);
+
+/* Waits for w inside the calling native function: `return loop_wait(L, w);`. The caller has set w->cancel
+** and w->results and started the work, which calls loop_wake(w) when finished. Raises a "cancelled" error
+** when the calling task is cancelled meanwhile. */
+int loop_wait(lua_State *L, LoopWait *w);
+
+/* Prepares w for the calling thread (sets task, clears done). Raises "cancelled" if that task is cancelled. */
+void loop_wait_init(lua_State *L, LoopWait *w);
+
+/* Marks w finished and schedules its task. Safe to call from anywhere but Lua itself (never resumes here). */
+void loop_wake(Loop *loop, LoopWait *w);
+
+void loop_timer_start(Loop *loop, LoopTimer *t, double seconds);
+void loop_timer_stop(Loop *loop, LoopTimer *t);
+
+CURLM *loop_multi(Loop *loop);
+/* Adds an easy handle whose CURLOPT_PRIVATE is t; returns a curl multi code. */
+CURLMcode loop_add_transfer(Loop *loop, CURL *easy, LoopTransfer *t);
+void loop_remove_transfer(Loop *loop, CURL *easy);
+
+/* One step: waits at most timeout_ms (-1: until something happens) and does what is ready.
+** Returns the number of live tasks. */
+int loop_step(Loop *loop, int timeout_ms);
+int loop_next_timeout(Loop *loop);
+int loop_fd(Loop *loop);
+/* Nonzero while anything can still happen: a ready task, a timer, a transfer. */
+int loop_has_work(Loop *loop);
+int loop_task_count(Loop *loop);
+/* Nonzero while a step is in progress (the embedding API refuses to re-enter). */
+int loop_running(Loop *loop);
+
+/* Uncaught task errors go to this handler (message includes a traceback). */
+typedef void (*loop_error_fn)(void *ud, const char *message);
+void loop_set_error_handler(Loop *loop, loop_error_fn fn, void *ud);
+int loop_uncaught_errors(Loop *loop);
+
+/* The `lufa` module (lufa_module.c). */
+int luaopen_lufa(lua_State *L);
+
+#endif

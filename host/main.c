@@ -1,0 +1,182 @@
+/*
+** The lufa command: runs a Lua script (or -e code) on a host, then runs the loop until no task is left.
+** Shaped like lua.c: all setup runs protected, errors get a traceback, only main() picks the exit status.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "include/lufa.h"
+#include "loop.h"
+#include "modules.h"
+
+static const char *progname = "lufa";
+
+static void usage(FILE *out) {
+  fprintf(out,
+    "usage: %s [options] [script [args]]\n"
+    "  -e CODE   run CODE (may be repeated)\n"
+    "  -v        print the version\n"
+    "  -h        print this help\n"
+    "  --        stop handling options\n"
+    "With no script and no -e, starts an interactive prompt. After the script ends, lufa runs\n"
+    "its tasks until none is left. Lua modules: %s (override with LUFA_PATH).\n",
+    progname, lufa_lua_dir());
+}
+
+/* Message handler: a traceback, honouring __tostring for error objects. */
+static int msghandler(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (msg == NULL) {
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+      msg = lua_tostring(L, -1);
+    else
+      msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  }
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+static int docall(lua_State *L, int narg, int nres) {
+  int base = lua_gettop(L) - narg;
+  lua_pushcfunction(L, msghandler);
+  lua_insert(L, base);
+  int status = lua_pcall(L, narg, nres, base);
+  lua_remove(L, base);
+  return status;
+}
+
+static int report(lua_State *L, int status) {
+  if (status != LUA_OK) {
+    fprintf(stderr, "%s: %s\n", progname, lua_tostring(L, -1));
+    fflush(stderr);
+    lua_pop(L, 1);
+  }
+  return status;
+}
+
+/* arg = {[-n..-1] = interpreter and options, [0] = script, [1..] = script arguments}, as lua.c sets it. */
+static void create_arg_table(lua_State *L, char **argv, int argc, int script) {
+  lua_createtable(L, argc - script - 1, script + 1);
+  for (int i = 0; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i - script);
+  }
+  lua_setglobal(L, "arg");
+}
+
+static int run_script(lua_State *L, char **argv, int argc, int script) {
+  const char *fname = argv[script];
+  if (strcmp(fname, "-") == 0) fname = NULL;  /* stdin */
+  int status = luaL_loadfile(L, fname);
+  if (status == LUA_OK) {
+    int n = argc - script - 1;
+    luaL_checkstack(L, n, "too many arguments to script");
+    for (int i = script + 1; i < argc; i++) lua_pushstring(L, argv[i]);
+    status = docall(L, n, 0);
+  }
+  return report(L, status);
+}
+
+static int run_code(lua_State *L, const char *code) {
+  int status = luaL_loadbuffer(L, code, strlen(code), "=(command line)");
+  if (status == LUA_OK) status = docall(L, 0, 0);
+  return report(L, status);
+}
+
+/* A plain prompt: each line runs as `return LINE` first (to print values), else as a statement. */
+static void run_prompt(lua_State *L) {
+  char line[8192];
+  for (;;) {
+    fputs("> ", stdout);
+    fflush(stdout);
+    if (fgets(line, sizeof line, stdin) == NULL) break;
+    size_t len = strlen(line);
+    if (len && line[len - 1] == '\n') line[--len] = '\0';
+    if (len == 0) continue;
+    lua_pushfstring(L, "return %s", line);
+    int status = luaL_loadbuffer(L, lua_tostring(L, -1), lua_rawlen(L, -1), "=stdin");
+    lua_remove(L, -2);
+    if (status != LUA_OK) {
+      lua_pop(L, 1);
+      status = luaL_loadbuffer(L, line, len, "=stdin");
+    }
+    int top = lua_gettop(L) - 1;
+    if (status == LUA_OK) status = docall(L, 0, LUA_MULTRET);
+    if (status == LUA_OK) {
+      int n = lua_gettop(L) - top;
+      if (n > 0) {
+        lua_getglobal(L, "print");
+        lua_insert(L, top + 1);
+        if (lua_pcall(L, n, 0, 0) != LUA_OK) report(L, LUA_ERRRUN);
+      }
+    } else {
+      report(L, status);
+    }
+    lua_settop(L, top);
+  }
+  fputs("\n", stdout);
+}
+
+/* Runs the loop until every task is done; the result tells whether a task failed unobserved. */
+static int drain_tasks(lufa_host *host) {
+  int rc = lufa_run(host);
+  if (rc == LUFA_ERROR && strncmp(lufa_last_error(host), "deadlock", 8) == 0)
+    fprintf(stderr, "%s: %s\n", progname, lufa_last_error(host));
+  return rc == LUFA_OK;
+}
+
+int main(int argc, char **argv) {
+  if (argv[0] && argv[0][0]) progname = argv[0];
+  lufa_host *host = lufa_host_new();
+  if (host == NULL) {
+    fprintf(stderr, "%s: cannot create the Lua state: not enough memory\n", progname);
+    return EXIT_FAILURE;
+  }
+  lua_State *L = lufa_host_state(host);
+  int ok = 1, ran = 0, script = 0;
+  for (int i = 1; i < argc && script == 0 && ok; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--") == 0) {
+      if (i + 1 < argc) script = i + 1;
+      break;
+    } else if (strcmp(a, "-v") == 0 || strcmp(a, "--version") == 0) {
+      printf("lufa %s (%s)\n", LUFA_VERSION, LUA_RELEASE);
+      ran = 1;
+    } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+      usage(stdout);
+      ran = 1;
+    } else if (strcmp(a, "-e") == 0) {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "%s: '-e' needs an argument\n", progname);
+        usage(stderr);
+        ok = 0;
+        break;
+      }
+      create_arg_table(L, argv, argc, 0);
+      ok = run_code(L, argv[++i]) == LUA_OK && drain_tasks(host);
+      ran = 1;
+    } else if (a[0] == '-' && a[1] != '\0') {
+      fprintf(stderr, "%s: unrecognized option '%s'\n", progname, a);
+      usage(stderr);
+      ok = 0;
+    } else {
+      script = i;
+    }
+  }
+  if (ok && script > 0) {
+    create_arg_table(L, argv, argc, script);
+    ok = run_script(L, argv, argc, script) == LUA_OK;
+    ok = drain_tasks(host) && ok;
+  } else if (ok && !ran) {
+    create_arg_table(L, argv, argc, 0);
+    printf("lufa %s  (%s)  type Lua; an expression prints its value\n", LUFA_VERSION, LUA_RELEASE);
+    run_prompt(L);
+    drain_tasks(host);
+  }
+  lufa_host_free(host);
+  return ok ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,44 @@
+# Registers every test with ctest. New tests are picked up by their file names; re-run cmake after adding one.
+
+# C unit tests: tests/c/test_*.c, each its own program linked against the host objects.
+file(GLOB LUFA_C_TESTS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/c/test_*.c)
+foreach(src ${LUFA_C_TESTS})
+  get_filename_component(name ${src} NAME_WE)
+  add_executable(${name} ${src} $<TARGET_OBJECTS:lufa_objects>)
+  target_include_directories(${name} PRIVATE host host/include tests/c)
+  target_compile_definitions(${name} PRIVATE LUFA_SOURCE_DIR="${PROJECT_SOURCE_DIR}" LUFA_BUILD_DIR="${PROJECT_BINARY_DIR}")
+  target_link_libraries(${name} PRIVATE PkgConfig::LUA PkgConfig::CURL PkgConfig::OPENSSL PkgConfig::EXPAT m)
+  add_test(NAME c/${name} COMMAND ${name} WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+  set_tests_properties(c/${name} PROPERTIES LABELS "c" TIMEOUT 120)
+endforeach()
+
+# Busted specs, run by the lufa binary itself so the native modules are present.
+file(GLOB LUFA_SPECS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/spec/*_spec.lua)
+foreach(spec ${LUFA_SPECS})
+  get_filename_component(name ${spec} NAME_WE)
+  add_test(NAME spec/${name} COMMAND lufa tests/busted.lua ${spec} WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+  set_tests_properties(spec/${name} PROPERTIES LABELS "spec" TIMEOUT 600
+    ENVIRONMENT "LUFA_BUILD_DIR=${PROJECT_BINARY_DIR}")
+endforeach()
+
+# The local Azure stand-ins' own tests (Node's test runner).
+find_program(NODE node)
+file(GLOB LUFA_EMULATOR_TESTS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/emulators/*.test.mjs)
+foreach(t ${LUFA_EMULATOR_TESTS})
+  get_filename_component(name ${t} NAME_WE)
+  add_test(NAME emulators/${name} COMMAND ${NODE} --test ${t} WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+  set_tests_properties(emulators/${name} PROPERTIES LABELS "node" TIMEOUT 600)
+endforeach()
+
+# End-to-end tests: tests/e2e/*_test.lua, run by lufa against the stand-ins they start themselves.
+file(GLOB LUFA_E2E_TESTS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/e2e/*_test.lua)
+foreach(t ${LUFA_E2E_TESTS})
+  get_filename_component(name ${t} NAME_WE)
+  add_test(NAME e2e/${name} COMMAND lufa tests/busted.lua ${t} WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+  set_tests_properties(e2e/${name} PROPERTIES LABELS "e2e" TIMEOUT 900
+    ENVIRONMENT "LUFA_BUILD_DIR=${PROJECT_BINARY_DIR}")
+endforeach()
+
+# The embedding example pumps a host from a frame loop; it must finish its scripted work.
+add_test(NAME c/embed_frame_loop COMMAND embed_frame_loop WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(c/embed_frame_loop PROPERTIES LABELS "c" TIMEOUT 60)

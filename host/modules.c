@@ -21,6 +21,7 @@
 /* TEMPORARY while json.c and crypto.c are written: */
 int luaopen_lufa_json(lua_State *L) __attribute__((weak));
 int luaopen_lufa_crypto(lua_State *L) __attribute__((weak));
+int luaopen_lufa_core_xml(lua_State *L) __attribute__((weak));
 
 static const luaL_Reg native_modules[] = {
   {"lufa", luaopen_lufa},
@@ -29,6 +30,7 @@ static const luaL_Reg native_modules[] = {
   {"lufa.json", luaopen_lufa_json},
   {"lufa.crypto", luaopen_lufa_crypto},
   {"lufa.core.http", luaopen_lufa_core_http},
+  {"lufa.core.xml", luaopen_lufa_core_xml},
   {NULL, NULL}
 };
 

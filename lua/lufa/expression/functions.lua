@@ -421,7 +421,7 @@ define("lessOrEquals", 2, 2, function(_, a, b) return compare("lessOrEquals", a,
 
 define("array", 1, 1, function(_, v) return array({ v }) end, { secrets = "pass" })
 
-define("createArray", 1, nil, function(_, ...)
+define("createArray", 0, nil, function(_, ...)
   local n = select("#", ...)
   local t = array({ ... })
   for i = 1, n do

@@ -42,3 +42,7 @@ endforeach()
 # The embedding example pumps a host from a frame loop; it must finish its scripted work.
 add_test(NAME c/embed_frame_loop COMMAND embed_frame_loop WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 set_tests_properties(c/embed_frame_loop PROPERTIES LABELS "c" TIMEOUT 60)
+
+# The rockspec builds lufa for a stock lua5.4 (offline) and lua5.4 can require it.
+add_test(NAME install/rockspec COMMAND bash ${PROJECT_SOURCE_DIR}/tests/install/rockspec_test.sh)
+set_tests_properties(install/rockspec PROPERTIES LABELS "install" TIMEOUT 300)

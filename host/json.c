@@ -1,0 +1,1511 @@
+/*
+** lufa.json: a JSON codec that keeps what the document says.
+**
+** Decoding is a recursive-descent parser over the Lua string itself: strings without escapes are pushed
+** straight from the input, integers are read exactly into lua_Integer, and tables are preallocated from the
+** size of the previous container at the same depth (ARM and ADF documents repeat their shapes). Errors are
+** returned, not raised, with line, column and what was expected.
+** Encoding writes into one growable buffer per module instance; misuse (values JSON cannot hold, cycles)
+** raises a message that names the JSON path of the offending value.
+*/
+#include <errno.h>
+#include <float.h>
+#include <locale.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <openssl/crypto.h>
+
+#include "error.h"
+#include "json.h"
+#include "secret.h"
+
+#define JSON_NULL_KEY "lufa.json.null"
+#define JSON_ARRAY_MT "lufa.json.array"
+#define JSON_OBJECT_MT "lufa.json.object"
+#define JSON_BUFFER_MT "lufa.json.buffer"
+
+/* Upvalues shared by every function of the module. */
+enum { UV_NULL = 1, UV_ARRAY_MT, UV_OBJECT_MT, UV_BUFFER, UV_COUNT = UV_BUFFER };
+
+/* A buffer larger than this is released after use rather than kept for the next call. */
+#define BUFFER_KEEP (1u << 20)
+
+/* Containers deeper than this get no size hint (the hints live in a fixed array). */
+#define HINT_LEVELS 64
+#define HINT_MAX 4096
+
+#define R16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
+
+/* 1 for bytes that stand for themselves inside a JSON string: printable ASCII except '"' and '\\'. */
+static const unsigned char json_plain[256] = {
+  R16(0), R16(0),
+  1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* 0x20: '"' */
+  R16(1), R16(1),
+  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,  /* 0x50: '\\' */
+  R16(1), R16(1),
+  R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0)
+};
+
+static const double pow10_exact[] = {  /* every power of ten a double holds exactly */
+  1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+  1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22
+};
+
+#define TWO_POW_53 9007199254740992.0
+
+/*
+** Length of the UTF-8 sequence at p (1 to 4), or 0 when it is not valid UTF-8 (overlong forms, surrogates
+** and code points above U+10FFFF are invalid). p[0] >= 0x80. Reads at most up to the first byte that is not
+** a continuation byte, so the NUL that ends every Lua string stops it.
+*/
+static int utf8_length(const unsigned char *p) {
+  unsigned c = p[0];
+  if (c < 0xC2) return 0;
+  if (c < 0xE0) return (p[1] & 0xC0) == 0x80 ? 2 : 0;
+  if (c < 0xF0) {
+    unsigned lo = 0x80, hi = 0xBF;
+    if (c == 0xE0) lo = 0xA0;
+    else if (c == 0xED) hi = 0x9F;
+    if (p[1] < lo || p[1] > hi || (p[2] & 0xC0) != 0x80) return 0;
+    return 3;
+  }
+  if (c < 0xF5) {
+    unsigned lo = 0x80, hi = 0xBF;
+    if (c == 0xF0) lo = 0x90;
+    else if (c == 0xF4) hi = 0x8F;
+    if (p[1] < lo || p[1] > hi || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80) return 0;
+    return 4;
+  }
+  return 0;
+}
+
+static char locale_point(void) {
+  return localeconv()->decimal_point[0];
+}
+
+/* ------------------------------------------------------------------------------------------------------ */
+/* The growable buffer                                                                                    */
+/* ------------------------------------------------------------------------------------------------------ */
+
+/* Encode output and decode scratch. Memory comes from the state's allocator; __gc releases it. */
+typedef struct {
+  char *p;
+  size_t len, cap;
+  int busy;          /* in use further up the C stack (a finalizer run by the GC may call json again) */
+  int holds_secret;  /* bytes of a revealed secret may be in p: wipe before reuse or release */
+} JsonBuffer;
+
+static void buffer_free(lua_State *L, JsonBuffer *b) {
+  void *ud;
+  lua_Alloc allocf = lua_getallocf(L, &ud);
+  if (b->p != NULL) {
+    if (b->holds_secret) OPENSSL_cleanse(b->p, b->cap);
+    allocf(ud, b->p, b->cap, 0);
+  }
+  b->p = NULL;
+  b->len = b->cap = 0;
+  b->holds_secret = 0;
+}
+
+static int buffer_gc(lua_State *L) {
+  buffer_free(L, (JsonBuffer *)luaL_checkudata(L, 1, JSON_BUFFER_MT));
+  return 0;
+}
+
+static JsonBuffer *buffer_new(lua_State *L) {
+  JsonBuffer *b = (JsonBuffer *)lua_newuserdatauv(L, sizeof(JsonBuffer), 0);
+  memset(b, 0, sizeof *b);
+  if (luaL_newmetatable(L, JSON_BUFFER_MT)) {
+    lua_pushcfunction(L, buffer_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  return b;
+}
+
+/* Makes room for `need` more bytes. A buffer that may hold secret bytes is moved by hand so that the old
+** block is wiped before it is freed. */
+static void buffer_grow(lua_State *L, JsonBuffer *b, size_t need) {
+  void *ud;
+  lua_Alloc allocf = lua_getallocf(L, &ud);
+  size_t cap = b->cap ? b->cap : 256;
+  char *p;
+  if (need > (size_t)-1 / 4 - b->len) luaL_error(L, "json: buffer size overflow");
+  while (cap < b->len + need) cap *= 2;
+  if (b->holds_secret && b->p != NULL) {
+    p = (char *)allocf(ud, NULL, 0, cap);
+    if (p != NULL) {
+      memcpy(p, b->p, b->len);
+      OPENSSL_cleanse(b->p, b->cap);
+      allocf(ud, b->p, b->cap, 0);
+    }
+  } else {
+    p = (char *)allocf(ud, b->p, b->cap, cap);
+  }
+  if (p == NULL) {
+    b->busy = 0;
+    luaL_error(L, "not enough memory");
+  }
+  b->p = p;
+  b->cap = cap;
+}
+
+static inline char *buffer_reserve(lua_State *L, JsonBuffer *b, size_t need) {
+  if (b->cap - b->len < need) buffer_grow(L, b, need);
+  return b->p + b->len;
+}
+
+static inline void buffer_add(lua_State *L, JsonBuffer *b, const char *s, size_t n) {
+  memcpy(buffer_reserve(L, b, n), s, n);
+  b->len += n;
+}
+
+static inline void buffer_addc(lua_State *L, JsonBuffer *b, char c) {
+  *buffer_reserve(L, b, 1) = c;
+  b->len++;
+}
+
+/* Pushes the module's buffer, or a fresh one when it is in use (re-entry from a finalizer). */
+static JsonBuffer *buffer_acquire(lua_State *L) {
+  JsonBuffer *b = (JsonBuffer *)lua_touserdata(L, lua_upvalueindex(UV_BUFFER));
+  if (b->busy) {
+    b = buffer_new(L);
+  } else {
+    lua_pushvalue(L, lua_upvalueindex(UV_BUFFER));
+  }
+  b->busy = 1;
+  b->len = 0;
+  return b;
+}
+
+static void buffer_release(lua_State *L, JsonBuffer *b) {
+  if (b->holds_secret) {
+    OPENSSL_cleanse(b->p, b->cap);
+    b->holds_secret = 0;
+  }
+  if (b->cap > BUFFER_KEEP) buffer_free(L, b);
+  b->len = 0;
+  b->busy = 0;
+}
+
+/* ------------------------------------------------------------------------------------------------------ */
+/* Shared values: json.null and the two marker metatables                                                 */
+/* ------------------------------------------------------------------------------------------------------ */
+
+static int null_tostring(lua_State *L) {
+  lua_pushliteral(L, "null");
+  return 1;
+}
+
+/* One json.null per state, kept in the registry, so every copy of the module agrees on it. */
+static void push_null(lua_State *L) {
+  if (lua_getfield(L, LUA_REGISTRYINDEX, JSON_NULL_KEY) != LUA_TNIL) return;
+  lua_pop(L, 1);
+  lua_newuserdatauv(L, 0, 0);
+  lua_createtable(L, 0, 3);
+  lua_pushcfunction(L, null_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pushliteral(L, "lufa.json.null");
+  lua_setfield(L, -2, "__name");
+  lua_pushliteral(L, "lufa.json.null");
+  lua_setfield(L, -2, "__metatable");
+  lua_setmetatable(L, -2);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, LUA_REGISTRYINDEX, JSON_NULL_KEY);
+}
+
+static int is_null(lua_State *L, int idx) {
+  return lua_rawequal(L, idx, lua_upvalueindex(UV_NULL));
+}
+
+enum { KIND_PLAIN, KIND_ARRAY, KIND_OBJECT };
+
+/* Which marker metatable the table at idx carries (KIND_PLAIN for none or a foreign one). */
+static int table_mark(lua_State *L, int idx) {
+  int kind = KIND_PLAIN;
+  if (lua_getmetatable(L, idx)) {
+    if (lua_rawequal(L, -1, lua_upvalueindex(UV_ARRAY_MT))) kind = KIND_ARRAY;
+    else if (lua_rawequal(L, -1, lua_upvalueindex(UV_OBJECT_MT))) kind = KIND_OBJECT;
+    lua_pop(L, 1);
+  }
+  return kind;
+}
+
+/* ------------------------------------------------------------------------------------------------------ */
+/* Options                                                                                                */
+/* ------------------------------------------------------------------------------------------------------ */
+
+/* Misspelt options raise rather than being ignored. */
+static void check_options(lua_State *L, int idx, const char *const allowed[]) {
+  if (lua_isnoneornil(L, idx)) return;
+  luaL_checktype(L, idx, LUA_TTABLE);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    int known = 0;
+    lua_pop(L, 1);
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      const char *name = lua_tostring(L, -1);
+      for (int i = 0; allowed[i] != NULL && !known; i++) known = strcmp(name, allowed[i]) == 0;
+      if (!known) luaL_argerror(L, idx, lua_pushfstring(L, "unknown option '%s'", name));
+    } else {
+      luaL_argerror(L, idx, "option names must be strings");
+    }
+  }
+}
+
+static int option_depth(lua_State *L, int idx) {
+  lua_Integer depth = LUFA_JSON_DEFAULT_DEPTH;
+  if (lua_istable(L, idx)) {
+    int isint = 0;
+    if (lua_getfield(L, idx, "max_depth") != LUA_TNIL) {
+      depth = lua_tointegerx(L, -1, &isint);
+      if (!isint || depth < 1 || depth > LUFA_JSON_MAX_DEPTH)
+        luaL_argerror(L, idx, lua_pushfstring(L, "max_depth must be an integer from 1 to %d", LUFA_JSON_MAX_DEPTH));
+    }
+    lua_pop(L, 1);
+  }
+  return (int)depth;
+}
+
+static int option_flag(lua_State *L, int idx, const char *name, int dflt) {
+  int v = dflt;
+  if (lua_istable(L, idx)) {
+    int t = lua_getfield(L, idx, name);
+    if (t == LUA_TBOOLEAN) v = lua_toboolean(L, -1);
+    else if (t != LUA_TNIL) luaL_argerror(L, idx, lua_pushfstring(L, "option '%s' must be a boolean", name));
+    lua_pop(L, 1);
+  }
+  return v;
+}
+
+/* ------------------------------------------------------------------------------------------------------ */
+/* Decoding                                                                                               */
+/* ------------------------------------------------------------------------------------------------------ */
+
+typedef struct {
+  lua_State *L;
+  const unsigned char *start, *end, *p;
+  JsonBuffer *scratch;
+  int depth, max_depth;
+  const unsigned char *err_at;  /* where the error is */
+  const char *err_code;         /* "syntax", "depth" or "utf8" */
+  char err_msg[200];
+  unsigned hint_array[HINT_LEVELS], hint_object[HINT_LEVELS];
+} Decoder;
+
+static int decode_value(Decoder *D);
+
+/* Describes what is at p for "found ..." in messages: a word, a character, or the end of input. */
+static void describe_found(const Decoder *D, const unsigned char *p, char *out, size_t size) {
+  if (p >= D->end) {
+    snprintf(out, size, "end of input");
+  } else if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')) {
+    int n = 0;
+    while (p + n < D->end && n < 16 && ((p[n] >= 'a' && p[n] <= 'z') || (p[n] >= 'A' && p[n] <= 'Z') ||
+                                        (p[n] >= '0' && p[n] <= '9') || p[n] == '_'))
+      n++;
+    snprintf(out, size, "'%.*s'", n, (const char *)p);
+  } else if (*p >= 0x20 && *p < 0x7F) {
+    snprintf(out, size, "'%c'", *p);
+  } else if (*p < 0x80) {
+    snprintf(out, size, "the control character U+%04X", *p);
+  } else {
+    int n = utf8_length(p);
+    if (n > 0) snprintf(out, size, "'%.*s'", n, (const char *)p);
+    else snprintf(out, size, "the byte 0x%02X", *p);
+  }
+}
+
+static int decode_fail(Decoder *D, const unsigned char *at, const char *code, const char *fmt, ...) {
+  va_list ap;
+  D->err_at = at;
+  D->err_code = code;
+  va_start(ap, fmt);
+  vsnprintf(D->err_msg, sizeof D->err_msg, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+/* "expected WHAT, found X" at p; invalid UTF-8 at p is reported as such. */
+static int decode_expected(Decoder *D, const unsigned char *p, const char *what) {
+  char found[48];
+  if (p < D->end && *p >= 0x80 && utf8_length(p) == 0)
+    return decode_fail(D, p, "utf8", "invalid UTF-8 (byte 0x%02X)", *p);
+  describe_found(D, p, found, sizeof found);
+  return decode_fail(D, p, "syntax", "expected %s, found %s", what, found);
+}
+
+static inline const unsigned char *skip_space(const unsigned char *p) {
+  while (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t') p++;
+  return p;
+}
+
+static int hex_digit(unsigned c) {
+  if (c >= '0' && c <= '9') return (int)(c - '0');
+  c |= 0x20;
+  if (c >= 'a' && c <= 'f') return (int)(c - 'a' + 10);
+  return -1;
+}
+
+/* The 4 hex digits at p, or -1. */
+static long hex4(const unsigned char *p) {
+  long v = 0;
+  for (int i = 0; i < 4; i++) {
+    int d = hex_digit(p[i]);  /* stops at the terminating NUL, so never reads past the input */
+    if (d < 0) return -1;
+    v = v * 16 + d;
+  }
+  return v;
+}
+
+static char *put_utf8(char *out, unsigned long cp) {
+  if (cp < 0x80) {
+    *out++ = (char)cp;
+  } else if (cp < 0x800) {
+    *out++ = (char)(0xC0 | (cp >> 6));
+    *out++ = (char)(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    *out++ = (char)(0xE0 | (cp >> 12));
+    *out++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+    *out++ = (char)(0x80 | (cp & 0x3F));
+  } else {
+    *out++ = (char)(0xF0 | (cp >> 18));
+    *out++ = (char)(0x80 | ((cp >> 12) & 0x3F));
+    *out++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+    *out++ = (char)(0x80 | (cp & 0x3F));
+  }
+  return out;
+}
+
+/* Scans plain bytes and valid UTF-8 from p up to the next quote or backslash; returns where it stopped,
+** or NULL after recording an error. */
+static const unsigned char *scan_string_run(Decoder *D, const unsigned char *p) {
+  for (;;) {
+    while (json_plain[*p]) p++;
+    if (*p == '"' || *p == '\\') return p;
+    if (*p >= 0x80) {
+      int n = utf8_length(p);
+      if (n == 0) {
+        decode_fail(D, p, "utf8", "invalid UTF-8 in a string (byte 0x%02X)", *p);
+        return NULL;
+      }
+      p += n;
+      continue;
+    }
+    if (p >= D->end)
+      decode_fail(D, p, "syntax", "expected '\"' to close the string, found end of input");
+    else
+      decode_fail(D, p, "syntax", "unescaped control character U+%04X in a string (write it as \\u%04X)", *p, *p);
+    return NULL;
+  }
+}
+
+/* The rest of a string from its first backslash at p (run..p already scanned); pushes the result. */
+static int decode_string_escaped(Decoder *D, const unsigned char *run, const unsigned char *p) {
+  lua_State *L = D->L;
+  JsonBuffer *b = D->scratch;
+  b->len = 0;
+  buffer_add(L, b, (const char *)run, (size_t)(p - run));
+  for (;;) {
+    char *out;
+    if (*p == '"') {
+      lua_pushlstring(L, b->p, b->len);
+      D->p = p + 1;
+      return 0;
+    }
+    out = buffer_reserve(L, b, 4);  /* no escape yields more than 4 bytes */
+    switch (p[1]) {
+      case '"': *out++ = '"'; break;
+      case '\\': *out++ = '\\'; break;
+      case '/': *out++ = '/'; break;
+      case 'b': *out++ = '\b'; break;
+      case 'f': *out++ = '\f'; break;
+      case 'n': *out++ = '\n'; break;
+      case 'r': *out++ = '\r'; break;
+      case 't': *out++ = '\t'; break;
+      case 'u': {
+        long cp = hex4(p + 2);
+        if (cp < 0) return decode_fail(D, p, "syntax", "expected 4 hex digits after '\\u'");
+        if (cp >= 0xDC00 && cp <= 0xDFFF)
+          return decode_fail(D, p, "utf8", "lone low surrogate \\u%04lX (it must follow a high surrogate)", cp);
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+          long lo = (p[6] == '\\' && p[7] == 'u') ? hex4(p + 8) : -1;
+          if (lo < 0xDC00 || lo > 0xDFFF)
+            return decode_fail(D, p, "utf8",
+                               "lone high surrogate \\u%04lX (it must be followed by a \\uDC00-\\uDFFF escape)", cp);
+          cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+          p += 6;
+        }
+        out = put_utf8(out, (unsigned long)cp);
+        p += 4;
+        break;
+      }
+      default: {
+        char found[48];
+        describe_found(D, p + 1, found, sizeof found);
+        return decode_fail(D, p + 1, "syntax",
+                           "expected an escape (one of \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX), found %s", found);
+      }
+    }
+    p += 2;
+    b->len = (size_t)(out - b->p);
+    run = p;
+    p = scan_string_run(D, p);
+    if (p == NULL) return -1;
+    buffer_add(L, b, (const char *)run, (size_t)(p - run));
+  }
+}
+
+/* D->p is at the opening quote; pushes the string (straight from the input when it has no escapes). */
+static int decode_string(Decoder *D) {
+  const unsigned char *run = D->p + 1;
+  const unsigned char *p = scan_string_run(D, run);
+  if (p == NULL) return -1;
+  if (*p == '\\') return decode_string_escaped(D, run, p);
+  lua_pushlstring(D->L, (const char *)run, (size_t)(p - run));
+  D->p = p + 1;
+  return 0;
+}
+
+/* Correctly rounded conversion for what the fast path cannot do exactly. */
+static int decode_float_slow(Decoder *D, const unsigned char *s, const unsigned char *e, double *out) {
+  char *end;
+  *out = strtod((const char *)s, &end);
+  if (end != (const char *)e) {
+    /* The C library reads numbers in the current locale; give it the locale's decimal point. */
+    size_t n = (size_t)(e - s);
+    JsonBuffer *b = D->scratch;
+    char *copy = buffer_reserve(D->L, b, n + 1);
+    memcpy(copy, s, n);
+    copy[n] = '\0';
+    for (size_t i = 0; i < n; i++)
+      if (copy[i] == '.') copy[i] = locale_point();
+    *out = strtod(copy, &end);
+    if (end != copy + n) return decode_fail(D, s, "syntax", "unreadable number");
+  }
+  if (isinf(*out)) return decode_fail(D, s, "syntax", "number %.*s is too large for a double", (int)(e - s) > 40 ? 40 : (int)(e - s), (const char *)s);
+  return 0;
+}
+
+static int decode_number(Decoder *D) {
+  const unsigned char *s = D->p, *p = s;
+  int neg = 0, is_float = 0, sig = 0, exact = 1;
+  uint64_t m = 0;
+  int exp10 = 0;
+  if (*p == '-') {
+    neg = 1;
+    p++;
+  }
+  if (*p == '0') {
+    p++;
+    if (*p >= '0' && *p <= '9') return decode_fail(D, p - 1, "syntax", "leading zeros are not allowed in numbers");
+  } else if (*p >= '1' && *p <= '9') {
+    do {
+      if (sig < 19) {
+        m = m * 10 + (uint64_t)(*p - '0');
+        sig++;
+      } else {
+        exp10++;
+        exact = 0;
+      }
+      p++;
+    } while (*p >= '0' && *p <= '9');
+  } else {
+    return decode_expected(D, p, "a digit after '-'");
+  }
+  if (*p == '.') {
+    is_float = 1;
+    p++;
+    if (!(*p >= '0' && *p <= '9')) return decode_expected(D, p, "a digit after the decimal point");
+    do {
+      if (m == 0 && *p == '0') {
+        exp10--;
+      } else if (sig < 19) {
+        m = m * 10 + (uint64_t)(*p - '0');
+        sig++;
+        exp10--;
+      } else if (*p != '0') {
+        exact = 0;
+      }
+      p++;
+    } while (*p >= '0' && *p <= '9');
+  }
+  if (*p == 'e' || *p == 'E') {
+    int eneg = 0, ev = 0;
+    is_float = 1;
+    p++;
+    if (*p == '+' || *p == '-') eneg = *p++ == '-';
+    if (!(*p >= '0' && *p <= '9')) return decode_expected(D, p, "a digit in the exponent");
+    do {
+      if (ev < 100000) ev = ev * 10 + (*p - '0');
+      p++;
+    } while (*p >= '0' && *p <= '9');
+    exp10 += eneg ? -ev : ev;
+  }
+  D->p = p;
+  if (!is_float && exact) {
+    /* At most 19 digits: fits in uint64; within int64 it stays an integer. */
+    if (!neg && m <= (uint64_t)INT64_MAX) {
+      lua_pushinteger(D->L, (lua_Integer)m);
+      return 0;
+    }
+    if (neg && m <= (uint64_t)INT64_MAX + 1) {
+      lua_pushinteger(D->L, (lua_Integer)(0 - m));
+      return 0;
+    }
+  }
+  {
+    double d;
+    /* Both m and the power of ten are exact doubles, so one IEEE operation rounds correctly. */
+    if (exact && m <= (uint64_t)TWO_POW_53 && exp10 >= -22 && exp10 <= 22) {
+      d = (double)m;
+      d = exp10 < 0 ? d / pow10_exact[-exp10] : d * pow10_exact[exp10];
+      if (neg) d = -d;
+    } else if (decode_float_slow(D, s, p, &d)) {
+      return -1;
+    }
+    lua_pushnumber(D->L, d);
+  }
+  return 0;
+}
+
+static void set_meta(lua_State *L, int uv) {
+  lua_pushvalue(L, lua_upvalueindex(uv));
+  lua_setmetatable(L, -2);
+}
+
+static int decode_array(Decoder *D) {
+  lua_State *L = D->L;
+  const unsigned char *p;
+  lua_Integer n = 0;
+  int level = D->depth;
+  if (++D->depth > D->max_depth)
+    return decode_fail(D, D->p, "depth", "nesting deeper than %d levels (max_depth)", D->max_depth);
+  luaL_checkstack(L, 4, "json nesting");
+  lua_createtable(L, level < HINT_LEVELS ? (int)D->hint_array[level] : 0, 0);
+  set_meta(L, UV_ARRAY_MT);
+  p = skip_space(D->p + 1);
+  if (*p == ']') {
+    D->p = p + 1;
+  } else {
+    for (;;) {
+      D->p = p;
+      if (decode_value(D)) return -1;
+      lua_rawseti(L, -2, ++n);
+      p = skip_space(D->p);
+      if (*p == ',') {
+        p = skip_space(p + 1);
+        if (*p == ']') return decode_fail(D, p, "syntax", "expected a value after ',', found ']' (trailing commas are not allowed)");
+        continue;
+      }
+      if (*p == ']') {
+        D->p = p + 1;
+        break;
+      }
+      return decode_expected(D, p, "',' or ']' after an array element");
+    }
+  }
+  if (level < HINT_LEVELS) D->hint_array[level] = n < HINT_MAX ? (unsigned)n : HINT_MAX;
+  D->depth--;
+  return 0;
+}
+
+static int decode_object(Decoder *D) {
+  lua_State *L = D->L;
+  const unsigned char *p;
+  unsigned n = 0;
+  int level = D->depth;
+  if (++D->depth > D->max_depth)
+    return decode_fail(D, D->p, "depth", "nesting deeper than %d levels (max_depth)", D->max_depth);
+  luaL_checkstack(L, 5, "json nesting");
+  lua_createtable(L, 0, level < HINT_LEVELS ? (int)D->hint_object[level] : 0);
+  set_meta(L, UV_OBJECT_MT);
+  p = skip_space(D->p + 1);
+  if (*p == '}') {
+    D->p = p + 1;
+  } else {
+    for (;;) {
+      if (*p != '"')
+        return decode_expected(D, p, n == 0 ? "a string key or '}'" : "a string key after ','");
+      D->p = p;
+      if (decode_string(D)) return -1;
+      p = skip_space(D->p);
+      if (*p != ':') return decode_expected(D, p, "':' after an object key");
+      D->p = p + 1;
+      if (decode_value(D)) return -1;
+      lua_rawset(L, -3);
+      n++;
+      p = skip_space(D->p);
+      if (*p == ',') {
+        p = skip_space(p + 1);
+        if (*p == '}') return decode_fail(D, p, "syntax", "expected a string key after ',', found '}' (trailing commas are not allowed)");
+        continue;
+      }
+      if (*p == '}') {
+        D->p = p + 1;
+        break;
+      }
+      return decode_expected(D, p, "',' or '}' after an object member");
+    }
+  }
+  if (level < HINT_LEVELS) D->hint_object[level] = n < HINT_MAX ? n : HINT_MAX;
+  D->depth--;
+  return 0;
+}
+
+static int decode_literal(Decoder *D, const char *word, size_t n) {
+  if ((size_t)(D->end - D->p) >= n && memcmp(D->p, word, n) == 0) {
+    D->p += n;
+    return 0;
+  }
+  return decode_expected(D, D->p, "a value");
+}
+
+static int decode_value(Decoder *D) {
+  D->p = skip_space(D->p);
+  switch (*D->p) {
+    case '{': return decode_object(D);
+    case '[': return decode_array(D);
+    case '"': return decode_string(D);
+    case '-': case '0': case '1': case '2': case '3': case '4':
+    case '5': case '6': case '7': case '8': case '9':
+      return decode_number(D);
+    case 't':
+      if (decode_literal(D, "true", 4)) return -1;
+      lua_pushboolean(D->L, 1);
+      return 0;
+    case 'f':
+      if (decode_literal(D, "false", 5)) return -1;
+      lua_pushboolean(D->L, 0);
+      return 0;
+    case 'n':
+      if (decode_literal(D, "null", 4)) return -1;
+      lua_pushvalue(D->L, lua_upvalueindex(UV_NULL));
+      return 0;
+    default:
+      return decode_expected(D, D->p, "a value");
+  }
+}
+
+/* Pushes nil and the lufa.error for the decoder's error; returns 2. Lines and columns count from 1;
+** columns count characters (UTF-8 sequences), not bytes. */
+static int decode_push_error(Decoder *D, const char *source) {
+  lua_State *L = D->L;
+  long line = 1, column = 1;
+  const unsigned char *q;
+  for (q = D->start; q < D->err_at; q++) {
+    if (*q == '\n') {
+      line++;
+      column = 1;
+    } else if ((*q & 0xC0) != 0x80) {
+      column++;
+    }
+  }
+  if (source != NULL)
+    lufa_error_fail(L, "json", D->err_code, "%s: line %d, column %d: %s", source, (int)line, (int)column, D->err_msg);
+  else
+    lufa_error_fail(L, "json", D->err_code, "line %d, column %d: %s", (int)line, (int)column, D->err_msg);
+  lufa_error_setint(L, -1, "line", line);
+  lufa_error_setint(L, -1, "column", column);
+  lufa_error_setint(L, -1, "position", (lua_Integer)(D->err_at - D->start) + 1);
+  if (source != NULL) lufa_error_setstr(L, -1, "source", source);
+  return 2;
+}
+
+/* Decodes text[0..len) (a Lua string, so NUL-terminated) and returns 1 value or nil, err. */
+static int decode_text(lua_State *L, const char *text, size_t len, const char *source, int max_depth) {
+  Decoder D;
+  int base, failed;
+  memset(D.hint_array, 0, sizeof D.hint_array);
+  memset(D.hint_object, 0, sizeof D.hint_object);
+  D.L = L;
+  D.start = (const unsigned char *)text;
+  D.end = D.start + len;
+  D.p = D.start;
+  D.depth = 0;
+  D.max_depth = max_depth;
+  D.err_at = NULL;
+  D.err_code = NULL;
+  D.err_msg[0] = '\0';
+  /* A UTF-8 byte order mark may start a file saved by some editors; RFC 8259 lets parsers ignore it. */
+  if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) D.p += 3;
+  D.scratch = buffer_acquire(L);
+  base = lua_gettop(L);
+  failed = decode_value(&D);
+  if (!failed) {
+    const unsigned char *p = skip_space(D.p);
+    if (p != D.end) failed = decode_expected(&D, p, "end of input after the JSON value");
+  }
+  buffer_release(L, D.scratch);
+  if (failed) {
+    lua_settop(L, base);
+    return decode_push_error(&D, source);
+  }
+  return 1;
+}
+
+static const char *const decode_options[] = {"source", "max_depth", NULL};
+
+/*
+** json.decode(text [, opts]) -> value | nil, err
+*/
+static int json_decode(lua_State *L) {
+  size_t len;
+  const char *text, *source = NULL;
+  int max_depth;
+  if (lua_type(L, 1) != LUA_TSTRING) return luaL_typeerror(L, 1, "string");
+  text = lua_tolstring(L, 1, &len);
+  check_options(L, 2, decode_options);
+  max_depth = option_depth(L, 2);
+  if (lua_istable(L, 2)) {
+    lua_getfield(L, 2, "source");
+    if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING) luaL_argerror(L, 2, "option 'source' must be a string");
+    source = lua_tostring(L, -1);  /* stays on the stack, so the pointer stays valid */
+  }
+  return decode_text(L, text, len, source, max_depth);
+}
+
+/* Reads the whole file into a new string on the stack, or pushes nil, err. Returns 1 on success. */
+static int read_file(lua_State *L, const char *path) {
+  luaL_Buffer buf;
+  FILE *f = fopen(path, "rb");
+  size_t n;
+  if (f == NULL) {
+    int e = errno;
+    lufa_error_fail(L, "json", "io", "%s: cannot open: %s", path, strerror(e));
+    lufa_error_setstr(L, -1, "file", path);
+    return 0;
+  }
+  luaL_buffinit(L, &buf);
+  do {
+    char *p = luaL_prepbuffsize(&buf, 65536);
+    n = fread(p, 1, 65536, f);
+    luaL_addsize(&buf, n);
+  } while (n == 65536);
+  if (ferror(f)) {
+    int e = errno;
+    fclose(f);
+    lufa_error_fail(L, "json", "io", "%s: cannot read: %s", path, strerror(e));
+    lufa_error_setstr(L, -1, "file", path);
+    return 0;
+  }
+  fclose(f);
+  luaL_pushresult(&buf);
+  return 1;
+}
+
+/*
+** json.decode_file(path [, opts]) -> value | nil, err
+*/
+static int json_decode_file(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  const char *source = path;
+  size_t len;
+  const char *text;
+  int max_depth, r;
+  check_options(L, 2, decode_options);
+  max_depth = option_depth(L, 2);
+  if (lua_istable(L, 2) && lua_getfield(L, 2, "source") != LUA_TNIL) {
+    if (lua_type(L, -1) != LUA_TSTRING) luaL_argerror(L, 2, "option 'source' must be a string");
+    source = lua_tostring(L, -1);
+  }
+  if (!read_file(L, path)) return 2;
+  text = lua_tolstring(L, -1, &len);
+  r = decode_text(L, text, len, source, max_depth);
+  if (r == 2) lufa_error_setstr(L, -1, "file", path);
+  return r;
+}
+
+/* ------------------------------------------------------------------------------------------------------ */
+/* Encoding                                                                                               */
+/* ------------------------------------------------------------------------------------------------------ */
+
+/* One step of the JSON path: the table at this depth and which member of it is being written. */
+typedef struct {
+  const void *table;
+  const char *key;  /* the member key, or NULL when the member is an array element */
+  size_t key_len;
+  lua_Integer index;  /* 0-based element index */
+  int active;         /* a member is being written */
+} PathStep;
+
+#define PATH_LOCAL 64
+
+typedef struct {
+  lua_State *L;
+  JsonBuffer *b;
+  int pretty, sort_keys, reveal;
+  int revealed;  /* the output holds a secret's bytes */
+  int depth, max_depth;
+  PathStep *path;
+  PathStep local[PATH_LOCAL];
+  int path_cap;
+  int path_idx;  /* stack index of the userdata that holds a longer path, 0 if none */
+} Encoder;
+
+static void encode_value(Encoder *E);
+
+static int is_identifier(const char *s, size_t n) {
+  if (n == 0 || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') || s[0] == '_')) return 0;
+  for (size_t i = 1; i < n; i++)
+    if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+      return 0;
+  return 1;
+}
+
+/* Pushes "$.a[2]['odd key']" for the first `steps` active steps. */
+static void push_path(Encoder *E, int steps) {
+  lua_State *L = E->L;
+  luaL_Buffer buf;
+  luaL_buffinit(L, &buf);
+  luaL_addchar(&buf, '$');
+  for (int i = 0; i < steps && E->path[i].active; i++) {
+    const PathStep *s = &E->path[i];
+    if (s->key == NULL) {
+      char index[32];
+      snprintf(index, sizeof index, "[%lld]", (long long)s->index);
+      luaL_addstring(&buf, index);
+    } else if (is_identifier(s->key, s->key_len)) {
+      luaL_addchar(&buf, '.');
+      luaL_addlstring(&buf, s->key, s->key_len);
+    } else {
+      luaL_addstring(&buf, "[\"");
+      for (size_t k = 0; k < s->key_len && k < 80; k++) {
+        unsigned char c = (unsigned char)s->key[k];
+        if (c == '"' || c == '\\') {
+          luaL_addchar(&buf, '\\');
+          luaL_addchar(&buf, (char)c);
+        } else if (c < 0x20) {
+          char esc[8];
+          snprintf(esc, sizeof esc, "\\u%04X", c);
+          luaL_addstring(&buf, esc);
+        } else {
+          luaL_addchar(&buf, (char)c);
+        }
+      }
+      if (s->key_len > 80) luaL_addstring(&buf, "...");
+      luaL_addstring(&buf, "\"]");
+    }
+  }
+  luaL_pushresult(&buf);
+}
+
+/* Raises "json.encode: WHAT at PATH" (fmt is C printf). The buffer is released first, and wiped if it held
+** a secret. */
+static int encode_fail(Encoder *E, const char *fmt, ...) {
+  lua_State *L = E->L;
+  char what[320];
+  va_list ap;
+  buffer_release(L, E->b);
+  va_start(ap, fmt);
+  vsnprintf(what, sizeof what, fmt, ap);
+  va_end(ap);
+  luaL_checkstack(L, 4, NULL);
+  push_path(E, E->depth);
+  lua_pushfstring(L, "json.encode: %s at %s", what, lua_tostring(L, -1));
+  return lua_error(L);
+}
+
+static const char *type_phrase(lua_State *L, int idx) {
+  switch (lua_type(L, idx)) {
+    case LUA_TFUNCTION: return "a function";
+    case LUA_TTHREAD: return "a coroutine";
+    case LUA_TLIGHTUSERDATA: return "a light userdata";
+    case LUA_TUSERDATA: return "a userdata";
+    case LUA_TBOOLEAN: return "a boolean";
+    case LUA_TTABLE: return "a table";
+    case LUA_TNUMBER: return lua_isinteger(L, idx) ? "an integer" : "a float";
+    default: return "a value of this type";
+  }
+}
+
+static void encode_newline(Encoder *E, int depth) {
+  char *out = buffer_reserve(E->L, E->b, 1 + 2 * (size_t)depth);
+  *out++ = '\n';
+  memset(out, ' ', 2 * (size_t)depth);
+  E->b->len += 1 + 2 * (size_t)depth;
+}
+
+static char *put_uint(char *out, uint64_t v) {
+  static const char pairs[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+  char tmp[24];
+  char *t = tmp + sizeof tmp;
+  while (v >= 100) {
+    unsigned r = (unsigned)(v % 100);
+    v /= 100;
+    t -= 2;
+    memcpy(t, pairs + 2 * r, 2);
+  }
+  if (v >= 10) {
+    t -= 2;
+    memcpy(t, pairs + 2 * v, 2);
+  } else {
+    *--t = (char)('0' + v);
+  }
+  memcpy(out, t, (size_t)(tmp + sizeof tmp - t));
+  return out + (tmp + sizeof tmp - t);
+}
+
+static void encode_integer(Encoder *E, lua_Integer v) {
+  char *out = buffer_reserve(E->L, E->b, 24), *o = out;
+  uint64_t u = (uint64_t)v;
+  if (v < 0) {
+    *o++ = '-';
+    u = 0 - u;
+  }
+  o = put_uint(o, u);
+  E->b->len += (size_t)(o - out);
+}
+
+/*
+** Writes the shortest decimal that reads back as exactly d, always recognisable as a float ("3.0", "0.1",
+** "1e+300"). Values from 1e-5 to 1e15 are tried in fixed notation first: m / 10^k with m < 2^53 and k <= 22
+** is exactly what a correctly rounding reader computes, so the equality test proves the round trip.
+*/
+static size_t format_double(double d, char *out) {
+  double a = d < 0 ? -d : d;
+  char *o = out;
+  if (d == 0) {
+    if (signbit(d)) {
+      memcpy(out, "-0.0", 4);
+      return 4;
+    }
+    memcpy(out, "0.0", 3);
+    return 3;
+  }
+  if (a >= 1e-5 && a < 1e15) {
+    for (int k = 0; k <= 22; k++) {
+      double scaled = a * pow10_exact[k];
+      uint64_t m;
+      if (scaled >= TWO_POW_53) break;
+      m = (uint64_t)(scaled + 0.5);
+      if ((double)m / pow10_exact[k] == a) {
+        char digits[24];
+        size_t nd = (size_t)(put_uint(digits, m) - digits);
+        if (d < 0) *o++ = '-';
+        if (k == 0) {
+          memcpy(o, digits, nd);
+          o += nd;
+          memcpy(o, ".0", 2);
+          o += 2;
+        } else if (nd > (size_t)k) {
+          memcpy(o, digits, nd - (size_t)k);
+          o += nd - (size_t)k;
+          *o++ = '.';
+          memcpy(o, digits + nd - (size_t)k, (size_t)k);
+          o += k;
+        } else {
+          *o++ = '0';
+          *o++ = '.';
+          memset(o, '0', (size_t)k - nd);
+          o += (size_t)k - nd;
+          memcpy(o, digits, nd);
+          o += nd;
+        }
+        return (size_t)(o - out);
+      }
+    }
+  }
+  {
+    int n = 0;
+    char point = locale_point();
+    /* 15 digits always suffice to tell apart doubles of full precision that have a shorter form;
+    ** subnormals have less precision, so for them start from 1 digit. */
+    for (int prec = a < DBL_MIN ? 1 : 15; prec <= 17; prec++) {
+      n = snprintf(out, 32, "%.*g", prec, d);
+      if (strtod(out, NULL) == d) break;
+    }
+    int has_mark = 0;
+    for (int i = 0; i < n; i++) {
+      if (out[i] == point && point != '.') out[i] = '.';
+      if (out[i] == '.' || out[i] == 'e') has_mark = 1;
+    }
+    if (!has_mark) {
+      memcpy(out + n, ".0", 2);
+      n += 2;
+    }
+    return (size_t)n;
+  }
+}
+
+static void encode_float(Encoder *E, double d) {
+  if (isnan(d)) encode_fail(E, "cannot encode NaN (JSON has no NaN or infinity)");
+  if (isinf(d)) encode_fail(E, "cannot encode %s (JSON has no NaN or infinity)", d > 0 ? "inf" : "-inf");
+  char *out = buffer_reserve(E->L, E->b, 40);
+  E->b->len += format_double(d, out);
+}
+
+enum { STR_VALUE, STR_KEY, STR_SECRET };
+
+/* Writes str[0..n) as a JSON string. str is NUL-terminated (a Lua string or a secret's bytes), which stops
+** utf8_length at the end. A secret's bytes never appear in an error. */
+static void encode_string(Encoder *E, const char *str, size_t n, int what) {
+  static const char hex[] = "0123456789abcdef";
+  JsonBuffer *b = E->b;
+  const unsigned char *p = (const unsigned char *)str, *end = p + n;
+  char *out;
+  buffer_addc(E->L, b, '"');
+  while (p < end) {
+    /* Chunks keep the reservation bounded: at most 6 output bytes per input byte, and a UTF-8 sequence
+    ** may run 3 bytes past the chunk. */
+    size_t chunk = (size_t)(end - p) < 4096 ? (size_t)(end - p) : 4096;
+    const unsigned char *stop = p + chunk;
+    out = buffer_reserve(E->L, b, chunk * 6 + 8);
+    while (p < stop) {
+      const unsigned char *run = p;
+      unsigned c;
+      while (p < stop && json_plain[*p]) p++;
+      memcpy(out, run, (size_t)(p - run));
+      out += p - run;
+      if (p >= stop) break;
+      c = *p;
+      if (c >= 0x80) {
+        int len = utf8_length(p);
+        if (len == 0) {
+          b->len = (size_t)(out - b->p);
+          if (what == STR_SECRET) encode_fail(E, "a secret is not valid UTF-8");
+          encode_fail(E, "%s is not valid UTF-8 (byte 0x%02X at byte %d of it)",
+                      what == STR_KEY ? "a key" : "a string", c, (int)((const char *)p - str) + 1);
+        }
+        memcpy(out, p, (size_t)len);
+        out += len;
+        p += len;
+        continue;
+      }
+      *out++ = '\\';
+      switch (c) {
+        case '"': *out++ = '"'; break;
+        case '\\': *out++ = '\\'; break;
+        case '\n': *out++ = 'n'; break;
+        case '\r': *out++ = 'r'; break;
+        case '\t': *out++ = 't'; break;
+        case '\b': *out++ = 'b'; break;
+        case '\f': *out++ = 'f'; break;
+        default:
+          *out++ = 'u';
+          *out++ = '0';
+          *out++ = '0';
+          *out++ = hex[c >> 4];
+          *out++ = hex[c & 15];
+      }
+      p++;
+    }
+    b->len = (size_t)(out - b->p);
+  }
+  buffer_addc(E->L, b, '"');
+}
+
+/* The path step of the table being written (re-read after any recursion: the path may have moved). */
+#define STEP(E) (&(E)->path[(E)->depth - 1])
+
+/* Makes room for one more path step, moving the path into a userdata past PATH_LOCAL levels. */
+static void path_reserve(Encoder *E) {
+  if (E->depth >= E->path_cap) {
+    int cap = E->max_depth + 1;
+    PathStep *deep = (PathStep *)lua_newuserdatauv(E->L, sizeof(PathStep) * (size_t)cap, 0);
+    memcpy(deep, E->path, sizeof(PathStep) * (size_t)E->path_cap);
+    /* Anchor it below everything the recursion has pushed, so it lives until encode returns. */
+    lua_copy(E->L, -1, E->path_idx);
+    lua_pop(E->L, 1);
+    E->path = deep;
+    E->path_cap = cap;
+  }
+}
+
+static void encode_element(Encoder *E, lua_Integer index) {
+  PathStep *step = STEP(E);
+  if (index > 0) buffer_addc(E->L, E->b, ',');
+  if (E->pretty) encode_newline(E, E->depth);
+  step->key = NULL;
+  step->index = index;
+  step->active = 1;
+  encode_value(E);
+  STEP(E)->active = 0;
+}
+
+static void encode_array_slow(Encoder *E, size_t start);
+
+/* The table at the top is written as an array. Walks it with lua_next, which visits 1..n in order for a
+** table whose integer keys all sit in its array part; anything else falls back to a checked, indexed pass. */
+static void encode_array(Encoder *E) {
+  lua_State *L = E->L;
+  size_t start = E->b->len;
+  lua_Integer n = 0;
+  buffer_addc(L, E->b, '[');
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    if (!lua_isinteger(L, -2) || lua_tointeger(L, -2) != n + 1) {
+      lua_pop(L, 2);
+      encode_array_slow(E, start);
+      return;
+    }
+    encode_element(E, n);
+    lua_pop(L, 1);
+    n++;
+  }
+  if (E->pretty && n > 0) encode_newline(E, E->depth - 1);
+  buffer_addc(L, E->b, ']');
+}
+
+static void encode_array_slow(Encoder *E, size_t start) {
+  lua_State *L = E->L;
+  lua_Integer count = 0, max = 0;
+  E->b->len = start;
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    lua_pop(L, 1);
+    if (lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 1) {
+      lua_Integer k = lua_tointeger(L, -1);
+      count++;
+      if (k > max) max = k;
+    } else if (lua_type(L, -1) == LUA_TSTRING) {
+      encode_fail(E, "table mixes array elements with string keys (such as \"%.60s\")", lua_tostring(L, -1));
+    } else if (lua_isinteger(L, -1)) {
+      encode_fail(E, "table has the integer key %lld (an array needs keys 1..n)", (long long)lua_tointeger(L, -1));
+    } else {
+      encode_fail(E, "table has %s as a key (an array needs keys 1..n)", type_phrase(L, -1));
+    }
+  }
+  if (count != max) {
+    lua_Integer hole = 1;
+    while (lua_rawgeti(L, -1, hole) != LUA_TNIL) {
+      lua_pop(L, 1);
+      hole++;
+    }
+    encode_fail(E, "array has a hole at Lua index %lld of %lld (use json.null for JSON null)", (long long)hole,
+                (long long)max);
+  }
+  buffer_addc(L, E->b, '[');
+  for (lua_Integer i = 1; i <= max; i++) {
+    lua_rawgeti(L, -1, i);
+    encode_element(E, i - 1);
+    lua_pop(L, 1);
+  }
+  if (E->pretty && max > 0) encode_newline(E, E->depth - 1);
+  buffer_addc(L, E->b, ']');
+}
+
+/* Writes "key": value for the value at the top. */
+static void encode_member(Encoder *E, const char *key, size_t klen, int first) {
+  PathStep *step = STEP(E);
+  if (!first) buffer_addc(E->L, E->b, ',');
+  if (E->pretty) encode_newline(E, E->depth);
+  step->key = key;
+  step->key_len = klen;
+  step->active = 1;
+  encode_string(E, key, klen, STR_KEY);
+  if (E->pretty) buffer_add(E->L, E->b, ": ", 2);
+  else buffer_addc(E->L, E->b, ':');
+  encode_value(E);
+  STEP(E)->active = 0;
+}
+
+/* Raises for the non-string key at the top. */
+static void encode_bad_key(Encoder *E, int plain) {
+  lua_State *L = E->L;
+  if (plain && lua_isinteger(L, -1))
+    encode_fail(E, "table mixes string keys with integer keys (such as %lld)", (long long)lua_tointeger(L, -1));
+  if (lua_type(L, -1) == LUA_TNUMBER)
+    encode_fail(E, "object has the number key %s (JSON object keys must be strings)", lua_tostring(L, -1));
+  encode_fail(E, "object has %s as a key (JSON object keys must be strings)", type_phrase(L, -1));
+}
+
+typedef struct {
+  const char *s;
+  size_t n;
+} KeyRef;
+
+static int key_compare(const void *a, const void *b) {
+  const KeyRef *x = (const KeyRef *)a, *y = (const KeyRef *)b;
+  int c = memcmp(x->s, y->s, x->n < y->n ? x->n : y->n);
+  if (c != 0) return c;
+  return x->n < y->n ? -1 : x->n > y->n;
+}
+
+/* The table at the top is written as an object, keys in byte order when sort_keys is set. */
+static void encode_object(Encoder *E, int plain) {
+  lua_State *L = E->L;
+  int first = 1;
+  buffer_addc(L, E->b, '{');
+  if (!E->sort_keys) {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      size_t klen;
+      const char *key;
+      if (lua_type(L, -2) != LUA_TSTRING) {
+        lua_pop(L, 1);
+        encode_bad_key(E, plain);
+      }
+      key = lua_tolstring(L, -2, &klen);
+      encode_member(E, key, klen, first);
+      lua_pop(L, 1);
+      first = 0;
+    }
+  } else {
+    size_t count = 0, i = 0;
+    KeyRef *keys;
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      lua_pop(L, 1);
+      if (lua_type(L, -1) != LUA_TSTRING) encode_bad_key(E, plain);
+      count++;
+    }
+    /* The keys stay alive as keys of the table; only their addresses are sorted. */
+    keys = (KeyRef *)lua_newuserdatauv(L, count * sizeof(KeyRef) + 1, 0);
+    lua_pushnil(L);
+    while (lua_next(L, -3)) {
+      lua_pop(L, 1);
+      if (i < count && lua_type(L, -1) == LUA_TSTRING) {
+        keys[i].s = lua_tolstring(L, -1, &keys[i].n);
+        i++;
+      }
+    }
+    qsort(keys, i, sizeof(KeyRef), key_compare);
+    for (size_t k = 0; k < i; k++) {
+      lua_pushlstring(L, keys[k].s, keys[k].n);
+      lua_rawget(L, -3);
+      encode_member(E, keys[k].s, keys[k].n, first);
+      lua_pop(L, 1);
+      first = 0;
+    }
+    lua_pop(L, 1);
+  }
+  if (E->pretty && !first) encode_newline(E, E->depth - 1);
+  buffer_addc(L, E->b, '}');
+}
+
+static void encode_table(Encoder *E) {
+  lua_State *L = E->L;
+  const void *t = lua_topointer(L, -1);
+  int kind;
+  for (int i = 0; i < E->depth; i++) {
+    if (E->path[i].table == t) {
+      push_path(E, i);
+      encode_fail(E, "cycle (the table at %s contains itself)", lua_tostring(L, -1));
+    }
+  }
+  if (E->depth >= E->max_depth) encode_fail(E, "nesting deeper than %d levels (max_depth)", E->max_depth);
+  if (!lua_checkstack(L, 6)) encode_fail(E, "no room on the Lua stack");
+  path_reserve(E);
+  E->path[E->depth].table = t;
+  E->path[E->depth].active = 0;
+  E->depth++;
+  kind = table_mark(L, -1);
+  if (kind == KIND_ARRAY) {
+    encode_array(E);
+  } else if (kind == KIND_OBJECT) {
+    encode_object(E, 0);
+  } else {
+    /* A plain table whose first key is an integer is meant as an array (encode_array checks it is one);
+    ** a string first key, or no key at all, makes an object. */
+    int is_array = 0;
+    lua_pushnil(L);
+    if (lua_next(L, -2)) {
+      is_array = lua_isinteger(L, -2);
+      lua_pop(L, 2);
+    }
+    if (is_array) encode_array(E);
+    else encode_object(E, 1);
+  }
+  E->depth--;
+}
+
+static void encode_value(Encoder *E) {
+  lua_State *L = E->L;
+  switch (lua_type(L, -1)) {
+    case LUA_TSTRING: {
+      size_t n;
+      const char *s = lua_tolstring(L, -1, &n);
+      encode_string(E, s, n, STR_VALUE);
+      break;
+    }
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, -1)) encode_integer(E, lua_tointeger(L, -1));
+      else encode_float(E, lua_tonumber(L, -1));
+      break;
+    case LUA_TBOOLEAN:
+      if (lua_toboolean(L, -1)) buffer_add(L, E->b, "true", 4);
+      else buffer_add(L, E->b, "false", 5);
+      break;
+    case LUA_TNIL:
+      buffer_add(L, E->b, "null", 4);
+      break;
+    case LUA_TTABLE:
+      encode_table(E);
+      break;
+    case LUA_TUSERDATA: {
+      size_t n;
+      const char *s;
+      if (is_null(L, -1)) {
+        buffer_add(L, E->b, "null", 4);
+        break;
+      }
+      s = lufa_secret_bytes(L, -1, &n);
+      if (s == NULL) encode_fail(E, "cannot encode %s", type_phrase(L, -1));
+      if (E->reveal) {
+        E->b->holds_secret = 1;
+        E->revealed = 1;
+        encode_string(E, s, n, STR_SECRET);
+      } else {
+        buffer_add(L, E->b, "\"" LUFA_SECRET_MARKER "\"", sizeof(LUFA_SECRET_MARKER) + 1);
+      }
+      break;
+    }
+    default:
+      encode_fail(E, "cannot encode %s", type_phrase(L, -1));
+  }
+}
+
+static const char *const encode_options[] = {"pretty", "sort_keys", "reveal_secrets", "max_depth", NULL};
+
+/*
+** json.encode(value [, opts]) -> string (or a secret when opts.reveal_secrets and value holds secrets)
+*/
+static int json_encode(lua_State *L) {
+  Encoder E;
+  luaL_checkany(L, 1);
+  check_options(L, 2, encode_options);
+  lua_settop(L, 2);
+  E.L = L;
+  E.pretty = option_flag(L, 2, "pretty", 0);
+  E.sort_keys = option_flag(L, 2, "sort_keys", E.pretty);
+  E.reveal = option_flag(L, 2, "reveal_secrets", 0);
+  E.max_depth = option_depth(L, 2);
+  E.revealed = 0;
+  E.depth = 0;
+  E.path = E.local;
+  E.path_cap = PATH_LOCAL;
+  lua_pushnil(L);  /* slot 3: the path storage once nesting passes PATH_LOCAL */
+  E.path_idx = 3;
+  E.b = buffer_acquire(L);  /* slot 4 */
+  lua_pushvalue(L, 1);
+  encode_value(&E);
+  lua_pop(L, 1);
+  if (E.revealed) lufa_secret_push(L, E.b->p, E.b->len);
+  else lua_pushlstring(L, E.b->p, E.b->len);
+  buffer_release(L, E.b);
+  return 1;
+}
+
+/* ------------------------------------------------------------------------------------------------------ */
+/* Marking and inspecting values                                                                          */
+/* ------------------------------------------------------------------------------------------------------ */
+
+static int mark_table(lua_State *L, int uv) {
+  if (lua_isnoneornil(L, 1)) {
+    lua_settop(L, 0);
+    lua_newtable(L);
+  }
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  if (lua_getmetatable(L, 1)) {
+    if (!lua_rawequal(L, -1, lua_upvalueindex(UV_ARRAY_MT)) && !lua_rawequal(L, -1, lua_upvalueindex(UV_OBJECT_MT)))
+      luaL_argerror(L, 1, "table already has a metatable");
+    lua_pop(L, 1);
+  }
+  lua_pushvalue(L, lua_upvalueindex(uv));
+  lua_setmetatable(L, 1);
+  return 1;
+}
+
+/*
+** json.array([t]) -> t marked as a JSON array (a new table when t is nil)
+*/
+static int json_array(lua_State *L) {
+  return mark_table(L, UV_ARRAY_MT);
+}
+
+/*
+** json.object([t]) -> t marked as a JSON object (a new table when t is nil)
+*/
+static int json_object(lua_State *L) {
+  return mark_table(L, UV_OBJECT_MT);
+}
+
+/* For a plain table: "array" when its keys are exactly 1..n, "object" when they are strings (or it is
+** empty), NULL otherwise. */
+static const char *plain_kind(lua_State *L, int idx) {
+  lua_Integer count = 0, max = 0;
+  int strings = 0, others = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      strings++;
+    } else if (lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 1) {
+      count++;
+      if (lua_tointeger(L, -1) > max) max = lua_tointeger(L, -1);
+    } else {
+      others++;
+    }
+  }
+  if (others) return NULL;
+  if (count == 0) return "object";
+  if (strings == 0 && count == max) return "array";
+  return NULL;
+}
+
+/*
+** json.type(v) -> "null", "boolean", "integer", "number", "string", "array", "object", or nil
+*/
+static int json_type(lua_State *L) {
+  const char *t = NULL;
+  luaL_checkany(L, 1);
+  switch (lua_type(L, 1)) {
+    case LUA_TBOOLEAN: t = "boolean"; break;
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, 1)) t = "integer";
+      else if (!isnan(lua_tonumber(L, 1)) && !isinf(lua_tonumber(L, 1))) t = "number";
+      break;
+    case LUA_TSTRING: t = "string"; break;
+    case LUA_TUSERDATA:
+      if (is_null(L, 1)) t = "null";
+      else if (lufa_secret_bytes(L, 1, NULL) != NULL) t = "string";
+      break;
+    case LUA_TTABLE: {
+      int kind = table_mark(L, 1);
+      if (kind == KIND_ARRAY) t = "array";
+      else if (kind == KIND_OBJECT) t = "object";
+      else t = plain_kind(L, 1);
+      break;
+    }
+    default: break;
+  }
+  if (t == NULL) lua_pushnil(L);
+  else lua_pushstring(L, t);
+  return 1;
+}
+
+int luaopen_lufa_json(lua_State *L) {
+  static const luaL_Reg funcs[] = {
+    {"decode", json_decode},
+    {"decode_file", json_decode_file},
+    {"encode", json_encode},
+    {"array", json_array},
+    {"object", json_object},
+    {"type", json_type},
+    {NULL, NULL}
+  };
+  luaL_newlibtable(L, funcs);
+  push_null(L);
+  luaL_newmetatable(L, JSON_ARRAY_MT);
+  luaL_newmetatable(L, JSON_OBJECT_MT);
+  buffer_new(L);
+  luaL_setfuncs(L, funcs, UV_COUNT);
+  push_null(L);
+  lua_setfield(L, -2, "null");
+  luaL_getmetatable(L, JSON_ARRAY_MT);
+  lua_setfield(L, -2, "array_mt");
+  luaL_getmetatable(L, JSON_OBJECT_MT);
+  lua_setfield(L, -2, "object_mt");
+  return 1;
+}

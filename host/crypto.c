@@ -219,6 +219,7 @@ static int b64_value(unsigned char ch, int url) {
 typedef struct {
   size_t position;  /* 1-based byte position of the fault; length + 1 when input is missing at the end */
   const char *what;
+  const char *hint;  /* what was expected there, or "" */
 } B64Fault;
 
 /* Decodes in[0..n) into out (room for n / 4 * 3 + 2 bytes). Padding is required for standard base64 and
@@ -237,9 +238,10 @@ static int b64_decode(const unsigned char *in, size_t n, int url, unsigned char 
     int v = b64_value(in[i], url);
     if (v < 0) {
       fault->position = i + 1;
-      fault->what = in[i] == '=' ? "unexpected '=' (padding may only end the input)"
-                  : url ? "invalid character (expected A-Z, a-z, 0-9, '-', '_' or final '=' padding)"
-                        : "invalid character (expected A-Z, a-z, 0-9, '+', '/' or final '=' padding)";
+      fault->what = in[i] == '=' ? "unexpected '='" : "invalid character";
+      fault->hint = in[i] == '=' ? " (padding may only end the input)"
+                  : url ? " (expected A-Z, a-z, 0-9, '-', '_' or final '=' padding)"
+                        : " (expected A-Z, a-z, 0-9, '+', '/' or final '=' padding)";
       return 0;
     }
     acc = acc << 6 | (uint32_t)v;
@@ -253,22 +255,26 @@ static int b64_decode(const unsigned char *in, size_t n, int url, unsigned char 
   size_t rest = data % 4, want = rest ? 4 - rest : 0;
   if (rest == 1) {
     fault->position = data;
-    fault->what = "a lone final character (a group needs at least 2 characters; truncated input?)";
+    fault->what = "a lone final character";
+    fault->hint = " (a group needs at least 2 characters; truncated input?)";
     return 0;
   }
   if (pads > want) {
     fault->position = data + want + 1;
-    fault->what = "unexpected '=' (too much padding)";
+    fault->what = "unexpected '='";
+    fault->hint = " (too much padding)";
     return 0;
   }
   if (pads < want && (pads > 0 || !url)) {
     fault->position = n + 1;
-    fault->what = "missing '=' padding (the length must be a multiple of 4)";
+    fault->what = "missing '=' padding";
+    fault->hint = " (the length must be a multiple of 4)";
     return 0;
   }
   if ((rest == 2 && (acc & 0x0f)) || (rest == 3 && (acc & 0x03))) {
     fault->position = data;
-    fault->what = "non-canonical final character (its unused low bits must be zero)";
+    fault->what = "non-canonical final character";
+    fault->hint = " (its unused low bits must be zero)";
     return 0;
   }
   if (rest == 2) {
@@ -300,8 +306,8 @@ static int crypto_b64_decode(lua_State *L, int url) {
   B64Fault fault;
   if (!b64_decode(in, len, url, out, &outlen, &fault)) {
     if (secret) OPENSSL_cleanse(out, len / 4 * 3 + 2);
-    lufa_error_fail(L, "crypto", "base64", "%s: %s at position %I", fname, fault.what,
-                    (lua_Integer)fault.position);
+    lufa_error_fail(L, "crypto", "base64", "%s: %s at position %I%s", fname, fault.what,
+                    (lua_Integer)fault.position, fault.hint);
     lufa_error_setint(L, -1, "position", (lua_Integer)fault.position);
     return 2;
   }
@@ -407,7 +413,7 @@ static int crypto_uuid4(lua_State *L) {
 
 typedef struct {
   const char *code;  /* NULL while nothing failed */
-  char message[CRYPTO_MSG];
+  char message[CRYPTO_MSG * 2];  /* room for a prefix and a full OpenSSL detail */
 } CryptoFault;
 
 static void crypto_fault(CryptoFault *f, const char *code, const char *fmt, const char *detail) {

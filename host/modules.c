@@ -17,11 +17,7 @@
 #include "loop.h"
 #include "modules.h"
 #include "secret.h"
-
-/* TEMPORARY while json.c and crypto.c are written: */
-int luaopen_lufa_json(lua_State *L) __attribute__((weak));
-int luaopen_lufa_crypto(lua_State *L) __attribute__((weak));
-int luaopen_lufa_core_xml(lua_State *L) __attribute__((weak));
+#include "xml.h"
 
 static const luaL_Reg native_modules[] = {
   {"lufa", luaopen_lufa},
@@ -72,7 +68,6 @@ const char *lufa_lua_dir(void) {
 void lufa_open_modules(lua_State *L) {
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   for (const luaL_Reg *m = native_modules; m->name; m++) {
-    if (m->func == NULL) continue;
     lua_pushcfunction(L, m->func);
     lua_setfield(L, -2, m->name);
   }

@@ -255,7 +255,17 @@ Compiled.__index = Compiled
 Compiled.__name = "lufa.expression.compiled"
 
 local function evaluation_error(self, failure)
-  if E.is(failure) then return failure end
+  if E.is(failure) then
+    -- Expression errors raised by the scope (e.g. an activity that has not run)
+    -- gain the expression and column; other kinds pass through untouched.
+    if failure.kind == "expression" and failure.expression == nil then
+      local column = self.env.col or 1
+      failure.expression, failure.column = self.text, column
+      failure.message = format("expression '%s' cannot be evaluated at column %d: %s", shown(self.text), column,
+        tostring(failure.message))
+    end
+    return failure
+  end
   local code, message = "evaluation", nil
   if type(failure) == "table" and failure.expression_failure then
     code, message = failure.code, failure.message

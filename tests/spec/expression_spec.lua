@@ -240,6 +240,18 @@ describe("expression grammar", function()
       assert.are.equal("unknown_activity", err.code)
     end)
 
+    it("add the expression and column to expression errors raised by the scope", function()
+      local s = scope { variables = function(name)
+        error(E.new { kind = "expression", code = "evaluation", message = "variable '" .. name .. "' is not declared" }, 0)
+      end }
+      local err = eval_error("@concat('a', variables('nope'))", s)
+      assert.are.equal("evaluation", err.code)
+      assert.are.equal(14, err.column)
+      assert.are.equal("@concat('a', variables('nope'))", err.expression)
+      assert.is_truthy(err.message:find("variable 'nope' is not declared", 1, true))
+      assert.is_truthy(err.message:find("column 14", 1, true))
+    end)
+
     it("report item() outside a ForEach", function()
       local err = eval_error("@item()")
       assert.is_truthy(err.message:find("'item' is not expected at this location", 1, true))

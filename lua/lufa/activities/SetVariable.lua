@@ -31,8 +31,9 @@ end
 local CONTENT_TYPES = {string = true, expression = true, int = true, float = true, boolean = true,
   bool = true, array = true, object = true, null = true}
 
--- The return value list [{key, value = {type, content}}] as an object.
-local function return_value(list)
+-- The return value list [{key, value = {type, content}}] as an object; only the
+-- Expression items are evaluated (ADF's typed return-value entries).
+local function return_value(ctx, list)
   local out = json.object{}
   for _, item in L.items(list) do
     local key = L.get(item, "key")
@@ -41,7 +42,8 @@ local function return_value(list)
     local content = L.get(v, "content")
     if not CONTENT_TYPES[t] then t = "string" end
     if t == "null" then content = json.null
-    elseif t == "object" then content = return_value(content)
+    elseif t == "expression" then content = ctx:eval(content)
+    elseif t == "object" then content = return_value(ctx, content)
     elseif t == "int" then content = L.int(content) or content
     elseif t == "boolean" or t == "bool" then
       local b = L.bool(content)
@@ -53,11 +55,20 @@ local function return_value(list)
   return out
 end
 
+function M.input(ctx, activity)
+  local tp = activity.typeProperties
+  if is_return_value(tp) then
+    return json.object{variableName = "pipelineReturnValue", setSystemVariable = true,
+      value = return_value(ctx, L.get(tp, "value"))}
+  end
+  return ctx:eval(tp)
+end
+
 function M.run(ctx)
   local tp = ctx.properties
   local name = L.get(tp, "variableName")
   if is_return_value(tp) then
-    local value = return_value(L.get(tp, "value"))
+    local value = L.get(tp, "value")
     ctx:set_return_value(value)
     return {name = "pipelineReturnValue", value = value}
   end

@@ -9,7 +9,7 @@ local M = {}
 function M.scopes(activity)
   local out = {}
   for i, case in L.items(L.get(activity.typeProperties, "cases")) do
-    local list, key = L.get(case, "activities")
+    local list, key = L.lookup(case, "activities")
     if list ~= nil then
       out[#out + 1] = {path = string.format(".typeProperties.cases[%d].%s", i - 1, key), activities = list}
     end

@@ -43,7 +43,7 @@ end
 
 --- A scope description for the validator: inner list at `typeProperties.<key>`.
 function M.scope(activity, key)
-  local list, actual = L.get(activity.typeProperties, key)
+  local list, actual = L.lookup(activity.typeProperties, key)
   if list == nil then return nil end
   return {path = ".typeProperties." .. (actual or key), key = actual or key, activities = list}
 end

@@ -154,8 +154,10 @@ function M.value_matches(type_name, v)
   if t == "int" or t == "integer" then return jt == "integer", "an integer" end
   if t == "float" then return jt == "integer" or jt == "number", "a number" end
   if t == "bool" or t == "boolean" then return jt == "boolean", "true or false" end
-  if t == "array" then return jt == "array", "an array" end
-  if t == "object" then return jt == "object", "an object" end
+  -- An empty Lua table can be either (JSON text keeps the difference; Lua tables cannot).
+  local empty = type(v) == "table" and getmetatable(v) == nil and next(v) == nil
+  if t == "array" then return jt == "array" or empty, "an array" end
+  if t == "object" then return jt == "object" or empty, "an object" end
   return true
 end
 
@@ -480,7 +482,7 @@ function M.pipeline(factory, entry, registry)
   plan.variables = check_declarations(L.get(props, "variables"), "variable", M.VARIABLE_TYPES,
     report, ".properties.variables")
   ctx.variables = plan.variables
-  local acts, key = L.get(props, "activities")
+  local acts, key = L.lookup(props, "activities")
   if acts == nil then
     report:error(".properties", "a pipeline needs an \"activities\" array")
     acts = json.array{}

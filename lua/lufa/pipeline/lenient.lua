@@ -7,11 +7,12 @@ local json = require "lufa.json"
 
 local M = {}
 
---- Read property `name` of object `t`: exact key first, then any key equal ignoring case.
+--- Read property `name` of object `t` and the key it was found under: exact key first,
+-- then any key equal ignoring case.
 -- @param t a table (anything else gives nil)
 -- @param name the property name
 -- @return the value (nil when absent or JSON null) and the key actually used
-function M.get(t, name)
+function M.lookup(t, name)
   if type(t) ~= "table" or t == json.null then return nil end
   local v = t[name]
   if v ~= nil then
@@ -26,6 +27,11 @@ function M.get(t, name)
     end
   end
   return nil
+end
+
+--- Read property `name` of object `t` (exactly one result, so it can end an argument list).
+function M.get(t, name)
+  return (M.lookup(t, name))
 end
 
 --- Follow a chain of property names leniently (`M.dig(t, "properties", "activities")`).

@@ -175,7 +175,7 @@ local function merge(base, patch)
   local out = {}
   for k, v in pairs(base) do out[k] = v end
   for k, v in pairs(patch) do
-    local _, existing_key = L.get(base, k)
+    local _, existing_key = L.lookup(base, k)
     local key = existing_key or k
     out[key] = merge(base[key], v)
   end

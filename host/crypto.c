@@ -585,14 +585,17 @@ typedef struct {
   BIO *text;
 } CertGuard;
 
-static int crypto_cert_guard_gc(lua_State *L) {
-  CertGuard *g = (CertGuard *)luaL_checkudata(L, 1, CRYPTO_CERT_MT);
+static void crypto_cert_release(CertGuard *g) {
   X509_free(g->x509);
   OPENSSL_free(g->der);
   BIO_free(g->text);
   g->x509 = NULL;
   g->der = NULL;
   g->text = NULL;
+}
+
+static int crypto_cert_guard_gc(lua_State *L) {
+  crypto_cert_release((CertGuard *)luaL_checkudata(L, 1, CRYPTO_CERT_MT));
   return 0;
 }
 
@@ -680,6 +683,7 @@ static int crypto_certificate_thumbprints(lua_State *L) {
   if (g == NULL) return 2;
   lua_createtable(L, 0, 2);
   crypto_set_thumbprints(L, g);
+  crypto_cert_release(g);  /* now rather than at the next collection */
   return 1;
 }
 
@@ -738,6 +742,7 @@ static int crypto_load_certificate(lua_State *L) {
   crypto_set_name(L, g, X509_get_issuer_name(g->x509), "issuer");
   crypto_set_time(L, X509_get0_notBefore(g->x509), "not_before");
   crypto_set_time(L, X509_get0_notAfter(g->x509), "not_after");
+  crypto_cert_release(g);
   return 1;
 }
 

@@ -303,7 +303,7 @@ static int crypto_b64_decode(lua_State *L, int url) {
   int secret;
   const unsigned char *in = (const unsigned char *)lufa_check_bytes(L, 1, &len, &secret);
   unsigned char *out = crypto_scratch(L, len / 4 * 3 + 2);
-  B64Fault fault;
+  B64Fault fault = {0, "", ""};
   if (!b64_decode(in, len, url, out, &outlen, &fault)) {
     if (secret) OPENSSL_cleanse(out, len / 4 * 3 + 2);
     lufa_error_fail(L, "crypto", "base64", "%s: %s at position %I%s", fname, fault.what,

@@ -285,7 +285,10 @@ end
 function Compiled:eval(scope)
   if self.kind == "constant" then return self.value end
   local ok, v = pcall(self.run, scope)
-  if ok then return v end
+  if ok then
+    if v == nil then return null end
+    return v
+  end
   error(evaluation_error(self, v), 0)
 end
 

@@ -252,6 +252,13 @@ describe("expression grammar", function()
       assert.is_truthy(err.message:find("column 14", 1, true))
     end)
 
+    it("read a variable without a value as null and refuse a missing activity", function()
+      assert.are.equal(null, eval("@variables('unset')"))
+      local err = eval_error("@activity('gone')", scope { activity = function() return nil end })
+      assert.are.equal("evaluation", err.code)
+      assert.is_truthy(err.message:find("activity 'gone' is not available", 1, true))
+    end)
+
     it("report item() outside a ForEach", function()
       local err = eval_error("@item()")
       assert.is_truthy(err.message:find("'item' is not expected at this location", 1, true))

@@ -68,8 +68,12 @@ local function concat_values(values, n)
 end
 M.concat_values = concat_values
 
-define("concat", 1, nil, function(_, ...)
-  return concat_values({ ... }, select("#", ...))
+define("concat", 1, nil, function(_, a, b, ...)
+  -- The common case, two plain strings, skips building an argument list.
+  if type(a) == "string" and type(b) == "string" and select("#", ...) == 0 then return a .. b end
+  local n = select("#", ...)
+  if b == nil and n == 0 then return concat_values({ a }, 1) end
+  return concat_values({ a, b, ... }, n + 2)
 end, { secrets = "pass" })
 
 local function text_arg(fname, position, v)
@@ -630,7 +634,13 @@ end)
 -- ---------------------------------------------------------------- system accessors
 
 local function lookup_in(source, name, what)
-  if type(source) == "function" then return source(name) end
+  if type(source) == "function" then
+    local v = source(name)
+    if v ~= nil then return v end
+    -- A declared variable without a value reads as null; an activity must exist.
+    if what == "variable" then return null end
+    raise("evaluation", format("activity '%s' is not available here", name))
+  end
   if type(source) == "table" then
     local v = V.property(source, name)
     if v == nil then raise("property", format("%s '%s' does not exist", what, name)) end

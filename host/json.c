@@ -30,10 +30,12 @@
 #define JSON_OBJECT_MT "lufa.json.object"
 #define JSON_BUFFER_MT "lufa.json.buffer"
 
-/* Upvalues shared by every function of the module. */
-enum { UV_NULL = 1, UV_ARRAY_MT, UV_OBJECT_MT, UV_BUFFER, UV_COUNT = UV_BUFFER };
+/* Upvalues shared by every function of the module; the encoder and the decoder each keep a buffer. */
+enum { UV_NULL = 1, UV_ARRAY_MT, UV_OBJECT_MT, UV_ENCODE_BUFFER, UV_DECODE_BUFFER, UV_COUNT = UV_DECODE_BUFFER };
 
-/* A buffer larger than this is released after use rather than kept for the next call. */
+/* A buffer up to this size is always kept for the next call. A larger one is kept while calls keep using
+** a good part of it (encoding big documents in a row costs no regrowth), and released after a call that
+** needed less than a quarter of it. */
 #define BUFFER_KEEP (1u << 20)
 
 /* Containers deeper than this get no size hint (the hints live in a fixed array). */
@@ -162,6 +164,7 @@ static inline char *buffer_reserve(lua_State *L, JsonBuffer *b, size_t need) {
 }
 
 static inline void buffer_add(lua_State *L, JsonBuffer *b, const char *s, size_t n) {
+  if (n == 0) return;  /* the buffer may have no memory yet */
   memcpy(buffer_reserve(L, b, n), s, n);
   b->len += n;
 }
@@ -171,13 +174,13 @@ static inline void buffer_addc(lua_State *L, JsonBuffer *b, char c) {
   b->len++;
 }
 
-/* Pushes the module's buffer, or a fresh one when it is in use (re-entry from a finalizer). */
-static JsonBuffer *buffer_acquire(lua_State *L) {
-  JsonBuffer *b = (JsonBuffer *)lua_touserdata(L, lua_upvalueindex(UV_BUFFER));
+/* Pushes the module's buffer (upvalue uv), or a fresh one when it is in use (re-entry from a finalizer). */
+static JsonBuffer *buffer_acquire(lua_State *L, int uv) {
+  JsonBuffer *b = (JsonBuffer *)lua_touserdata(L, lua_upvalueindex(uv));
   if (b->busy) {
     b = buffer_new(L);
   } else {
-    lua_pushvalue(L, lua_upvalueindex(UV_BUFFER));
+    lua_pushvalue(L, lua_upvalueindex(uv));
   }
   b->busy = 1;
   b->len = 0;
@@ -189,7 +192,7 @@ static void buffer_release(lua_State *L, JsonBuffer *b) {
     OPENSSL_cleanse(b->p, b->cap);
     b->holds_secret = 0;
   }
-  if (b->cap > BUFFER_KEEP) buffer_free(L, b);
+  if (b->cap > BUFFER_KEEP && b->len < b->cap / 4) buffer_free(L, b);
   b->len = 0;
   b->busy = 0;
 }
@@ -735,7 +738,7 @@ static int decode_text(lua_State *L, const char *text, size_t len, const char *s
   D.err_msg[0] = '\0';
   /* A UTF-8 byte order mark may start a file saved by some editors; RFC 8259 lets parsers ignore it. */
   if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) D.p += 3;
-  D.scratch = buffer_acquire(L);
+  D.scratch = buffer_acquire(L, UV_DECODE_BUFFER);
   base = lua_gettop(L);
   failed = decode_value(&D);
   if (!failed) {
@@ -1386,7 +1389,7 @@ static int json_encode(lua_State *L) {
   E.path_cap = PATH_LOCAL;
   lua_pushnil(L);  /* slot 3: the path storage once nesting passes PATH_LOCAL */
   E.path_idx = 3;
-  E.b = buffer_acquire(L);  /* slot 4 */
+  E.b = buffer_acquire(L, UV_ENCODE_BUFFER);  /* slot 4 */
   lua_pushvalue(L, 1);
   encode_value(&E);
   lua_pop(L, 1);
@@ -1499,6 +1502,7 @@ int luaopen_lufa_json(lua_State *L) {
   push_null(L);
   luaL_newmetatable(L, JSON_ARRAY_MT);
   luaL_newmetatable(L, JSON_OBJECT_MT);
+  buffer_new(L);
   buffer_new(L);
   luaL_setfuncs(L, funcs, UV_COUNT);
   push_null(L);

@@ -3,6 +3,7 @@
 */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 
@@ -170,6 +171,12 @@ static int l_current(lua_State *L) {
   return 1;
 }
 
+/** lufa.isatty([fd]) → whether the descriptor (default 1, standard output) is a terminal. */
+static int l_isatty(lua_State *L) {
+  lua_pushboolean(L, isatty((int)luaL_optinteger(L, 1, 1)));
+  return 1;
+}
+
 /** lufa.tasks() → the number of unfinished tasks. */
 static int l_tasks(lua_State *L) {
   lua_pushinteger(L, loop_task_count(loop_get(L)));
@@ -184,6 +191,7 @@ int luaopen_lufa(lua_State *L) {
     {"run", l_run},
     {"current", l_current},
     {"tasks", l_tasks},
+    {"isatty", l_isatty},
     {NULL, NULL}
   };
   static const luaL_Reg methods[] = {

@@ -15,6 +15,9 @@
 
 static const char *progname = "lufa";
 
+/* Subcommands implemented in Lua by lufa.cli: `lufa run FACTORY PIPELINE`, `lufa validate FACTORY`. */
+static const char *const commands[] = {"run", "validate", NULL};
+
 static void usage(FILE *out) {
   fprintf(out,
     "usage: %s [options] [script [args]]\n"
@@ -22,9 +25,11 @@ static void usage(FILE *out) {
     "  -v        print the version\n"
     "  -h        print this help\n"
     "  --        stop handling options\n"
+    "       %s run FACTORY PIPELINE [--override FILE] [--param NAME=VALUE]... [--json]\n"
+    "       %s validate FACTORY [--override FILE] [--json]\n"
     "With no script and no -e, starts an interactive prompt. After the script ends, lufa runs\n"
     "its tasks until none is left. Lua modules: %s (override with LUFA_PATH).\n",
-    progname, lufa_lua_dir());
+    progname, progname, progname, lufa_lua_dir());
 }
 
 /* Message handler: a traceback, honouring __tostring for error objects. */
@@ -121,6 +126,22 @@ static void run_prompt(lua_State *L) {
   fputs("\n", stdout);
 }
 
+/* lufa.cli.main(name, args...) → exit status; runs in the main chunk like a script. */
+static int run_command(lua_State *L, char **argv, int argc, int first) {
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "lufa.cli");
+  int status = docall(L, 1, 1);
+  if (status != LUA_OK) return report(L, status), 1;
+  lua_getfield(L, -1, "main");
+  lua_remove(L, -2);
+  for (int i = first; i < argc; i++) lua_pushstring(L, argv[i]);
+  status = docall(L, argc - first, 1);
+  if (status != LUA_OK) return report(L, status), 1;
+  int code = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : 1;
+  lua_pop(L, 1);
+  return code;
+}
+
 /* Runs the loop until every task is done; the result tells whether a task failed unobserved. */
 static int drain_tasks(lufa_host *host) {
   int rc = lufa_run(host);
@@ -138,6 +159,15 @@ int main(int argc, char **argv) {
   }
   lua_State *L = lufa_host_state(host);
   int ok = 1, ran = 0, script = 0;
+  for (int c = 0; argc > 1 && commands[c]; c++) {
+    if (strcmp(argv[1], commands[c]) == 0) {
+      create_arg_table(L, argv, argc, 1);
+      int code = run_command(L, argv, argc, 1);
+      if (!drain_tasks(host) && code == 0) code = 1;
+      lufa_host_free(host);
+      return code;
+    }
+  }
   for (int i = 1; i < argc && script == 0 && ok; i++) {
     const char *a = argv[i];
     if (strcmp(a, "--") == 0) {

@@ -216,7 +216,5 @@ function M.char_length(s)
   return utf8.len(s, 1, -1, true) or #s
 end
 
---- ASCII-only case folding (non-ASCII letters are left as they are).
-M.lower = lower
 
 return M

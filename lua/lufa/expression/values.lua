@@ -216,5 +216,4 @@ function M.char_length(s)
   return utf8.len(s, 1, -1, true) or #s
 end
 
-
 return M

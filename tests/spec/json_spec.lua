@@ -1,0 +1,504 @@
+-- lufa.json: fidelity through decode -> encode, positioned decode errors, path-naming encode errors,
+-- pretty printing, markers and secrets.
+
+local json = require "lufa.json"
+local secret = require "lufa.secret"
+local E = require "lufa.error"
+
+-- Decodes text that must fail; returns the error table.
+local function decode_error(text, opts)
+  local value, err = json.decode(text, opts)
+  assert.is_nil(value)
+  assert.is_true(E.is(err), "expected a lufa.error")
+  assert.are.equal("json", err.kind)
+  return err
+end
+
+-- Runs fn expecting it to raise; returns the message.
+local function raised(fn)
+  local ok, err = pcall(fn)
+  assert.is_false(ok, "expected an error")
+  return tostring(err)
+end
+
+local function tmpfile(contents)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "wb"))
+  f:write(contents)
+  f:close()
+  return path
+end
+
+describe("lufa.json", function()
+  describe("decode", function()
+    it("keeps integers as integers and floats as floats", function()
+      local v = json.decode('{"i":3,"f":3.0,"e":1e2,"neg":-7,"z":0,"nz":-0.0}')
+      assert.are.equal("integer", math.type(v.i))
+      assert.are.equal(3, v.i)
+      assert.are.equal("float", math.type(v.f))
+      assert.are.equal("float", math.type(v.e))
+      assert.are.equal(100.0, v.e)
+      assert.are.equal(-7, v.neg)
+      assert.are.equal("integer", math.type(v.z))
+      assert.are.equal("float", math.type(v.nz))
+      assert.are.equal("-0.0", string.format("%.1f", v.nz))
+    end)
+
+    it("reads the whole 64-bit range exactly, and larger integers as floats", function()
+      assert.are.equal(math.maxinteger, json.decode("9223372036854775807"))
+      assert.are.equal(math.mininteger, json.decode("-9223372036854775808"))
+      local big = json.decode("9223372036854775808")
+      assert.are.equal("float", math.type(big))
+      assert.are.equal(2.0 ^ 63, big)
+      assert.are.equal("float", math.type(json.decode("-9223372036854775809")))
+      assert.are.equal(1e30, json.decode("1000000000000000000000000000000"))
+    end)
+
+    it("rounds floats correctly, on the fast path and off it", function()
+      assert.are.equal(0.1, json.decode("0.1"))
+      assert.are.equal(0.30000000000000004, json.decode("0.30000000000000004"))
+      assert.are.equal(1.7976931348623157e308, json.decode("1.7976931348623157e308"))
+      assert.are.equal(5e-324, json.decode("5e-324"))
+      assert.are.equal(123.456e-7, json.decode("123.456e-7"))
+      assert.are.equal(2.5, json.decode("25E-1"))
+      assert.are.equal(0.0, json.decode("1e-400"))
+    end)
+
+    it("gives arrays and objects marker metatables, even when empty", function()
+      local v = json.decode('{"a":[],"o":{},"l":[1,2]}')
+      assert.are.equal(json.array_mt, getmetatable(v.a))
+      assert.are.equal(json.object_mt, getmetatable(v.o))
+      assert.are.equal(json.object_mt, getmetatable(v))
+      assert.are.equal(json.array_mt, getmetatable(v.l))
+      assert.are.equal(2, #v.l)
+    end)
+
+    it("decodes null as json.null, also inside arrays (no holes)", function()
+      local v = json.decode('[1,null,3]')
+      assert.are.equal(3, #v)
+      assert.are.equal(json.null, v[2])
+      assert.are.equal("null", tostring(json.null))
+      assert.are.equal(json.null, json.decode("null"))
+      assert.are.equal(json.null, json.decode('{"x":null}').x)
+    end)
+
+    it("keeps the case of keys and the last of duplicate keys", function()
+      local v = json.decode('{"Name":1,"name":2,"NAME":3,"d":1,"d":2}')
+      assert.are.equal(1, v.Name)
+      assert.are.equal(2, v.name)
+      assert.are.equal(3, v.NAME)
+      assert.are.equal(2, v.d)
+    end)
+
+    it("unescapes strings, including surrogate pairs, and keeps UTF-8 as is", function()
+      assert.are.equal('a"b\\c/d\b\f\n\r\t', json.decode('"a\\"b\\\\c\\/d\\b\\f\\n\\r\\t"'))
+      assert.are.equal("é€😀", json.decode('"\\u00e9\\u20AC\\ud83d\\ude00"'))
+      assert.are.equal("Modèle ✓ 日本", json.decode('"Modèle ✓ 日本"'))
+      assert.are.equal("a\0b", json.decode('"a\\u0000b"'))
+      assert.are.equal("", json.decode('""'))
+    end)
+
+    it("accepts every kind of JSON whitespace and a leading byte order mark", function()
+      assert.are.same({1, 2}, json.decode(" \t\r\n[ 1 ,\n\t2 ]\r\n "))
+      assert.are.equal(7, json.decode("\xEF\xBB\xBF7"))
+    end)
+
+    it("reads booleans and top-level scalars", function()
+      assert.is_true(json.decode("true"))
+      assert.is_false(json.decode("false"))
+      assert.are.equal("s", json.decode('"s"'))
+    end)
+  end)
+
+  describe("decode errors", function()
+    it("say line, column and what was expected", function()
+      local err = decode_error('{\n  "a": 1,\n  "b": 2\n  "c": 3\n}')
+      assert.are.equal("syntax", err.code)
+      assert.are.equal(4, err.line)
+      assert.are.equal(3, err.column)
+      assert.are.equal("line 4, column 3: expected ',' or '}' after an object member, found '\"'", err.message)
+      assert.are.equal(err.message .. " (syntax)", tostring(err))
+    end)
+
+    it("count columns in characters, not bytes", function()
+      local err = decode_error('["é€😀" x]')
+      assert.are.equal(1, err.line)
+      assert.are.equal(8, err.column)
+      assert.are.equal(#'["é€😀" ' + 1, err.position)
+    end)
+
+    it("prefix the source when given", function()
+      local err = decode_error("[1,]", {source = "pipeline.json"})
+      assert.are.equal("pipeline.json: line 1, column 4: expected a value after ',', found ']' " ..
+        "(trailing commas are not allowed)", err.message)
+      assert.are.equal("pipeline.json", err.source)
+    end)
+
+    local cases = {
+      {"", 1, 1, "expected a value, found end of input"},
+      {"[1, 2", 1, 6, "expected ',' or ']' after an array element, found end of input"},
+      {'{"a" 1}', 1, 6, "expected ':' after an object key, found '1'"},
+      {"{1:2}", 1, 2, "expected a string key or '}', found '1'"},
+      {'{"a":1,}', 1, 8, "expected a string key after ',', found '}' (trailing commas are not allowed)"},
+      {"[1] [2]", 1, 5, "expected end of input after the JSON value, found '['"},
+      {"tru", 1, 1, "expected a value, found 'tru'"},
+      {"[NaN]", 1, 2, "expected a value, found 'NaN'"},
+      {"[Infinity]", 1, 2, "expected a value, found 'Infinity'"},
+      {"'single'", 1, 1, "expected a value, found '''"},
+      {"01", 1, 1, "leading zeros are not allowed in numbers"},
+      {"-", 1, 2, "expected a digit after '-', found end of input"},
+      {"+1", 1, 1, "expected a value, found '+'"},
+      {".5", 1, 1, "expected a value, found '.'"},
+      {"1.", 1, 3, "expected a digit after the decimal point, found end of input"},
+      {"1e+", 1, 4, "expected a digit in the exponent, found end of input"},
+      {"1e400", 1, 1, "number 1e400 is too large for a double"},
+      {'"abc', 1, 5, "expected '\"' to close the string, found end of input"},
+      {'"a\tb"', 1, 3, "unescaped control character U+0009 in a string (write it as \\u0009)"},
+      {'"\\x"', 1, 3, "expected an escape (one of \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX), found 'x'"},
+      {'"\\u12G4"', 1, 2, "expected 4 hex digits after '\\u'"},
+      {"[1]\0", 1, 4, "expected end of input after the JSON value, found the control character U+0000"},
+      {"// comment\n1", 1, 1, "expected a value, found '/'"},
+    }
+    for _, c in ipairs(cases) do
+      it(("reject %q"):format(c[1]), function()
+        local err = decode_error(c[1])
+        assert.are.equal("syntax", err.code)
+        assert.are.equal(("line %d, column %d: %s"):format(c[2], c[3], c[4]), err.message)
+        assert.are.equal(c[2], err.line)
+        assert.are.equal(c[3], err.column)
+      end)
+    end
+
+    local utf8_cases = {
+      {'"\xFF"', 2, "invalid UTF-8 in a string (byte 0xFF)"},
+      {'"ok \xC0\x80"', 5, "invalid UTF-8 in a string (byte 0xC0)"},            -- overlong NUL
+      {'"\xE0\x80\xAF"', 2, "invalid UTF-8 in a string (byte 0xE0)"},           -- overlong '/'
+      {'"\xED\xA0\x80"', 2, "invalid UTF-8 in a string (byte 0xED)"},           -- a surrogate in UTF-8
+      {'"\xF4\x90\x80\x80"', 2, "invalid UTF-8 in a string (byte 0xF4)"},       -- above U+10FFFF
+      {'"\xE2\x82"', 2, "invalid UTF-8 in a string (byte 0xE2)"},               -- truncated
+      {'"\x80"', 2, "invalid UTF-8 in a string (byte 0x80)"},                   -- stray continuation byte
+      {'[\xFE]', 2, "invalid UTF-8 (byte 0xFE)"},
+      {'"\\ud800"', 2, "lone high surrogate \\uD800 (it must be followed by a \\uDC00-\\uDFFF escape)"},
+      {'"\\ud800\\u0041"', 2, "lone high surrogate \\uD800 (it must be followed by a \\uDC00-\\uDFFF escape)"},
+      {'"\\udfff"', 2, "lone low surrogate \\uDFFF (it must follow a high surrogate)"},
+    }
+    for _, c in ipairs(utf8_cases) do
+      it(("reject invalid Unicode %q with its position"):format(c[1]), function()
+        local err = decode_error(c[1])
+        assert.are.equal("utf8", err.code)
+        assert.are.equal(("line 1, column %d: %s"):format(c[2], c[3]), err.message)
+      end)
+    end
+
+    it("limit nesting depth (1000 by default, opts.max_depth otherwise)", function()
+      assert.is_table(json.decode(("["):rep(1000) .. ("]"):rep(1000)))
+      local err = decode_error(("["):rep(1001) .. ("]"):rep(1001))
+      assert.are.equal("depth", err.code)
+      assert.are.equal(1001, err.column)
+      assert.are.equal("line 1, column 1001: nesting deeper than 1000 levels (max_depth)", err.message)
+      assert.is_table(json.decode('{"a":[1]}', {max_depth = 2}))
+      assert.are.equal("depth", decode_error('{"a":[{}]}', {max_depth = 2}).code)
+    end)
+
+    it("raise for misuse: a non-string text, bad options", function()
+      assert.matches("string expected", raised(function() json.decode(42) end))
+      assert.matches("string expected", raised(function() json.decode(nil) end))
+      assert.matches("unknown option 'maxdepth'", raised(function() json.decode("1", {maxdepth = 3}) end))
+      assert.matches("max_depth must be an integer from 1 to 10000",
+        raised(function() json.decode("1", {max_depth = 0}) end))
+      assert.matches("source", raised(function() json.decode("1", {source = 3}) end))
+    end)
+  end)
+
+  describe("decode_file", function()
+    it("decodes a file", function()
+      local path = tmpfile('\xEF\xBB\xBF{"name": "p", "activities": []}\n')
+      local v = assert(json.decode_file(path))
+      os.remove(path)
+      assert.are.equal("p", v.name)
+      assert.are.equal("array", json.type(v.activities))
+    end)
+
+    it("names the file in errors", function()
+      local path = tmpfile('{\n  "name": "p",\n}\n')
+      local v, err = json.decode_file(path)
+      os.remove(path)
+      assert.is_nil(v)
+      assert.are.equal("syntax", err.code)
+      assert.are.equal(path, err.file)
+      assert.are.equal(path .. ": line 3, column 1: expected a string key after ',', found '}' " ..
+        "(trailing commas are not allowed)", err.message)
+    end)
+
+    it("returns an io error for a file it cannot read", function()
+      local v, err = json.decode_file("/nonexistent/dir/pipeline.json")
+      assert.is_nil(v)
+      assert.are.equal("json", err.kind)
+      assert.are.equal("io", err.code)
+      assert.are.equal("/nonexistent/dir/pipeline.json", err.file)
+      assert.matches("^/nonexistent/dir/pipeline.json: cannot open: ", err.message)
+    end)
+  end)
+
+  describe("encode", function()
+    it("round-trips the four kinds ADF needs with their types", function()
+      local text = '{"a":[],"n":3,"o":{},"z":null}'
+      assert.are.equal(text, json.encode(json.decode(text), {sort_keys = true}))
+      local v = json.decode(json.encode(json.decode(text)))
+      assert.are.equal("integer", json.type(v.n))
+      assert.are.equal("array", json.type(v.a))
+      assert.are.equal("object", json.type(v.o))
+      assert.are.equal("null", json.type(v.z))
+    end)
+
+    it("writes floats so they read back exactly and stay floats", function()
+      local expected = {  -- pairs, not a map: 3.0 as a table key would become the integer 3
+        {3.0, "3.0"}, {0.1, "0.1"}, {1e300, "1e+300"}, {-2.5, "-2.5"}, {100.0, "100.0"},
+        {1e-5, "0.00001"}, {1.5e-7, "1.5e-07"}, {2^53, "9007199254740992.0"}, {1e21, "1e+21"},
+        {0.30000000000000004, "0.30000000000000004"}, {5e-324, "5e-324"}, {1 / 3, "0.3333333333333333"},
+      }
+      for _, case in ipairs(expected) do
+        assert.are.equal("float", math.type(case[1]))
+        assert.are.equal(case[2], json.encode(case[1]))
+      end
+      assert.are.equal("-0.0", json.encode(-0.0))
+      assert.are.equal("0.0", json.encode(0.0))
+    end)
+
+    it("round-trips random doubles bit for bit", function()
+      local seed = 20240501
+      local function byte()
+        seed = (seed * 1103515245 + 12345) % 2147483648
+        return (seed >> 16) & 0xFF
+      end
+      local checked = 0
+      for _ = 1, 5000 do
+        local bytes = {}
+        for i = 1, 8 do bytes[i] = string.char(byte()) end
+        local d = string.unpack("<d", table.concat(bytes))
+        if d == d and d ~= math.huge and d ~= -math.huge then
+          local back = json.decode(json.encode(d))
+          assert.are.equal("float", math.type(back))
+          assert.are.equal(string.pack("<d", d), string.pack("<d", back))
+          checked = checked + 1
+        end
+      end
+      assert.is_true(checked > 4000)
+    end)
+
+    it("writes integers exactly", function()
+      assert.are.equal("9223372036854775807", json.encode(math.maxinteger))
+      assert.are.equal("-9223372036854775808", json.encode(math.mininteger))
+      assert.are.equal("[0,-1,10,99,100,12345678901]", json.encode({0, -1, 10, 99, 100, 12345678901}))
+    end)
+
+    it("escapes control characters, quotes and backslashes, and keeps UTF-8 as is", function()
+      assert.are.equal('"a\\"b\\\\c/d\\b\\f\\n\\r\\t\\u0000\\u001f\x7f"', json.encode('a"b\\c/d\b\f\n\r\t\0\31\127'))
+      assert.are.equal('"Modèle ✓ 日本 😀"', json.encode("Modèle ✓ 日本 😀"))
+      local long = ("é\n"):rep(10000)
+      assert.are.equal(long, json.decode(json.encode(long)))
+    end)
+
+    it("writes marked and plain tables by the contract's rules", function()
+      assert.are.equal("[]", json.encode(json.array()))
+      assert.are.equal("{}", json.encode(json.object()))
+      assert.are.equal("{}", json.encode({}))
+      assert.are.equal("[1,2,3]", json.encode({1, 2, 3}))
+      assert.are.equal('{"a":1}', json.encode({a = 1}))
+      assert.are.equal("[1,null,3]", json.encode({1, json.null, 3}))
+      assert.are.equal("null", json.encode(nil))
+      assert.are.equal("null", json.encode(json.null))
+      assert.are.equal("true", json.encode(true))
+      local reversed = {}
+      for i = 3, 1, -1 do reversed[i] = i * 10 end
+      assert.are.equal("[10,20,30]", json.encode(reversed))
+    end)
+
+    it("keeps decoded arrays and objects through edits", function()
+      local v = json.decode('{"list":[],"map":{}}')
+      v.list[1] = "x"
+      v.map.k = "y"
+      assert.are.equal('{"list":["x"],"map":{"k":"y"}}', json.encode(v, {sort_keys = true}))
+    end)
+
+    it("pretty-prints with 2-space indentation and sorted keys", function()
+      local v = json.decode('{"z":1,"a":{"y":[1,{"b":true,"a":null}],"x":[],"w":{}},"m":"s"}')
+      local expected = table.concat({
+        '{',
+        '  "a": {',
+        '    "w": {},',
+        '    "x": [],',
+        '    "y": [',
+        '      1,',
+        '      {',
+        '        "a": null,',
+        '        "b": true',
+        '      }',
+        '    ]',
+        '  },',
+        '  "m": "s",',
+        '  "z": 1',
+        '}',
+      }, "\n")
+      assert.are.equal(expected, json.encode(v, {pretty = true}))
+      assert.are.equal('{"a":{"w":{},"x":[],"y":[1,{"a":null,"b":true}]},"m":"s","z":1}',
+        json.encode(v, {sort_keys = true}))
+      local unsorted = json.encode({b = 1, a = 2}, {pretty = true, sort_keys = false})
+      assert.matches('^{\n  "[ab]": [12],\n  "[ab]": [12]\n}$', unsorted)
+    end)
+
+    it("sorts keys by their bytes", function()
+      assert.are.equal('{"":0,"A":1,"B":2,"a":3,"b":4,"é":5}',
+        json.encode({["é"] = 5, b = 4, a = 3, B = 2, A = 1, [""] = 0}, {sort_keys = true}))
+    end)
+
+    it("round-trips a nested document to the same text", function()
+      local text = '{"activities":[{"dependsOn":[],"name":"Retrain","policy":{"retry":2,"timeout":"0.12:00:00"},' ..
+        '"typeProperties":{"globalParameters":{"lr":0.0125,"note":"a \\"b\\"\\n\\u0001","u":"é"}}}],"parameters":{}}'
+      assert.are.equal(text, json.encode(json.decode(text), {sort_keys = true}))
+    end)
+  end)
+
+  describe("encode errors", function()
+    local cases = {
+      {"a function", {a = {1, 2, {b = print}}}, "json.encode: cannot encode a function at $.a[2].b"},
+      {"a coroutine", {coroutine.create(print)}, "json.encode: cannot encode a coroutine at $[0]"},
+      {"a userdata", {f = io.stdout}, "json.encode: cannot encode a userdata at $.f"},
+      {"NaN", {x = {0 / 0}}, "json.encode: cannot encode NaN (JSON has no NaN or infinity) at $.x[0]"},
+      {"infinity", {math.huge}, "json.encode: cannot encode inf (JSON has no NaN or infinity) at $[0]"},
+      {"mixed keys", {list = {1, 2, x = 3}},
+        'json.encode: table mixes array elements with string keys (such as "x") at $.list'},
+      {"a hole", {1, nil, 3}, "json.encode: array has a hole at Lua index 2 of 3 (use json.null for JSON null) at $"},
+      {"key 0", {[0] = "a"}, "json.encode: table has the integer key 0 (an array needs keys 1..n) at $"},
+      {"a float key", {[1.5] = "a"}, "json.encode: object has the number key 1.5 (JSON object keys must be strings) at $"},
+      {"a boolean key", {t = {[true] = 1}},
+        "json.encode: object has a boolean as a key (JSON object keys must be strings) at $.t"},
+      {"an integer key in an object", {o = json.object({[1] = "x"})},
+        "json.encode: object has the number key 1 (JSON object keys must be strings) at $.o"},
+      {"a string key in an array", {json.array({1, k = 2})},
+        'json.encode: table mixes array elements with string keys (such as "k") at $[0]'},
+      {"invalid UTF-8", {["odd key"] = {["a\"b"] = "\xFF"}},
+        'json.encode: a string is not valid UTF-8 (byte 0xFF at byte 1 of it) at $["odd key"]["a\\"b"]'},
+      {"an invalid UTF-8 key", {["\xC0"] = 1},
+        "json.encode: a key is not valid UTF-8 (byte 0xC0 at byte 1 of it) at $[\"\xC0\"]"},
+    }
+    for _, c in ipairs(cases) do
+      it("name the JSON path for " .. c[1], function()
+        assert.are.equal(c[3], raised(function() json.encode(c[2]) end))
+      end)
+    end
+
+    it("detect cycles", function()
+      local t = {name = "root", children = {}}
+      t.children[1] = {parent = t}
+      assert.are.equal("json.encode: cycle (the table at $ contains itself) at $.children[0].parent",
+        raised(function() json.encode(t) end))
+      local shared = {1}
+      assert.are.equal("[[1],[1]]", json.encode({shared, shared}))  -- shared, not cyclic
+    end)
+
+    it("limit depth", function()
+      local deep = {}
+      local cur = deep
+      for _ = 1, 1000 do cur[1] = {} cur = cur[1] end
+      assert.matches("^json.encode: nesting deeper than 1000 levels %(max_depth%) at %$%[0%]",
+        raised(function() json.encode(deep) end))
+      assert.matches("nesting deeper than 5 levels", raised(function() json.encode(deep, {max_depth = 5}) end))
+    end)
+
+    it("raise for unknown or mistyped options", function()
+      assert.matches("unknown option 'indent'", raised(function() json.encode({}, {indent = 2}) end))
+      assert.matches("option 'pretty' must be a boolean", raised(function() json.encode({}, {pretty = 1}) end))
+    end)
+
+    it("leave the encoder usable", function()
+      pcall(json.encode, {f = print})
+      assert.are.equal('{"ok":true}', json.encode({ok = true}))
+    end)
+  end)
+
+  describe("secrets", function()
+    local BYTES = "client-s3cr3t"
+
+    it("encode as the redacted marker", function()
+      local out = json.encode({client_secret = secret(BYTES)})
+      assert.are.equal('{"client_secret":"<redacted>"}', out)
+      assert.is_nil(out:find(BYTES, 1, true))
+      assert.are.equal("string", json.type(secret(BYTES)))
+    end)
+
+    it("are revealed only on request, and the result is then a secret", function()
+      local out = json.encode({client_secret = secret(BYTES), n = 1}, {reveal_secrets = true, sort_keys = true})
+      assert.is_true(secret.is(out))
+      assert.are.equal("<redacted>", tostring(out))
+      assert.are.equal('{"client_secret":"' .. BYTES .. '","n":1}', secret.expose(out))
+      local plain = json.encode({n = 1}, {reveal_secrets = true})
+      assert.are.equal("string", type(plain))
+    end)
+
+    it("never appear in encode errors", function()
+      local msg = raised(function()
+        json.encode({s = secret("bad\xFF" .. BYTES)}, {reveal_secrets = true})
+      end)
+      assert.are.equal("json.encode: a secret is not valid UTF-8 at $.s", msg)
+      msg = raised(function() json.encode({s = secret(BYTES), f = print}, {reveal_secrets = true}) end)
+      assert.is_nil(msg:find(BYTES, 1, true))
+    end)
+  end)
+
+  describe("markers and types", function()
+    it("json.array and json.object mark tables and return them", function()
+      local t = {}
+      assert.are.equal(t, json.array(t))
+      assert.are.equal(json.array_mt, getmetatable(t))
+      assert.are.equal("[]", json.encode(t))
+      assert.are.equal(t, json.object(t))
+      assert.are.equal("{}", json.encode(t))
+      assert.matches("table already has a metatable", raised(function() json.array(setmetatable({}, {})) end))
+      assert.matches("table expected", raised(function() json.object(3) end))
+    end)
+
+    it("json.type names JSON types, or nil", function()
+      assert.are.equal("null", json.type(json.null))
+      assert.are.equal("boolean", json.type(false))
+      assert.are.equal("integer", json.type(3))
+      assert.are.equal("number", json.type(3.0))
+      assert.are.equal("string", json.type(""))
+      assert.are.equal("array", json.type({1, 2}))
+      assert.are.equal("array", json.type(json.array()))
+      assert.are.equal("object", json.type({}))
+      assert.are.equal("object", json.type({a = 1}))
+      assert.is_nil(json.type({1, a = 1}))
+      assert.is_nil(json.type({[2] = 1}))
+      assert.is_nil(json.type(print))
+      assert.is_nil(json.type(0 / 0))
+      assert.is_nil(json.type(nil))
+    end)
+
+    it("json.null is one distinct value per state", function()
+      assert.are.equal("userdata", type(json.null))
+      assert.are_not.equal(nil, json.null)
+      assert.are.equal("null", tostring(json.null))
+      assert.are.equal(json.null, json.decode("[null]")[1])
+    end)
+  end)
+
+  describe("a large document", function()
+    it("survives decode -> encode -> decode unchanged", function()
+      local runs = {}
+      for i = 1, 2000 do
+        runs[i] = ('{"runId":"%08x-run","status":"Succeeded","durationInMs":%d,"cost":%s,"tags":[],' ..
+          '"error":null,"message":"line 1\\nline \\"2\\" \\u00e9 ✓","params":{"lr":%s,"n":%d}}')
+          :format(i, i * 7919, tostring(i / 8), tostring(i * 1e-3), -i)
+      end
+      local text = '{"value":[' .. table.concat(runs, ",") .. '],"nextLink":null}'
+      local v = assert(json.decode(text))
+      assert.are.equal(2000, #v.value)
+      local again = assert(json.decode(json.encode(v)))
+      assert.are.same(v, again)
+      assert.are.equal(json.encode(v, {sort_keys = true}), json.encode(again, {sort_keys = true}))
+      assert.are.equal("integer", math.type(again.value[2000].durationInMs))
+      assert.are.equal("float", math.type(again.value[16].cost))
+    end)
+  end)
+end)

@@ -26,9 +26,9 @@ local function check_module(type_name, mod)
   end
 end
 
---- A new registry; lookups it cannot answer go to `parent` (default: none).
+--- A new registry; lookups it cannot answer go to `parent` (default: the process-wide one).
 function M.new(parent)
-  return setmetatable({types = {}, lower = {}, folders = {}, cache = {}, parent = parent}, Registry)
+  return setmetatable({types = {}, lower = {}, folders = {}, cache = {}, parent = parent or M.root}, Registry)
 end
 
 --- Register (or replace) the module for an activity type.

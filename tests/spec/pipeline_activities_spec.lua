@@ -275,3 +275,82 @@ describe("the activity registry", function()
       "activity type 'Broken': module must be a table with a run(ctx, activity) function")
   end)
 end)
+
+describe("the worked examples in docs/extending.md", function()
+  -- The examples are taken from the document itself, so the document stays true.
+  local function example(marker)
+    local fh = assert(io.open(here .. "../../docs/extending.md"))
+    local doc = fh:read("a")
+    fh:close()
+    local start = assert(doc:find(marker, 1, true), "example not found: " .. marker)
+    local code_end = assert(doc:find("\n```", start, true))
+    return doc:sub(start, code_end)
+  end
+
+  local dir
+  before_each(function()
+    dir = os.tmpname()
+    os.remove(dir)
+    os.execute("mkdir -p " .. dir)
+  end)
+  after_each(function() os.execute("rm -rf " .. dir) end)
+
+  local function write(name, text)
+    local fh = assert(io.open(dir .. "/" .. name, "w"))
+    fh:write(text)
+    fh:close()
+  end
+
+  it("the promote-if-better wrapper promotes only a better model", function()
+    write("AzureMLUpdateResource.lua", example("-- my/activities/AzureMLUpdateResource.lua"))
+    local calls = 0
+    local saved = package.loaded["lufa.activities.AzureMLUpdateResource"]
+    package.loaded["lufa.activities.AzureMLUpdateResource"] = {run = function(ctx)
+      calls = calls + 1
+      return {updated = ctx:property("trainedModelName")}
+    end}
+    local ok, err = pcall(function()
+      for _, case in ipairs{{0.91, 0.85, true, true}, {0.80, 0.85, false, true}, {0.80, 0.85, true, "false"}} do
+        local f = assert(pipeline.from_table({name = "P", properties = {
+          parameters = {currentAuc = {type = "Float"}},
+          activities = {
+            {name = "Train", type = "Ok", typeProperties = {value = {auc = case[1]}}},
+            {name = "Update", type = "AzureMLUpdateResource",
+              dependsOn = {{activity = "train", dependencyConditions = {"Succeeded"}}},
+              typeProperties = {trainedModelName = "m", promoteIf = {
+                candidate = "@activity('Train').output.value.auc", current = "@pipeline().parameters.currentAuc",
+                higherIsBetter = case[4]}}},
+          }}}, {activities = S.registry(), activity_folders = {dir}}))
+        local before = calls
+        local rec, _, recs = S.run(f, "P", {parameters = {currentAuc = case[2]}})
+        assert.are.equal("Succeeded", rec.status, rec.message)
+        assert.are.equal(case[3], recs.Update.output.promoted)
+        assert.are.equal(case[3] and 1 or 0, calls - before)
+      end
+    end)
+    package.loaded["lufa.activities.AzureMLUpdateResource"] = saved
+    assert(ok, err)
+  end)
+
+  it("the WriteFile type writes its file and validates its properties", function()
+    write("WriteFile.lua", example("-- my/activities/WriteFile.lua"))
+    local target = dir .. "/out.json"
+    local f = assert(pipeline.from_table({name = "P", properties = {activities = {
+      {name = "W", type = "WriteFile", typeProperties = {path = target, content = {a = "@pipeline().Pipeline"}}},
+      {name = "Bad", type = "WriteFile", typeProperties = {path = ""}},
+    }}}, {activity_folders = {dir}}))
+    local problems = pipeline.validate(f)
+    assert.truthy(S.find_problem(problems, "path must not be empty"))
+    assert.truthy(S.find_problem(problems, "WriteFile requires \"content\""))
+    f = assert(pipeline.from_table({name = "P", properties = {activities = {
+      {name = "W", type = "WriteFile", typeProperties = {path = target, content = {a = "@pipeline().Pipeline"}}},
+    }}}, {activity_folders = {dir}}))
+    local rec, _, recs = S.run(f)
+    assert.are.equal("Succeeded", rec.status, rec.message)
+    local fh = assert(io.open(target))
+    local written = json.decode(fh:read("a"))
+    fh:close()
+    assert.are.same({a = "P"}, written)
+    assert.are.equal(target, recs.W.output.path)
+  end)
+end)

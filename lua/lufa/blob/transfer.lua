@@ -1,0 +1,294 @@
+--- lufa.blob.transfer: large uploads and downloads in parallel, in bounded memory.
+-- Uploads: the file is cut into blocks; a few tasks each stream one block at a time straight from the file
+-- (lufa.http body_file + body_offset/body_length) with its Content-MD5, then one Put Block List commits them.
+-- Downloads: ranged reads by a few tasks, each written in place into a temporary file next to the destination
+-- (output_file + output_offset); the whole-blob MD5 is checked when the service has one, and only then is the
+-- temporary file renamed onto the destination. Memory stays a few curl buffers whatever the size.
+local lufa = require "lufa"
+local E = require "lufa.error"
+local crypto = require "lufa.crypto"
+local transport = require "lufa.blob.transport"
+
+local transfer = {}
+
+local MAX_BLOCKS = 50000
+local MAX_BLOCK_SIZE = 4000 * 1024 * 1024
+local HASH_CHUNK = 1024 * 1024
+
+local function file_error(blob, op, code, fmt, ...)
+  return E.new{ kind = "blob", code = code, operation = op, container = blob.container.name, blob = blob.name,
+    message = ("%s %s/%s: "):format(op, blob.container.name, blob.name) .. fmt:format(...) }
+end
+
+--- Runs `count` workers that each call `job(i)` for the next unclaimed index in 1..n, until all are done or
+-- one fails. `job` returns true, or nil and an error. Returns true, or nil and the first error.
+-- A worker that raises (a bug, or a progress callback that raised) makes the whole run raise once all stopped.
+local function run_parallel(n, count, job)
+  local next_index, failure = 0, nil
+  local function worker()
+    while failure == nil do
+      next_index = next_index + 1
+      local i = next_index
+      if i > n then return end
+      local ok, err = job(i)
+      if not ok then
+        failure = failure or err
+        return
+      end
+    end
+  end
+  local tasks = {}
+  for w = 1, math.min(count, n) do tasks[w] = lufa.spawn(worker) end
+  -- to-be-closed: if the caller is cancelled while waiting, the workers stop too
+  local _ <close> = setmetatable({}, { __close = function()
+    for _, t in ipairs(tasks) do
+      local s = t:status()
+      if s == "ready" or s == "waiting" or s == "running" then t:cancel("transfer stopped") end
+    end
+  end })
+  local raised
+  for _, t in ipairs(tasks) do
+    local ok, err = pcall(t.wait, t)
+    if not ok and raised == nil then
+      raised = err
+      failure = failure or err  -- tells the other workers to stop after their current piece
+    end
+  end
+  if raised ~= nil and not E.is(raised) then error(raised, 0) end
+  if failure then return nil, failure end
+  return true
+end
+
+local function report(progress, done, total)
+  if progress then progress(done, total) end
+end
+
+--- Picks the block size: the wanted one, grown when the file would need more than 50,000 blocks.
+function transfer.block_size(size, wanted)
+  local bs = wanted
+  if size > bs * MAX_BLOCKS then
+    local mib = 1024 * 1024
+    bs = ((size + MAX_BLOCKS - 1) // MAX_BLOCKS + mib - 1) // mib * mib
+  end
+  return math.min(bs, MAX_BLOCK_SIZE)
+end
+
+--- Block ID of block i (0-based): all IDs of a blob have the same length, as the service requires.
+function transfer.block_id(i)
+  return crypto.base64_encode(("lufa-block-%08d"):format(i))
+end
+
+-- The MD5 of the whole file, read in order in small pieces; yields between pieces so transfers keep moving.
+local function file_md5(path)
+  local f, why = io.open(path, "rb")
+  if not f then return nil, why end
+  local h = crypto.md5_new()
+  while true do
+    local piece = f:read(HASH_CHUNK)
+    if not piece then break end
+    h:update(piece)
+    lufa.sleep(0)
+  end
+  f:close()
+  return h:final()
+end
+
+--- Uploads a file as blocks, then commits the block list.
+-- @tparam table blob the blob object (`.client`, `.container`, `.name`)
+-- @tparam string path the file
+-- @tparam integer size its size in bytes
+-- @tparam table opts `block_size`, `concurrency`, `progress`, `md5` (set the whole-blob MD5; default true),
+--   `commit_headers` (headers for Put Block List: content type, metadata, conditions)
+-- @return the Put Block List response, or nil, err
+function transfer.upload(blob, path, size, opts)
+  local client = blob.client
+  local bs = transfer.block_size(size, opts.block_size or client.block_size)
+  local n = (size + bs - 1) // bs
+  local done = 0
+  report(opts.progress, 0, size)
+
+  local whole_md5, hash_err
+  local hasher
+  if opts.md5 ~= false then
+    hasher = lufa.spawn(function() whole_md5, hash_err = file_md5(path) end)
+  end
+
+  local ok, err = run_parallel(n, opts.concurrency or client.concurrency, function(i)
+    local offset = (i - 1) * bs
+    local length = math.min(bs, size - offset)
+    local md5, merr = crypto.md5_file(path, offset, length)
+    if not md5 then
+      return nil, file_error(blob, "Put Block", "file", "cannot read '%s': %s", path, merr.message)
+    end
+    local res, serr = transport.send(client, { op = "Put Block", method = "PUT", container = blob.container.name,
+      blob = blob.name, query = { { "comp", "block" }, { "blockid", transfer.block_id(i - 1) } },
+      headers = { ["Content-MD5"] = crypto.base64_encode(md5) }, body_file = path, body_offset = offset,
+      body_length = length, ok = { [201] = true } })
+    if not res then return nil, serr end
+    done = done + length
+    report(opts.progress, done, size)
+    return true
+  end)
+  if hasher then
+    if not ok then hasher:cancel("upload failed") end
+    pcall(hasher.wait, hasher)
+  end
+  if not ok then return nil, err end
+  if hasher and not whole_md5 then
+    return nil, file_error(blob, "Put Block List", "file", "cannot read '%s': %s", path, tostring(hash_err))
+  end
+
+  local xml = { '<?xml version="1.0" encoding="utf-8"?><BlockList>' }
+  for i = 0, n - 1 do xml[#xml + 1] = "<Latest>" .. transfer.block_id(i) .. "</Latest>" end
+  xml[#xml + 1] = "</BlockList>"
+  local headers = { ["Content-Type"] = "application/xml" }
+  for k, v in pairs(opts.commit_headers or {}) do headers[k] = v end
+  if whole_md5 then headers["x-ms-blob-content-md5"] = crypto.base64_encode(whole_md5) end
+  return transport.send(client, { op = "Put Block List", method = "PUT", container = blob.container.name,
+    blob = blob.name, query = { { "comp", "blocklist" } }, headers = headers, body = table.concat(xml),
+    ok = { [201] = true } })
+end
+
+-- "bytes S-E/TOTAL" → S, E, TOTAL
+local function content_range(value)
+  local s, e, total = (value or ""):match("^bytes%s+(%d+)%-(%d+)/(%d+)$")
+  return tonumber(s), tonumber(e), tonumber(total)
+end
+
+local function random_suffix()
+  return crypto.hex(crypto.random_bytes(6))
+end
+
+--- Downloads a blob into a file: parallel ranged reads into a temporary file, MD5 check, rename.
+-- @tparam table blob the blob object
+-- @tparam string path destination
+-- @tparam table opts `block_size` (range size), `concurrency`, `progress`, `verify_md5` (default true)
+-- @treturn table properties `{size=, etag=, content_md5=, content_type=, last_modified=}`, or nil, err
+function transfer.download(blob, path, opts)
+  local client = blob.client
+  local chunk = opts.block_size or client.block_size
+  local tmp = path .. ".lufa-part-" .. random_suffix()
+  local f, why = io.open(tmp, "wb")
+  if not f then return nil, file_error(blob, "Get Blob", "file", "cannot write next to '%s': %s", path, why) end
+  f:close()
+  local finished = false
+  local _ <close> = setmetatable({}, { __close = function() if not finished then os.remove(tmp) end end })
+
+  local function get_range(first, last, etag)
+    local expected = last - first + 1
+    return transport.send(client, { op = "Get Blob", method = "GET", container = blob.container.name,
+      blob = blob.name, headers = { ["x-ms-range"] = ("bytes=%d-%d"):format(first, last), ["If-Match"] = etag },
+      output_file = tmp, output_offset = first, ok = { [200] = first == 0 or nil, [206] = true, [416] = first == 0 or nil },
+      check = function(res)
+        if res.status == 416 then return true end
+        if res.status == 206 then
+          local s, e = content_range(res.headers["content-range"])
+          if s ~= first or (e and e ~= last and not (first == 0 and etag == nil)) then
+            return nil, { code = "bad_range", message = ("asked for bytes %d-%d, the service sent %s"):format(
+              first, last, tostring(res.headers["content-range"])) }
+          end
+          expected = e - s + 1
+        elseif res.status == 200 then
+          expected = tonumber(res.headers["content-length"]) or res.size
+        end
+        if res.size ~= expected then
+          return nil, { code = "truncated", message = ("the response ended after %d of %d bytes"):format(res.size, expected) }
+        end
+        return true
+      end })
+  end
+
+  local res, err = get_range(0, chunk - 1, nil)
+  if not res then return nil, err end
+  local props = { etag = res.headers["etag"], content_type = res.headers["content-type"],
+    last_modified = res.headers["last-modified"] }
+  local total, first_len
+  if res.status == 416 then
+    -- an empty blob cannot be read by range: confirm it is empty
+    local head, herr = blob:properties()
+    if not head then return nil, herr end
+    if head.size ~= 0 then
+      return nil, file_error(blob, "Get Blob", "bad_range", "the service refused the first range of a %d-byte blob", head.size)
+    end
+    total, first_len = 0, 0
+    props = head
+  elseif res.status == 206 then
+    local _, e, t = content_range(res.headers["content-range"])
+    total, first_len = t, e + 1
+    props.content_md5 = res.headers["x-ms-blob-content-md5"]
+  else
+    total, first_len = res.size, res.size
+    props.content_md5 = res.headers["content-md5"]
+  end
+  props.size = total
+  report(opts.progress, first_len, total)
+
+  -- ranges after the first, each pinned to the first response's ETag so a blob replaced meanwhile fails
+  local ranges = {}
+  local pos = first_len
+  while pos < total do
+    local last = math.min(pos + chunk, total) - 1
+    ranges[#ranges + 1] = { pos, last }
+    pos = last + 1
+  end
+
+  -- the whole-blob MD5, fed in file order as ranges land
+  local verify = opts.verify_md5 ~= false and props.content_md5 ~= nil
+  local hash = verify and crypto.md5_new() or nil
+  local hashed_to, landed, hash_fail = 0, {}, nil
+  local function feed_hash()
+    if not hash or hash_fail then return end
+    local fh
+    while true do
+      local stop = landed[hashed_to]
+      if not stop then break end
+      landed[hashed_to] = nil
+      fh = fh or io.open(tmp, "rb")
+      if not fh then hash_fail = "cannot reopen the temporary file" return end
+      fh:seek("set", hashed_to)
+      local left = stop - hashed_to
+      while left > 0 do
+        local piece = fh:read(math.min(HASH_CHUNK, left))
+        if not piece then hash_fail = "the temporary file is shorter than what was written" break end
+        hash:update(piece)
+        left = left - #piece
+      end
+      hashed_to = stop
+    end
+    if fh then fh:close() end
+  end
+  landed[0] = first_len
+  feed_hash()
+
+  local done = first_len
+  local ok, perr = run_parallel(#ranges, opts.concurrency or client.concurrency, function(i)
+    local r = ranges[i]
+    local rres, rerr = get_range(r[1], r[2], props.etag)
+    if not rres then return nil, rerr end
+    landed[r[1]] = r[2] + 1
+    feed_hash()
+    done = done + (r[2] - r[1] + 1)
+    report(opts.progress, done, total)
+    return true
+  end)
+  if not ok then return nil, perr end
+
+  if hash then
+    if hash_fail or hashed_to ~= total then
+      return nil, file_error(blob, "Get Blob", "file", "cannot check the download: %s", hash_fail or "ranges missing")
+    end
+    local got = crypto.base64_encode(hash:final())
+    if got ~= props.content_md5 then
+      return nil, file_error(blob, "Get Blob", "Md5Mismatch",
+        "the downloaded bytes have MD5 %s but the service stores %s; nothing was written to '%s'", got,
+        props.content_md5, path)
+    end
+    props.md5_checked = true
+  end
+  local renamed, rerr = os.rename(tmp, path)
+  if not renamed then return nil, file_error(blob, "Get Blob", "file", "cannot move the download into place: %s", rerr) end
+  finished = true
+  return props
+end
+
+return transfer

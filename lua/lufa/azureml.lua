@@ -140,8 +140,13 @@ end
 --- Starts a submitted job.
 function Batch:start(job_id)
   local res, err = request(self, "starting batch job " .. job_id, { method = "POST", url = self:url(job_id, "/start") })
-  if not res then return nil, err end
-  return true
+  if res then return true end
+  -- a retried start whose first attempt got through is refused as "not NotStarted": that is success
+  if err.status == 400 and (err.code == "CannotStartJob" or err.code == "InvalidOperation") then
+    local st = self:status(job_id)
+    if st and st.StatusCode ~= "NotStarted" then return true end
+  end
+  return nil, err
 end
 
 --- The job's status: `{StatusCode = "Running"|…, Results = …, Details = …}` (numeric codes are mapped).
@@ -372,7 +377,7 @@ function M.update_arm(opts)
   local _, pkey = member(props, "provisioningState")
   if pkey then props[pkey] = nil end
   res, err = call("updating web service " .. split_query(url), { method = "PATCH", url = url,
-    body = json.encode(def) })
+    body = json.encode(def, { reveal_secrets = true }) })
   if not res then return nil, err end
   local async = res.headers["azure-asyncoperation"]
   if async then

@@ -1,0 +1,79 @@
+--- The `AzureML` linked service: an Azure ML Studio (classic) web service.
+-- typeProperties: `mlEndpoint` (the BES URL), `apiKey`, `updateResourceEndpoint` (classic endpoint PATCH URL,
+-- or an Azure Resource Manager web-service URL), and for the latter `servicePrincipalId`,
+-- `servicePrincipalKey`, `tenant`. Secrets may be plain strings or SecureString objects.
+-- The Azure AD authority comes from AZURE_AUTHORITY_HOST (default: the public cloud).
+-- @module lufa.linked.AzureML
+local secret = require "lufa.secret"
+local L = require "lufa.pipeline.lenient"
+local azureml = require "lufa.azureml"
+local endpoint = require "lufa.linked.endpoint"
+
+local M = {}
+
+local ARM_RESOURCE = "https://management.azure.com/"
+
+local function as_secret(v)
+  if v == nil or secret.is(v) then return v end
+  return secret(tostring(v))
+end
+
+function M.validate(props, report)
+  local tp = L.get(props, "typeProperties")
+  if tp == nil then
+    report:error("", "an AzureML linked service needs typeProperties")
+    return
+  end
+  if L.get(tp, "mlEndpoint") == nil then report:error(".typeProperties", "AzureML requires \"mlEndpoint\"") end
+  if L.get(tp, "apiKey") == nil then report:error(".typeProperties", "AzureML requires \"apiKey\"") end
+  endpoint.validate(report, ".typeProperties.mlEndpoint", L.get(tp, "mlEndpoint"), "AzureML")
+  local update = L.get(tp, "updateResourceEndpoint")
+  endpoint.validate(report, ".typeProperties.updateResourceEndpoint", update, "AzureML")
+  if type(update) == "string" and not endpoint.is_expression(update) and azureml.is_arm_endpoint(update) then
+    for _, k in ipairs{ "servicePrincipalId", "servicePrincipalKey", "tenant" } do
+      if L.get(tp, k) == nil then
+        report:error(".typeProperties", "an Azure Resource Manager updateResourceEndpoint needs \"%s\"", k)
+      end
+    end
+  end
+end
+
+--- The client: `{name, ml_endpoint, api_key, update_endpoint, is_arm, batch(), scoring(), authorization()}`.
+function M.client(service)
+  local tp = service.properties
+  local c = { name = service.name }
+  c.ml_endpoint = endpoint.require(service, "mlEndpoint", L.get(tp, "mlEndpoint"))
+  c.api_key = as_secret(L.get(tp, "apiKey"))
+  if c.api_key == nil then endpoint.require(service, "apiKey", nil) end
+  c.update_endpoint = endpoint.require(service, "updateResourceEndpoint", L.get(tp, "updateResourceEndpoint"), true)
+  c.is_arm = c.update_endpoint ~= nil and azureml.is_arm_endpoint(c.update_endpoint)
+  local sp_id, sp_key, tenant = L.get(tp, "servicePrincipalId"), as_secret(L.get(tp, "servicePrincipalKey")),
+    L.get(tp, "tenant")
+
+  function c.batch(opts)
+    opts = opts or {}
+    return azureml.batch{ endpoint = c.ml_endpoint, api_key = c.api_key, poll_interval = opts.poll_interval,
+      max_poll_interval = opts.max_poll_interval }
+  end
+
+  function c.scoring()
+    return azureml.scoring{ endpoint = c.ml_endpoint, api_key = c.api_key }
+  end
+
+  --- "Bearer <token>" for Azure Resource Manager, from the service principal (cached and refreshed by lufa.aad).
+  local credential
+  function c.authorization()
+    if not credential then
+      for k, v in pairs{ servicePrincipalId = sp_id, servicePrincipalKey = sp_key, tenant = tenant } do
+        if v == nil then endpoint.require(service, k, nil) end
+      end
+      credential = require("lufa.aad").client_secret{ tenant = tostring(tenant):gsub("^%s+", ""):gsub("%s+$", ""),
+        client_id = tostring(sp_id), client_secret = sp_key }
+    end
+    return credential:authorization(ARM_RESOURCE)
+  end
+
+  return c
+end
+
+return M

@@ -246,13 +246,14 @@ end
 -- @param errors_only leave warnings out
 function M.format_problems(problems, errors_only)
   local lines = {}
+  -- Errors first; otherwise the order they were found in (file order).
   local sorted = {}
-  for i, p in ipairs(problems) do sorted[i] = p end
-  table.sort(sorted, function(a, b)
-    if a.severity ~= b.severity then return a.severity == "error" end
-    if (a.file or "") ~= (b.file or "") then return (a.file or "") < (b.file or "") end
-    return (a.path or "") < (b.path or "")
-  end)
+  for _, p in ipairs(problems) do
+    if p.severity == "error" then sorted[#sorted + 1] = p end
+  end
+  for _, p in ipairs(problems) do
+    if p.severity ~= "error" then sorted[#sorted + 1] = p end
+  end
   for _, p in ipairs(sorted) do
     if not errors_only or p.severity == "error" then
       local where = p.path or "$"

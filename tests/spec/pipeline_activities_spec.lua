@@ -354,3 +354,46 @@ describe("the worked examples in docs/extending.md", function()
     assert.are.equal(target, recs.W.output.path)
   end)
 end)
+
+describe("linked services and datasets", function()
+  it("resolves parameterised linked services with secrets, and datasets with their parameters", function()
+    local reg = S.registry()
+    local got = {}
+    reg:register("Inspect", {run = function(ctx)
+      local ls = ctx:linked_service()
+      local ds = ctx:dataset(ctx.activity.typeProperties.dataset)
+      got.endpoint = ls.properties.endpoint
+      got.key = ls.properties.key
+      got.folder = ds.properties.folder
+      return {}
+    end})
+    local f = S.factory({act("I", "Inspect", nil,
+      {dataset = {referenceName = "Files", type = "DatasetReference", parameters = {day = "@pipeline().parameters.day"}}},
+      {linkedServiceName = {referenceName = "Svc", type = "LinkedServiceReference", parameters = {region = "north"}}})},
+      {parameters = {day = {type = "String", defaultValue = "monday"}}}, reg, {
+        linkedServices = {{name = "Svc", properties = {type = "Custom",
+          parameters = {region = {type = "String", defaultValue = "south"}},
+          typeProperties = {endpoint = "https://@{linkedService().region}.example.invalid/",
+            key = {type = "SecureString", value = "ls-key-123"}}}}},
+        datasets = {{name = "Files", properties = {type = "Json",
+          linkedServiceName = {referenceName = "Svc", type = "LinkedServiceReference"},
+          parameters = {day = {type = "String"}},
+          typeProperties = {folder = "@concat('in/', dataset().day)"}}}},
+      })
+    local rec, _, recs = S.run(f)
+    assert.are.equal("Succeeded", rec.status, rec.message)
+    assert.are.equal("https://north.example.invalid/", got.endpoint)
+    assert.is_true(secret.is(got.key))
+    assert.are.equal("ls-key-123", secret.expose(got.key))
+    assert.are.equal("in/monday", got.folder)
+    assert.are.equal("Svc", recs.I.linkedServiceName)
+  end)
+
+  it("warns about a pipeline that executes itself", function()
+    local f = assert(pipeline.from_table{name = "Loop", properties = {activities = {
+      act("Again", "ExecutePipeline", nil, {pipeline = {referenceName = "loop", type = "PipelineReference"}})}}})
+    local p = S.find_problem(pipeline.validate(f), "pipeline 'loop' executes itself")
+    assert.truthy(p)
+    assert.are.equal("warning", p.severity)
+  end)
+end)

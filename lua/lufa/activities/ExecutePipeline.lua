@@ -12,6 +12,10 @@ function M.validate(activity, report)
   if ref ~= nil and not linked.reference_name(ref) then
     report:error(".typeProperties.pipeline", "pipeline must be a PipelineReference {referenceName}")
   end
+  local name = linked.reference_name(ref)
+  if name and report.pipeline_name and name:lower() == report.pipeline_name:lower() then
+    report:warning(".typeProperties.pipeline", "pipeline '%s' executes itself; make sure the recursion ends", name)
+  end
   local w = L.get(activity.typeProperties, "waitOnCompletion")
   if w ~= nil and L.bool(w) == nil then
     report:error(".typeProperties.waitOnCompletion", "waitOnCompletion must be true or false")

@@ -219,6 +219,7 @@ end
 
 local function compile_activity(ctx, raw, path, depth)
   local report = new_report(ctx.problems, ctx.file, path)
+  report.pipeline_name = ctx.pipeline_name
   local spec = {raw = raw, path = path, file = ctx.file, deps = {}, scopes = {}}
   if not L.is_object(raw) then
     report:error("", "an activity must be an object")
@@ -475,7 +476,7 @@ function M.pipeline(factory, entry, registry)
   local props = L.get(entry.resource, "properties") or {}
   name_problems(report, ".name", entry.name, "pipeline", 140)
   local ctx = {problems = problems, file = entry.file, factory = factory, registry = registry,
-    all = {}, scopes = {}, activity_refs = {}, pending_deps = {}}
+    all = {}, scopes = {}, activity_refs = {}, pending_deps = {}, pipeline_name = entry.name}
   local plan = {name = entry.name, entry = entry, file = entry.file}
   plan.parameters = check_declarations(L.get(props, "parameters"), "parameter", M.PARAMETER_TYPES,
     report, ".properties.parameters")

@@ -1,7 +1,7 @@
 --- Linked services: references by name, SecureString handling and clients.
--- Linked-service types are a registry (`register_type`) so that later modules can add
--- real clients (AzureML, AzureStorage, …). A type without a registered client resolves
--- to a plain description `{name=, type=, properties=}` with expressions evaluated.
+-- Linked-service types are a registry (`register_type`, or a module `lufa.linked.<Type>`
+-- found by name) giving real clients (AzureML, AzureStorage, …). A type without one
+-- resolves to a plain description `{name=, type=, properties=}` with expressions evaluated.
 -- @module lufa.linked
 local json = require "lufa.json"
 local secret = require "lufa.secret"
@@ -22,10 +22,31 @@ function M.register_type(type_name, spec)
   types[type_name:lower()] = spec
 end
 
---- The registered spec for a linked-service type (any letter case), or nil.
+-- A module `lufa.linked.<Type>` on the Lua path defines a type by name (as activity types
+-- are found); only "module not found" means there is none.
+local function load_type_module(type_name)
+  if not type_name:match("^[%a][%w_]*$") then return nil end
+  local name = "lufa.linked." .. type_name
+  local ok, mod = pcall(require, name)
+  if not ok then
+    if type(mod) == "string" and mod:find("module '" .. name .. "' not found", 1, true) then return nil end
+    error(mod, 0)
+  end
+  if type(mod) == "table" and (type(mod.client) == "function" or type(mod.validate) == "function") then
+    return mod
+  end
+  return nil
+end
+
+--- The spec for a linked-service type (any letter case for registered types), or nil:
+-- registered with `register_type`, else the module `lufa.linked.<Type>` if there is one.
 function M.get_type(type_name)
   if type(type_name) ~= "string" then return nil end
-  return types[type_name:lower()]
+  local spec = types[type_name:lower()]
+  if spec then return spec end
+  spec = load_type_module(type_name)
+  if spec then types[type_name:lower()] = spec end
+  return spec
 end
 
 --- Whether `v` is an ADF SecureString object `{"type": "SecureString", "value": "…"}`.

@@ -98,8 +98,15 @@ function M.iso8601(t)
   return os.date("!%Y-%m-%dT%H:%M:%S", sec) .. string.format(".%07dZ", ticks)
 end
 
---- A new random (version 4) GUID in the `D` format.
+local has_crypto, crypto = pcall(require, "lufa.crypto")
+
+--- A new random (version 4) GUID in the `D` format (from the system's secure generator
+-- when lufa.crypto is there, so a reseeded `math.random` cannot repeat run ids).
 function M.guid()
+  if has_crypto and crypto.uuid4 then
+    local id = crypto.uuid4()
+    if id then return id end
+  end
   local b = {}
   for i = 1, 16 do b[i] = math.random(0, 255) end
   b[7] = (b[7] & 0x0f) | 0x40

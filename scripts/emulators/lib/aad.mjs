@@ -31,7 +31,7 @@ const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 /** The emulated directory: tenants, app registrations, managed identities, signing key. */
 export class Directory {
-  constructor(config, { clientCertPem, clientSecret, authority }) {
+  constructor(config, { clientCertPem, clientSecret, authority, signingKey }) {
     this.authority = authority;
     this.extraResources = (config.extraResources || []).map(trimSlashes);
     this.tenants = config.tenants.map((t) => ({
@@ -46,7 +46,7 @@ export class Directory {
       })),
     }));
     this.identities = (config.managedIdentities || []).map((mi) => ({ ...mi, tenantId: (mi.tenantId || this.tenants[0].id).toLowerCase() }));
-    const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const { privateKey, publicKey } = signingKey ?? crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
     this.privateKey = privateKey;
     this.publicKey = publicKey;
     this.kid = base64url(crypto.createHash('sha1').update(publicKey.export({ type: 'spki', format: 'der' })).digest());

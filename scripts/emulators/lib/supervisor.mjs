@@ -6,19 +6,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
+import { promisify } from 'node:util';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { listen } from './http-kit.mjs';
-import { FaultInjector } from './faults.mjs';
-import { RequestLog } from './request-log.mjs';
-import { Directory, createAadService } from './aad.mjs';
-import { createIdentityService, APP_SERVICE_PATH } from './identity.mjs';
-import { MlState, validateConfig, ConfigError } from './azureml/state.mjs';
-import { createDataPlaneService } from './azureml/dataplane.mjs';
-import { createClassicService } from './azureml/classic.mjs';
-import { createArmService } from './azureml/arm.mjs';
-import { seedInitialModels } from './azureml/models.mjs';
-import { createControlService } from './control.mjs';
+
+// Azurite and the signing key are started before the heavier modules load, so the three
+// overlap; the emulator modules are imported inside main().
+class ConfigError extends Error {}
 
 let azuriteChild = null; // killed if start-up fails after Azurite was spawned
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -142,9 +136,26 @@ function startAzurite(state, tls) {
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const stateDir = path.resolve(args.state);
+  const azuritePromise = startAzurite(stateDir, args.tls);
+  azuritePromise.catch(() => {}); // awaited below; avoids an unhandled rejection meanwhile
+  const keyPromise = promisify(crypto.generateKeyPair)('rsa', { modulusLength: 2048 });
+  const [{ listen }, { FaultInjector }, { RequestLog }, { Directory, createAadService }, { createIdentityService, APP_SERVICE_PATH },
+    { MlState, validateConfig, ConfigError: MlConfigError }, { createDataPlaneService }, { createClassicService }, { createArmService },
+    { seedInitialModels }, { createControlService }] = await Promise.all([
+    import('./http-kit.mjs'), import('./faults.mjs'), import('./request-log.mjs'), import('./aad.mjs'), import('./identity.mjs'),
+    import('./azureml/state.mjs'), import('./azureml/dataplane.mjs'), import('./azureml/classic.mjs'), import('./azureml/arm.mjs'),
+    import('./azureml/models.mjs'), import('./control.mjs'),
+  ]);
+  const checked = (fn) => {
+    try {
+      return fn();
+    } catch (err) {
+      throw err instanceof MlConfigError ? new ConfigError(err.message) : err;
+    }
+  };
   const configFile = path.resolve(args.config || path.join(emulatorsDir, 'config', 'azureml.json'));
   const aadConfigFile = path.resolve(args.aadConfig || path.join(emulatorsDir, 'config', 'aad.json'));
-  const mlConfig = validateConfig(readJson(configFile), configFile);
+  const mlConfig = checked(() => validateConfig(readJson(configFile), configFile));
   const aadConfig = validateAadConfig(readJson(aadConfigFile), aadConfigFile);
   if (args.tokenLifetime !== undefined) {
     if (!(Number.isInteger(args.tokenLifetime) && args.tokenLifetime > 0)) throw new ConfigError('--token-lifetime: expected a whole number of seconds');
@@ -158,12 +169,9 @@ async function main() {
   const clientSecret = makeClientSecret();
   const identityHeader = crypto.randomBytes(24).toString('hex');
 
-  const azuritePromise = startAzurite(stateDir, Boolean(tls));
-  azuritePromise.catch(() => {}); // awaited below; avoids an unhandled rejection meanwhile
-
   const log = new RequestLog();
   const faults = new FaultInjector();
-  const directory = new Directory(aadConfig, { clientCertPem, clientSecret, authority: null });
+  const directory = new Directory(aadConfig, { clientCertPem, clientSecret, authority: null, signingKey: await keyPromise });
   const aadDefaults = { tokenLifetimeSeconds: aadConfig.tokenLifetimeSeconds ?? null };
   const state = new MlState(mlConfig);
   const urls = {};

@@ -253,6 +253,10 @@ function update(urls, mode) {
     if (!parsed.ok) armFail(ctx, 400, 'InvalidRequestContent', `The request content was invalid and could not be deserialized: ${parsed.message}.`);
     if (!isPlainObject(parsed.value)) armFail(ctx, 400, 'InvalidRequestContent', 'The request content must be a JSON object.');
     const body = canonicalize(parsed.value);
+    const stray = Object.keys(body).filter((k) => !['id', 'name', 'type', 'location', 'tags', 'properties'].includes(k));
+    if (stray.length) {
+      armFail(ctx, 400, 'InvalidRequestContent', `The request content was invalid and could not be deserialized: 'Could not find member '${stray[0]}' on object of type 'WebService'. Path '${stray[0]}'.'`);
+    }
     if (service.provisioningState === 'Provisioning') {
       armFail(ctx, 409, 'Conflict', `The web service '${service.armName}' is being provisioned; retry when provisioningState is Succeeded or Failed.`);
     }

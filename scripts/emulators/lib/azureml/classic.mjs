@@ -102,6 +102,11 @@ async function updateResource(ctx) {
   if (!parsed.ok) mgmtFail(ctx, 400, 'BadArgument', `The request body is invalid: ${parsed.message}.`);
   const body = parsed.value;
   if (!isPlainObject(body)) mgmtFail(ctx, 400, 'BadArgument', 'The request body must be a JSON object such as {"Resources": [...]}.');
+  const known = ['Resources', 'Description', 'ThrottleLevel', 'MaxConcurrentCalls', 'DiagnosticsTraceLevel'];
+  const unknown = Object.keys(body).filter((k) => !known.includes(k));
+  if (unknown.length || Object.keys(body).length === 0) {
+    mgmtFail(ctx, 400, 'BadArgument', `The request body must carry Resources (and may carry ${known.slice(1).join(', ')})${unknown.length ? `; unknown member(s): ${unknown.join(', ')}` : ''}.`);
+  }
   applyEndpointFields(ctx, e, body);
   if (body.Resources === undefined) return emptyResponse(200);
   if (service.kind !== 'scoring' || !e.updatable) {

@@ -89,8 +89,18 @@ export function train(table, { label, features, holdoutFraction }) {
     featureNames = features;
   } else {
     const candidates = columns.filter((c) => c !== label);
-    featureNames = candidates.filter((c) => rows.every((r) => isNumeric(r.cells[columns.indexOf(c)])));
-    ignored = candidates.filter((c) => !featureNames.includes(c));
+    // Text columns are left out; a numeric column with a stray bad cell is an error, not a silent drop.
+    featureNames = [];
+    for (const c of candidates) {
+      const j = columns.indexOf(c);
+      const numeric = rows.filter((r) => isNumeric(r.cells[j])).length;
+      if (numeric === 0) {
+        ignored.push(c);
+      } else {
+        rows.forEach((r) => numberAt(r, j, c));
+        featureNames.push(c);
+      }
+    }
     if (featureNames.length === 0) throw new TableError(`no numeric feature column besides the label '${label}'`);
   }
   const idx = featureNames.map((f) => columns.indexOf(f));

@@ -505,7 +505,10 @@ function Blob:get(opts)
   local res, err = blob_op(self, { op = "Get Blob", method = "GET", ok = { [200] = true },
     check = function(r)
       local want = tonumber(r.headers["content-length"])
-      if want and #r.body ~= want then
+      if not want then
+        return nil, { code = "truncated", message = "the response carried no Content-Length, so it cannot be checked for completeness" }
+      end
+      if #r.body ~= want then
         return nil, { code = "truncated", message = ("the response ended after %d of %d bytes"):format(#r.body, want) }
       end
       return true

@@ -73,7 +73,12 @@ function connection.parse(text)
       local lk = k:lower()
       if k == "" then return fail("part %d has an empty key", order) end
       if values[lk] ~= nil then return fail("%s is given twice", KNOWN[lk] or k) end
-      if KNOWN[lk] or IGNORED[lk] then values[lk] = trim(v) end
+      if not (KNOWN[lk] or IGNORED[lk]) then
+        -- quote the name only when it looks like a setting name: a pasted key must not be echoed
+        if #k <= 40 and k:match("^%a+$") then return fail("unknown setting '%s'", k) end
+        return fail("part %d has an unknown setting name", order)
+      end
+      values[lk] = trim(v)
     end
   end
 

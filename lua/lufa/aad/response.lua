@@ -151,7 +151,7 @@ end
 function response.transport_error(herr, ctx)
   return E.new{
     kind = "aad", code = herr.code or "transport", source = ctx.source, url = ctx.url, cause = herr,
-    message = string.format("%s: could not reach %s: %s", context_prefix(ctx), ctx.url,
+    message = string.format("%s failed: %s", context_prefix(ctx),
       response.scrub(tostring(herr.message or herr), ctx.secrets)),
   }
 end

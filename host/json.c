@@ -174,7 +174,9 @@ static inline void buffer_addc(lua_State *L, JsonBuffer *b, char c) {
   b->len++;
 }
 
-/* Pushes the module's buffer (upvalue uv), or a fresh one when it is in use (re-entry from a finalizer). */
+/* Pushes the module's buffer (upvalue uv), or a fresh one when it is in use (re-entry from a finalizer).
+** The codec's own errors release the buffer before raising; only a memory error raised inside the Lua API
+** can leave it marked busy, after which calls still work, each with a buffer of its own. */
 static JsonBuffer *buffer_acquire(lua_State *L, int uv) {
   JsonBuffer *b = (JsonBuffer *)lua_touserdata(L, lua_upvalueindex(uv));
   if (b->busy) {
@@ -757,6 +759,10 @@ static const char *const decode_options[] = {"source", "max_depth", NULL};
 
 /*
 ** json.decode(text [, opts]) -> value | nil, err
+** Strict RFC 8259. Objects and arrays come back as tables marked with object_mt / array_mt, null as
+** json.null, integers within int64 as integers, every other number as a float. err is a lufa.error with
+** kind "json", code "syntax" | "depth" | "utf8", line, column, position (byte index in text) and a message
+** "[source: ]line L, column C: expected ..., found ...". opts: source (prefixes the message), max_depth.
 */
 static int json_decode(lua_State *L) {
   size_t len;
@@ -805,6 +811,7 @@ static int read_file(lua_State *L, const char *path) {
 
 /*
 ** json.decode_file(path [, opts]) -> value | nil, err
+** As json.decode, with the file name as source and in err.file; an unreadable file gives code "io".
 */
 static int json_decode_file(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
@@ -1371,7 +1378,12 @@ static void encode_value(Encoder *E) {
 static const char *const encode_options[] = {"pretty", "sort_keys", "reveal_secrets", "max_depth", NULL};
 
 /*
-** json.encode(value [, opts]) -> string (or a secret when opts.reveal_secrets and value holds secrets)
+** json.encode(value [, opts]) -> string
+** opts: pretty (2-space indentation), sort_keys (default: pretty), reveal_secrets, max_depth. Secrets are
+** written as the redacted marker; with reveal_secrets their bytes are written and the result is itself a
+** secret. Raises, naming the JSON path ($.a[2].b, indices from 0), for what JSON cannot hold: functions,
+** other userdata, NaN and infinities, cycles, tables that are neither arrays 1..n nor string-keyed, invalid
+** UTF-8, nesting past max_depth.
 */
 static int json_encode(lua_State *L) {
   Encoder E;

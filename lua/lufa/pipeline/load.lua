@@ -170,7 +170,39 @@ function M.load_dir(factory, dir, problems)
   end
 end
 
-local function merge(base, patch)
+-- Arrays of named objects (activities, parameters lists) merge element by element, matched by name.
+local function named_list(v)
+  if not L.is_array(v) or #v == 0 then return false end
+  for _, x in ipairs(v) do
+    if not L.is_object(x) or type(L.get(x, "name")) ~= "string" then return false end
+  end
+  return true
+end
+
+local merge
+
+local function merge_named(base, patch)
+  local out, index = {}, {}
+  for i, x in ipairs(base) do
+    out[i] = x
+    index[L.get(x, "name"):lower()] = i
+  end
+  for _, x in ipairs(patch) do
+    local i = index[L.get(x, "name"):lower()]
+    if i then
+      local merged = merge(out[i], x)
+      local _, key = L.lookup(merged, "name")
+      merged[key] = L.get(out[i], "name")  -- the factory's spelling of the name stays
+      out[i] = merged
+    else
+      out[#out + 1] = linked.protect(x)
+    end
+  end
+  return setmetatable(out, getmetatable(base))
+end
+
+function merge(base, patch)
+  if named_list(base) and named_list(patch) then return merge_named(base, patch) end
   if not L.is_object(patch) or not L.is_object(base) then return linked.protect(patch) end
   local out = {}
   for k, v in pairs(base) do out[k] = v end
@@ -183,8 +215,34 @@ local function merge(base, patch)
 end
 M.merge = merge
 
+--- Replaces `${NAME}` in every string of an override with the environment variable NAME, so one override
+-- file serves endpoints chosen at run time (e.g. the local stand-ins' ports). `$${` keeps a literal `${`.
+-- @return the substituted value; problems are added for unset variables
+local function substitute(value, file, path, problems, getenv)
+  if type(value) == "string" then
+    return (value:gsub("(%$?)%${([%w_]+)}", function(escape, name)
+      if escape == "$" then return "${" .. name .. "}" end
+      local v = getenv(name)
+      if v == nil then
+        problem(problems, file, path, string.format("environment variable %s is not set (used as ${%s})", name, name))
+        return ""
+      end
+      return v
+    end))
+  end
+  if type(value) ~= "table" or value == json.null then return value end
+  local out = {}
+  for k, v in pairs(value) do
+    out[k] = substitute(v, file, path .. (type(k) == "number" and ("[" .. (k - 1) .. "]") or ("." .. k)), problems, getenv)
+  end
+  return setmetatable(out, getmetatable(value))
+end
+M.substitute = substitute
+
 --- Apply an override: `{ "linkedServices": { "<name>": { partial resource } }, … }`.
--- Objects are merged key by key (names matched ignoring case), anything else replaces.
+-- Objects are merged key by key (names matched ignoring case), arrays of named objects (such as
+-- activities) element by element by name, anything else replaces. `${NAME}` in strings is replaced with
+-- the environment variable NAME.
 -- @param factory the factory
 -- @param value decoded override JSON
 -- @param file override file name for messages
@@ -193,6 +251,7 @@ function M.apply_override(factory, value, file, problems)
     problem(problems, file, "$", "an override file must hold a JSON object")
     return
   end
+  value = substitute(value, file, "$", problems, os.getenv)
   for key, byname in pairs(value) do
     local kind = M.kind(key)
     if key:lower() == "globalparameters" and L.is_object(byname) then

@@ -11,8 +11,8 @@ request.AAD_RETRY = { attempts = 4, base_delay = 0.5, max_delay = 30,
   statuses = { [408] = true, [429] = true, [500] = true, [502] = true, [503] = true, [504] = true } }
 
 --- IMDS also answers 404 (updating) and 410 (restarting, back within 70 s); the documented schedule
--- spreads about five tries over a minute or more.
-request.IMDS_RETRY = { attempts = 6, base_delay = 4, max_delay = 60,
+-- spreads about five tries over a minute; 410 asks for at least 70 s, which seven attempts cover.
+request.IMDS_RETRY = { attempts = 7, base_delay = 4, max_delay = 60,
   statuses = { [404] = true, [408] = true, [410] = true, [429] = true, [500] = true, [502] = true,
     [503] = true, [504] = true } }
 

@@ -486,6 +486,7 @@ static int http_request(lua_State *L) {
   double max_body = opt_number(L, "max_body", (double)DEFAULT_MAX_BODY);
   int tls_verify = opt_bool(L, "tls_verify", 1);
   int follow = opt_bool(L, "follow_redirects", 0);
+  int no_proxy = opt_bool(L, "no_proxy", 0);
   double low_speed_time = opt_number(L, "low_speed_time", 0);
 
   /* the userdata exists (closed) before any resource is acquired; __gc releases whatever was reached */
@@ -526,6 +527,7 @@ static int http_request(lua_State *L) {
     curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
   }
   if (ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
+  if (no_proxy) curl_easy_setopt(e, CURLOPT_NOPROXY, "*");  /* e.g. the instance metadata service */
   if (!tls_verify) {
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);

@@ -33,7 +33,8 @@ end
 
 --- Sends one request.
 -- @tparam table opts method, url, headers, body | body_file (+ body_offset, body_length), output_file
---   (+ output_offset), timeout, connect_timeout, low_speed_time, ca_file, tls_verify, follow_redirects, max_body
+--   (+ output_offset), timeout, connect_timeout, low_speed_time, ca_file, tls_verify, follow_redirects, max_body,
+--   no_proxy (connect directly even when a proxy is configured)
 -- @return response `{status, headers, body | file + size, reused, time}`, or `nil, err` on transport failure
 function http.request(opts)
   return core.request(with_defaults(opts))

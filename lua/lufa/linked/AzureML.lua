@@ -2,7 +2,8 @@
 -- typeProperties: `mlEndpoint` (the BES URL), `apiKey`, `updateResourceEndpoint` (classic endpoint PATCH URL,
 -- or an Azure Resource Manager web-service URL), and for the latter `servicePrincipalId`,
 -- `servicePrincipalKey`, `tenant`. Secrets may be plain strings or SecureString objects.
--- The Azure AD authority comes from AZURE_AUTHORITY_HOST (default: the public cloud).
+-- The Azure AD authority host is lufa's optional `authorityHost`, else AZURE_AUTHORITY_HOST, else the
+-- public cloud's.
 -- @module lufa.linked.AzureML
 local secret = require "lufa.secret"
 local L = require "lufa.pipeline.lenient"
@@ -27,6 +28,7 @@ function M.validate(props, report)
   if L.get(tp, "mlEndpoint") == nil then report:error(".typeProperties", "AzureML requires \"mlEndpoint\"") end
   if L.get(tp, "apiKey") == nil then report:error(".typeProperties", "AzureML requires \"apiKey\"") end
   endpoint.validate(report, ".typeProperties.mlEndpoint", L.get(tp, "mlEndpoint"), "AzureML")
+  endpoint.validate(report, ".typeProperties.authorityHost", L.get(tp, "authorityHost"), "AzureML")
   local update = L.get(tp, "updateResourceEndpoint")
   endpoint.validate(report, ".typeProperties.updateResourceEndpoint", update, "AzureML")
   if type(update) == "string" and not endpoint.is_expression(update) and azureml.is_arm_endpoint(update) then
@@ -49,6 +51,7 @@ function M.client(service)
   c.is_arm = c.update_endpoint ~= nil and azureml.is_arm_endpoint(c.update_endpoint)
   local sp_id, sp_key, tenant = L.get(tp, "servicePrincipalId"), as_secret(L.get(tp, "servicePrincipalKey")),
     L.get(tp, "tenant")
+  local authority = L.get(tp, "authorityHost")
 
   function c.batch(opts)
     opts = opts or {}
@@ -68,7 +71,7 @@ function M.client(service)
         if v == nil then endpoint.require(service, k, nil) end
       end
       credential = require("lufa.aad").client_secret{ tenant = tostring(tenant):gsub("^%s+", ""):gsub("%s+$", ""),
-        client_id = tostring(sp_id), client_secret = sp_key }
+        client_id = tostring(sp_id), client_secret = sp_key, authority = authority }
     end
     return credential:authorization(ARM_RESOURCE)
   end

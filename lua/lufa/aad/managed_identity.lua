@@ -65,7 +65,9 @@ function mi.request(loc, resource)
   end
   if loc.selector then query[#query + 1] = loc.selector[1] .. "=" .. http.urlencode(loc.selector[2]) end
   local sep = loc.url:find("?", 1, true) and "&" or "?"
-  return { method = "GET", url = loc.url .. sep .. table.concat(query, "&"), headers = headers }
+  -- the metadata service is link-local: a configured proxy must never see this request (aad.md §7.1)
+  return { method = "GET", url = loc.url .. sep .. table.concat(query, "&"), headers = headers,
+    no_proxy = loc.kind == "imds" or nil }
 end
 
 return mi

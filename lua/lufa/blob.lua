@@ -421,6 +421,11 @@ end
 local function file_size(path)
   local f, why = io.open(path, "rb")
   if not f then return nil, why end
+  local _, rerr = f:read(0)  -- opening a directory succeeds; reading it does not
+  if rerr then
+    f:close()
+    return nil, path .. ": " .. rerr
+  end
   local size, serr = f:seek("end")
   f:close()
   if not size then return nil, serr end

@@ -44,7 +44,7 @@ local function service_error(res, what, url)
   end
   message = message or (res.body and #res.body > 0 and res.body:sub(1, 300)) or "no details in the response"
   return E.new{ kind = "azureml", code = tostring(code), status = res.status,
-    request_id = res.headers["x-ms-request-id"],
+    request_id = res.headers["x-ms-request-id"], service_message = message,
     message = string.format("%s failed: the Azure ML service at %s answered %d: %s", what, url, res.status,
       message) }
 end

@@ -83,7 +83,8 @@ end
 local function fail_with(ctx, ml, err)
   -- ADF's own wording for this activity's failures, with the service's answer
   ctx:fail("2600", string.format("Batch Execution failed. The response from the Machine Learning service " ..
-    "at endpoint %s was '%s'", ml.ml_endpoint:match("^[^?]*"), err.details and tostring(err.details) or err.message))
+    "at endpoint %s was '%s'", ml.ml_endpoint:match("^[^?]*"),
+    tostring(err.details or err.service_message or err.message)))
 end
 
 function M.run(ctx, activity)

@@ -1,0 +1,77 @@
+--- lufa.retrain: the two steps of a retraining job, shared by the ADF activities and Lua scripts.
+-- `deploy` points a scoring web service at a trained model in Blob Storage (classic Update Resource or
+-- Azure Resource Manager), given the clients of an AzureML and an Azure Storage linked service
+-- (`lufa.linked.AzureML`, `lufa.linked.AzureStorage`).
+-- @module lufa.retrain
+local json = require "lufa.json"
+local secret = require "lufa.secret"
+local E = require "lufa.error"
+local azureml = require "lufa.azureml"
+
+local M = {}
+
+--- How long the SAS handed to the service stays valid: the classic service reads the model during the call;
+-- an ARM definition keeps the URL, and the service reads it while provisioning.
+M.CLASSIC_SAS_SECONDS = 15 * 60
+M.ARM_SAS_SECONDS = 24 * 3600
+
+local function fail(code, fmt, ...)
+  return nil, E.new{ kind = "azureml", code = code, message = string.format(fmt, ...) }
+end
+
+--- "container/dir/model.ilearner" → "container", "dir/model.ilearner".
+function M.split_path(path)
+  return tostring(path):gsub("^/+", ""):match("^([^/]+)/(.+)$")
+end
+
+--- A read-only SAS query string ("?sv=...") for exactly one blob, as a secret.
+local function read_sas(blob, seconds)
+  local url = blob:sas{ permissions = "r", expiry = seconds, start = -300 }
+  return secret("?" .. secret.expose(url):match("%?(.+)$"))
+end
+
+--- Points the scoring web service of `ml` at the model `path` of `storage`.
+-- @tparam table o `ml` (AzureML client with update_endpoint), `storage` (AzureStorage client), `name`
+--   (trained-model name), `path` ("container/path/model.ilearner"), optional `log(fmt, ...)`, `sleep(s)`
+-- @return a description `{endpointKind, trainedModelName, location, ...}`, or nil, err
+function M.deploy(o)
+  local ml, storage = o.ml, o.storage
+  local log = o.log or function() end
+  if not ml.update_endpoint then
+    return fail("NoUpdateEndpoint", "linked service '%s' has no updateResourceEndpoint; updating a model needs " ..
+      "the scoring web service's update endpoint", tostring(ml.name))
+  end
+  local container, blob_name = M.split_path(o.path)
+  if not container then
+    return fail("BadPath", "trainedModelFilePath '%s' must be container/path/model.ilearner", tostring(o.path))
+  end
+  local blob = storage.blob():container(container):blob(blob_name)
+  local exists, err = blob:exists()
+  if exists == nil then
+    return fail("ModelUnreadable", "cannot check the trained model '%s' in linked service '%s': %s", o.path,
+      tostring(storage.name), tostring(err))
+  elseif not exists then
+    return fail("ModelNotFound", "the trained model '%s' does not exist in linked service '%s'; the training " ..
+      "job must write it there first", o.path, tostring(storage.name))
+  end
+  local base = storage.base_location()
+  local relative = container .. "/" .. blob_name
+  local location = json.object{ BaseLocation = base, RelativeLocation = relative }
+  if not ml.is_arm then
+    log("updating classic endpoint %s to %s%s", ml.update_endpoint:match("^[^?]*"), base, relative)
+    local res, uerr = azureml.update_classic{ endpoint = ml.update_endpoint, api_key = ml.api_key, name = o.name,
+      base_location = base, relative_location = relative, sas = read_sas(blob, M.CLASSIC_SAS_SECONDS) }
+    if not res then return nil, uerr end
+    return json.object{ endpointKind = "classic", trainedModelName = o.name, location = location,
+      requestId = res.request_id }
+  end
+  log("updating web service %s to %s%s", ml.update_endpoint:match("^[^?]*"), base, relative)
+  local def, uerr = azureml.update_arm{ endpoint = ml.update_endpoint, name = o.name,
+    uri = base .. relative .. read_sas(blob, M.ARM_SAS_SECONDS), authorization = ml.authorization, sleep = o.sleep }
+  if not def then return nil, uerr end
+  local props = azureml.member(def, "properties") or {}
+  return json.object{ endpointKind = "arm", trainedModelName = o.name, webService = azureml.member(def, "name"),
+    provisioningState = azureml.member(props, "provisioningState"), location = location }
+end
+
+return M

@@ -59,6 +59,7 @@ export function request(url, { method = 'GET', headers = {}, body, ca, timeout =
     const data = body === undefined ? undefined : (typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body));
     const h = { ...headers };
     if (data !== undefined && typeof body === 'object' && !Buffer.isBuffer(body) && !h['content-type']) h['content-type'] = 'application/json';
+    if (data !== undefined) h['content-length'] = String(Buffer.byteLength(data));
     const req = mod.request(url, { method, headers: h, ca, agent: false, timeout }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));

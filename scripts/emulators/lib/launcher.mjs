@@ -237,6 +237,19 @@ async function start(argv) {
   if (args['token-lifetime'] !== undefined && !/^[1-9]\d*$/.test(args['token-lifetime'])) throw new UsageError('--token-lifetime: expected a whole number of seconds');
   if (args['owner-pid'] !== undefined && !/^[1-9]\d*$/.test(args['owner-pid'])) throw new UsageError('--owner-pid: expected a process id');
 
+  // Check the configuration before anything is started, so a bad file costs nothing.
+  const mlConfigFile = path.resolve(args.config || path.join(emulatorsDir, 'config', 'azureml.json'));
+  const aadConfigFile = path.resolve(args['aad-config'] || path.join(emulatorsDir, 'config', 'aad.json'));
+  const { validateConfig, ConfigError: MlConfigError } = await import('./azureml/state.mjs');
+  const { readJson, validateAadConfig, ConfigError } = await import('./aad-config.mjs');
+  try {
+    validateConfig(readJson(mlConfigFile), mlConfigFile);
+    validateAadConfig(readJson(aadConfigFile), aadConfigFile);
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof MlConfigError) throw new Error(`${err.message}; nothing was started.`);
+    throw err;
+  }
+
   ensurePackages();
   fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   for (const f of ['env', 'emulators.json', 'supervisor.json', 'supervisor.error', 'pids.json', 'supervisor.log', 'azurite.log']) {

@@ -1,0 +1,167 @@
+// Fault injection: scripted sequences happen in order, seeded probabilities repeat,
+// and each fault kind (status + Retry-After, reset, truncation, stall) looks right on the wire.
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { startEmulators, request, form, control } from './helpers.mjs';
+
+/** A raw HTTP/1.1 GET that reports exactly what came back and how the connection ended. */
+function rawGet(url) {
+  const u = new URL(url);
+  return new Promise((resolve) => {
+    const chunks = [];
+    const socket = net.connect(Number(u.port), u.hostname, () => {
+      socket.write(`GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nConnection: close\r\n\r\n`);
+    });
+    let error = null;
+    socket.on('data', (c) => chunks.push(c));
+    socket.on('error', (err) => { error = err.code || err.message; });
+    socket.on('close', () => {
+      const raw = Buffer.concat(chunks);
+      const split = raw.indexOf('\r\n\r\n');
+      const head = split >= 0 ? raw.subarray(0, split).toString() : raw.toString();
+      const body = split >= 0 ? raw.subarray(split + 4) : Buffer.alloc(0);
+      const status = Number(/^HTTP\/1\.1 (\d+)/.exec(head)?.[1] ?? 0);
+      const length = Number(/\r\ncontent-length: (\d+)/i.exec(head)?.[1] ?? -1);
+      resolve({ status, head, body, length, error, bytes: raw.length });
+    });
+  });
+}
+
+describe('fault injection', () => {
+  let emu;
+  let env;
+  before(async () => {
+    emu = await startEmulators();
+    env = emu.env;
+  });
+  after(async () => {
+    await emu?.stop();
+  });
+
+  const statusUrl = () => `${env.LUFA_EMU_ML_TRAINING_BES_URL}/0123456789abcdef?api-version=2.0`;
+  const setFaults = async (spec) => {
+    const r = await control(emu, 'PUT', '/faults', spec);
+    assert.equal(r.status, 200, r.text);
+    return r.json;
+  };
+
+  it('plays a scripted sequence in order, then passes requests through', async () => {
+    await control(emu, 'DELETE', '/requests');
+    await setFaults({
+      rules: [{
+        route: 'ml.bes.status',
+        sequence: [
+          { type: 'status', status: 429, retryAfter: 2 },
+          { type: 'status', status: 503 },
+          { type: 'reset', when: 'before' },
+          { type: 'truncate', fraction: 0.5 },
+          { type: 'reset', when: 'mid-body' },
+          { type: 'pass' },
+          { type: 'status', status: 500 },
+        ],
+      }],
+    });
+    const seen = [];
+    for (let i = 0; i < 8; i += 1) seen.push(await rawGet(statusUrl()));
+
+    assert.equal(seen[0].status, 429);
+    assert.match(seen[0].head, /\r\nretry-after: 2\r\n/i);
+    const throttled = JSON.parse(seen[0].body.toString());
+    assert.equal(throttled.error.code, 'RequestThrottled');
+    assert.equal(seen[1].status, 503);
+    assert.equal(JSON.parse(seen[1].body.toString()).error.code, 'ServiceUnavailable');
+    assert.equal(seen[2].bytes, 0, 'a reset before the response sends nothing');
+    assert.equal(seen[2].error, 'ECONNRESET');
+    // Truncated: the headers promise more than arrives, and the connection closes cleanly.
+    assert.equal(seen[3].status, 401);
+    assert.ok(seen[3].body.length > 0 && seen[3].body.length < seen[3].length, `${seen[3].body.length} of ${seen[3].length}`);
+    assert.equal(seen[3].error, null);
+    // Mid-body reset: part of the body, then a reset.
+    assert.equal(seen[4].status, 401);
+    assert.ok(seen[4].body.length < seen[4].length);
+    assert.equal(seen[4].error, 'ECONNRESET');
+    // "pass" lets the real answer through (no key: 401 from the service itself).
+    assert.equal(seen[5].status, 401);
+    assert.equal(seen[5].body.length, seen[5].length);
+    assert.equal(seen[6].status, 500);
+    assert.equal(seen[7].status, 401, 'after the sequence, requests pass');
+
+    const log = await control(emu, 'GET', '/requests?route=ml.bes.status');
+    assert.deepEqual(log.json.requests.map((e) => e.fault ?? 'none'),
+      ['status', 'status', 'reset:before', 'truncate', 'reset:mid-body', 'none', 'status', 'none']);
+    const described = await control(emu, 'GET', '/faults');
+    assert.equal(described.json.rules[0].fired, 6);
+    assert.equal(described.json.rules[0].remaining, 0);
+  });
+
+  it('repeats a sequence when asked and matches routes by glob and method', async () => {
+    await setFaults({ rules: [{ route: 'aad.*', method: 'POST', repeat: true, sequence: [{ type: 'status', status: 503 }, { type: 'pass' }] }] });
+    const ask = () => request(`${env.LUFA_EMU_AAD_AUTHORITY}/${env.LUFA_EMU_TENANT_ID}/oauth2/v2.0/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: form({ grant_type: 'client_credentials', client_id: env.LUFA_EMU_CLIENT_ID, client_secret: env.LUFA_EMU_CLIENT_SECRET, scope: 'https://storage.azure.com/.default' }),
+    });
+    const statuses = [];
+    for (let i = 0; i < 4; i += 1) statuses.push((await ask()).status);
+    assert.deepEqual(statuses, [503, 200, 503, 200]);
+    const busy = await ask();
+    assert.equal(busy.json.error, 'temporarily_unavailable');
+    // GET on a matching route is not a POST: no fault.
+    const disc = await request(`${env.LUFA_EMU_AAD_AUTHORITY}/${env.LUFA_EMU_TENANT_ID}/v2.0/.well-known/openid-configuration`);
+    assert.equal(disc.status, 200);
+  });
+
+  it('draws probabilistic faults reproducibly from a seed', async () => {
+    const pattern = async (seed) => {
+      await setFaults({ seed, rules: [{ route: 'ml.bes.status', probability: 0.5, fault: { type: 'status', status: 503 } }] });
+      const out = [];
+      for (let i = 0; i < 24; i += 1) out.push((await request(statusUrl())).status === 503 ? 'F' : '.');
+      return out.join('');
+    };
+    const first = await pattern(42);
+    const again = await pattern(42);
+    assert.equal(again, first);
+    assert.ok(first.includes('F') && first.includes('.'), `a 50% rule both fires and passes: ${first}`);
+    const other = await pattern(7);
+    assert.notEqual(other, first);
+    await setFaults({ seed: 1, rules: [{ route: 'ml.bes.status', probability: 1, times: 2, fault: { type: 'status', status: 500 } }] });
+    const capped = [];
+    for (let i = 0; i < 4; i += 1) capped.push((await request(statusUrl())).status);
+    assert.deepEqual(capped, [500, 500, 401, 401]);
+  });
+
+  it('stalls a request and then answers it normally', async () => {
+    await setFaults({ rules: [{ route: 'ml.bes.status', sequence: [{ type: 'stall', seconds: 0.3 }] }] });
+    const r = await request(statusUrl());
+    assert.equal(r.status, 401);
+    const log = await control(emu, 'GET', '/requests?route=ml.bes.status');
+    assert.equal(log.json.requests.at(-1).fault, 'stall');
+  });
+
+  it('refuses malformed fault specs with the JSON path at fault', async () => {
+    const bad = async (spec, pattern) => {
+      const r = await control(emu, 'PUT', '/faults', spec);
+      assert.equal(r.status, 400, r.text);
+      assert.match(r.json.error.message, pattern);
+    };
+    await bad({ rules: [{ route: 'x', sequence: [{ type: 'status', status: 200 }] }] }, /rules\[0\]\.sequence\[0\]\.status/);
+    await bad({ rules: [{ route: 'x', sequence: [{ type: 'explode' }] }] }, /rules\[0\]\.sequence\[0\]\.type/);
+    await bad({ rules: [{ route: 'x', probability: 2, fault: { type: 'pass' } }] }, /rules\[0\]\.probability/);
+    await bad({ rules: [{ route: 'x' }] }, /exactly one of "sequence"/);
+    await bad({ seed: 'x', rules: [] }, /seed/);
+    await bad({ rules: [{ route: 'x', sequence: [{ type: 'reset', when: 'later' }] }] }, /\.when/);
+  });
+
+  it('reset clears faults and the request log', async () => {
+    await setFaults({ rules: [{ route: '*', probability: 1, fault: { type: 'status', status: 500 } }] });
+    assert.equal((await request(statusUrl())).status, 500);
+    const r = await control(emu, 'POST', '/reset');
+    assert.equal(r.status, 200);
+    assert.equal((await request(statusUrl())).status, 401);
+    const log = await control(emu, 'GET', '/requests');
+    assert.equal(log.json.count, 1);
+    assert.deepEqual((await control(emu, 'GET', '/faults')).json.rules, []);
+  });
+});

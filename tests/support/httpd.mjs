@@ -13,7 +13,10 @@
 //   /echo                      JSON: method, path, query, headers, body_length, body_sha256, connection
 //                              [status] answers with that status instead of 200
 //   /status/NNN                that status with a small text body
-//   /delay                     [ms] waits, then JSON {waited_ms}; [group] tracks overlap under that name
+//   /delay                     [ms] waits, then JSON {waited_ms, reached}; [group] tracks overlap under that
+//                              name; [wait_for=N] first holds until N requests of the group are in flight
+//                              together (reached=true) or [wait_timeout_ms] (20 s) passes (reached=false)
+//   /respond-headers           answers 200 with every query parameter as a response header (repeats kept)
 //   /bytes                     [n, seed] n deterministic bytes with Content-Length; [chunked=1] without
 //   /bytes-sha256              [n, seed] JSON {n, sha256} of what /bytes sends, without sending it
 //   /chunked                   [chunks, size, delay_ms] chunked transfer encoding
@@ -134,6 +137,7 @@ function group(name) {
   let g = groups.get(name);
   if (!g) {
     g = { count: 0, in_flight: 0, max_in_flight: 0, first_end: null, last_start: null };
+    Object.defineProperty(g, 'waiters', { value: [], enumerable: false });  // not part of /stats
     groups.set(name, g);
   }
   return g;
@@ -220,18 +224,41 @@ async function handle(req, res, url) {
     await readBody(req);
     const ms = intParam(q, 'ms', 100);
     const g = q.get('group') ? group(q.get('group')) : null;
+    let reached = null;
     if (g) {
       g.count++;
       g.in_flight++;
       g.max_in_flight = Math.max(g.max_in_flight, g.in_flight);
       g.last_start = Date.now();
+      for (const wake of g.waiters.splice(0)) wake();
+      // wait_for=N: hold the answer until N requests of the group are in flight at once (or a safety
+      // timeout passes), which proves they were concurrent without measuring any time
+      const want = intParam(q, 'wait_for', 0);
+      if (want > 0) {
+        const give_up = Date.now() + intParam(q, 'wait_timeout_ms', 20000);
+        while (g.max_in_flight < want && Date.now() < give_up) {
+          await new Promise((resolve) => {
+            g.waiters.push(resolve);
+            setTimeout(resolve, 100);
+          });
+        }
+        reached = g.max_in_flight >= want;
+      }
     }
     await sleep(ms);
     if (g) {
       g.in_flight--;
       if (g.first_end === null) g.first_end = Date.now();
     }
-    return sendJson(res, 200, { waited_ms: ms });
+    return sendJson(res, 200, { waited_ms: ms, reached });
+  }
+
+  if (route === '/respond-headers') {
+    await readBody(req);
+    const headers = [];
+    for (const [name, value] of q) headers.push(name, value);  // repeated names stay repeated
+    res.writeHead(200, headers);
+    return res.end('headers sent\n');
   }
 
   if (route === '/bytes') {

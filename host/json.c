@@ -1062,20 +1062,17 @@ static void encode_string(Encoder *E, const char *str, size_t n, int what) {
   static const char hex[] = "0123456789abcdef";
   JsonBuffer *b = E->b;
   const unsigned char *p = (const unsigned char *)str, *end = p + n;
-  char *out;
-  buffer_addc(E->L, b, '"');
-  while (p < end) {
-    /* Chunks keep the reservation bounded: at most 6 output bytes per input byte, and a UTF-8 sequence
-    ** may run 3 bytes past the chunk. */
-    size_t chunk = (size_t)(end - p) < 4096 ? (size_t)(end - p) : 4096;
+  /* Chunks keep the reservation bounded: at most 6 output bytes per input byte, a UTF-8 sequence may run
+  ** 3 bytes past the chunk, and the quotes. */
+  size_t chunk = n < 4096 ? n : 4096;
+  char *out = buffer_reserve(E->L, b, chunk * 6 + 8);
+  *out++ = '"';
+  for (;;) {
     const unsigned char *stop = p + chunk;
-    out = buffer_reserve(E->L, b, chunk * 6 + 8);
     while (p < stop) {
-      const unsigned char *run = p;
       unsigned c;
-      while (p < stop && json_plain[*p]) p++;
-      memcpy(out, run, (size_t)(p - run));
-      out += p - run;
+      /* Copying byte by byte beats a memcpy call for the short runs typical of keys and values. */
+      while (p < stop && json_plain[*p]) *out++ = (char)*p++;
       if (p >= stop) break;
       c = *p;
       if (c >= 0x80) {
@@ -1086,9 +1083,7 @@ static void encode_string(Encoder *E, const char *str, size_t n, int what) {
           encode_fail(E, "%s is not valid UTF-8 (byte 0x%02X at byte %d of it)",
                       what == STR_KEY ? "a key" : "a string", c, (int)((const char *)p - str) + 1);
         }
-        memcpy(out, p, (size_t)len);
-        out += len;
-        p += len;
+        while (len--) *out++ = (char)*p++;
         continue;
       }
       *out++ = '\\';
@@ -1110,8 +1105,12 @@ static void encode_string(Encoder *E, const char *str, size_t n, int what) {
       p++;
     }
     b->len = (size_t)(out - b->p);
+    if (p >= end) break;
+    chunk = (size_t)(end - p) < 4096 ? (size_t)(end - p) : 4096;
+    out = buffer_reserve(E->L, b, chunk * 6 + 8);
   }
-  buffer_addc(E->L, b, '"');
+  *out++ = '"';
+  b->len++;
 }
 
 /* The path step of the table being written (re-read after any recursion: the path may have moved). */

@@ -17,7 +17,8 @@ local blob = {
   VERSION = auth.VERSION,
   --- Defaults for every new client (each may be overridden per client or per call).
   defaults = {
-    block_size = 8 * 1024 * 1024,        -- bytes per block (upload) and per range (download)
+    block_size = 8 * 1024 * 1024,        -- bytes per block (upload)
+    range_size = 16 * 1024 * 1024,       -- bytes per ranged read (download)
     concurrency = 4,                     -- blocks or ranges in flight per transfer
     single_put_max = 16 * 1024 * 1024,   -- files up to this size go up in one Put Blob
     connect_timeout = 30,
@@ -64,6 +65,7 @@ local function new_client(settings, o)
   local d = blob.defaults
   c.version = o.version or d.version or auth.VERSION
   c.block_size = o.block_size or d.block_size
+  c.range_size = o.range_size or d.range_size
   c.concurrency = o.concurrency or d.concurrency
   c.single_put_max = o.single_put_max or d.single_put_max
   c.connect_timeout = o.connect_timeout or d.connect_timeout
@@ -108,7 +110,7 @@ end
 -- @param spec a connection string (string or secret), or a table: `{account=, key=, endpoint=}`,
 --   `{sas_url=}`, `{endpoint=, sas=}`, `{endpoint=, credential=}` (an lufa.aad credential; HTTPS only), or
 --   `{connection_string=}`; plus options `version`, `block_size`, `concurrency`, `single_put_max`,
---   `connect_timeout`, `stall_timeout`, `retry = {attempts, base_delay, max_delay}`, `ca_file`, `tls_verify`,
+--   `range_size`, `connect_timeout`, `stall_timeout`, `retry = {attempts, base_delay, max_delay}`, `ca_file`, `tls_verify`,
 --   `resource` (token audience)
 -- @return client, or nil, err (`err.code` "connection_string" or "config")
 function blob.client(spec)
@@ -498,7 +500,7 @@ end
 
 --- Downloads the blob.
 -- @tparam[opt] table opts `file` (write there instead of returning a string; the file appears only when
---   complete and checked), `progress`, `block_size`, `concurrency`, `verify_md5` (default true)
+--   complete and checked), `progress`, `range_size`, `concurrency`, `verify_md5` (default true)
 -- @return the content (string) and its properties; with `file`, the properties; or nil, err
 function Blob:get(opts)
   opts = opts or {}

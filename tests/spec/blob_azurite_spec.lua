@@ -145,7 +145,7 @@ describe("lufa.blob against the emulator (Shared Key over HTTP)", function()
 
       local dest = work .. "/model.out"
       local seen = 0
-      local got = assert(b:get{ file = dest, block_size = 4 * MiB, concurrency = 3,
+      local got = assert(b:get{ file = dest, range_size = 4 * MiB, concurrency = 3,
         progress = function(done) seen = done end })
       assert.are.equal(size, got.size)
       assert.is_true(got.md5_checked)
@@ -172,13 +172,13 @@ describe("lufa.blob against the emulator (Shared Key over HTTP)", function()
         headers = { ["x-ms-blob-content-md5"] = crypto.base64_encode(crypto.md5("something else")) },
         ok = { [200] = true } }))
       local dest = work .. "/tamper.out"
-      local got, err = b:get{ file = dest, block_size = 2 * MiB }
+      local got, err = b:get{ file = dest, range_size = 2 * MiB }
       assert.is_nil(got)
       assert.are.equal("Md5Mismatch", err.code)
       assert.is_false(S.exists(dest))
       assert.are.same({}, S.files(work, "^tamper%.out"))
       -- and the caller may opt out of the check
-      assert(b:get{ file = dest, block_size = 2 * MiB, verify_md5 = false })
+      assert(b:get{ file = dest, range_size = 2 * MiB, verify_md5 = false })
       assert.is_true(S.exists(dest))
     end)
 

@@ -314,7 +314,7 @@ describe("a server that truncates downloads", function()
       local ok, problem = pcall(function()
         local b = client(base):container("box"):blob("model.bin")
         local dest = dir .. "/model-" .. mode .. ".bin"
-        local props, err = b:get{ file = dest, block_size = 4 * 1024 * 1024 }
+        local props, err = b:get{ file = dest, range_size = 4 * 1024 * 1024 }
         assert.is_nil(props)
         assert.are.equal("blob", err.kind)
         if mode == "cut" then assert.are.equal("reset", err.code) else assert.are.equal("truncated", err.code) end

@@ -14,6 +14,7 @@ local transfer = {}
 local MAX_BLOCKS = 50000
 local MAX_BLOCK_SIZE = 4000 * 1024 * 1024
 local HASH_CHUNK = 1024 * 1024
+local HASH_PIECE = 256 * 1024
 
 local function file_error(blob, op, code, fmt, ...)
   return E.new{ kind = "blob", code = code, operation = op, container = blob.container.name, blob = blob.name,
@@ -162,11 +163,11 @@ end
 --- Downloads a blob into a file: parallel ranged reads into a temporary file, MD5 check, rename.
 -- @tparam table blob the blob object
 -- @tparam string path destination
--- @tparam table opts `block_size` (range size), `concurrency`, `progress`, `verify_md5` (default true)
+-- @tparam table opts `range_size`, `concurrency`, `progress`, `verify_md5` (default true)
 -- @treturn table properties `{size=, etag=, content_md5=, content_type=, last_modified=}`, or nil, err
 function transfer.download(blob, path, opts)
   local client = blob.client
-  local chunk = opts.block_size or client.block_size
+  local chunk = opts.range_size or client.range_size
   local tmp = path .. ".lufa-part-" .. random_suffix()
   local f, why = io.open(tmp, "wb")
   if not f then return nil, file_error(blob, "Get Blob", "file", "cannot write next to '%s': %s", path, why) end
@@ -232,33 +233,39 @@ function transfer.download(blob, path, opts)
     pos = last + 1
   end
 
-  -- the whole-blob MD5, fed in file order as ranges land
+  -- the whole-blob MD5, computed in file order by a task of its own as ranges land, in small pieces with a
+  -- yield between them so the transfers keep moving while it hashes
   local verify = opts.verify_md5 ~= false and props.content_md5 ~= nil
   local hash = verify and crypto.md5_new() or nil
-  local hashed_to, landed, hash_fail = 0, {}, nil
-  local function feed_hash()
-    if not hash or hash_fail then return end
-    local fh
-    while true do
-      local stop = landed[hashed_to]
-      if not stop then break end
-      landed[hashed_to] = nil
-      fh = fh or io.open(tmp, "rb")
+  local hashed_to, landed, hash_fail = 0, { [0] = first_len }, nil
+  local hasher
+  if hash then
+    hasher = lufa.spawn(function()
+      local fh <close> = io.open(tmp, "rb")
       if not fh then hash_fail = "cannot reopen the temporary file" return end
-      fh:seek("set", hashed_to)
-      local left = stop - hashed_to
-      while left > 0 do
-        local piece = fh:read(math.min(HASH_CHUNK, left))
-        if not piece then hash_fail = "the temporary file is shorter than what was written" break end
-        hash:update(piece)
-        left = left - #piece
+      while hashed_to < total do
+        local stop = landed[hashed_to]
+        if stop then
+          landed[hashed_to] = nil
+          fh:seek("set", hashed_to)
+          local left = stop - hashed_to
+          while left > 0 do
+            local piece = fh:read(math.min(HASH_PIECE, left))
+            if not piece then hash_fail = "the temporary file is shorter than what was written" return end
+            hash:update(piece)
+            left = left - #piece
+            lufa.sleep(0)
+          end
+          hashed_to = stop
+        else
+          lufa.sleep(0.002)
+        end
       end
-      hashed_to = stop
-    end
-    if fh then fh:close() end
+    end)
   end
-  landed[0] = first_len
-  feed_hash()
+  local _ <close> = setmetatable({}, { __close = function()
+    if hasher and hasher:status() ~= "done" and hasher:status() ~= "failed" then hasher:cancel("download stopped") end
+  end })
 
   local done = first_len
   local ok, perr = run_parallel(#ranges, opts.concurrency or client.concurrency, function(i)
@@ -266,7 +273,6 @@ function transfer.download(blob, path, opts)
     local rres, rerr = get_range(r[1], r[2], props.etag)
     if not rres then return nil, rerr end
     landed[r[1]] = r[2] + 1
-    feed_hash()
     done = done + (r[2] - r[1] + 1)
     report(opts.progress, done, total)
     return true
@@ -274,6 +280,7 @@ function transfer.download(blob, path, opts)
   if not ok then return nil, perr end
 
   if hash then
+    hasher:wait()
     if hash_fail or hashed_to ~= total then
       return nil, file_error(blob, "Get Blob", "file", "cannot check the download: %s", hash_fail or "ranges missing")
     end

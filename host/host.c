@@ -149,6 +149,10 @@ int lufa_task_count(lufa_host *host) {
   return loop_task_count(host->loop);
 }
 
+int lufa_error_count(lufa_host *host) {
+  return loop_uncaught_errors(host->loop);
+}
+
 const char *lufa_last_error(lufa_host *host) {
   return host->last_error ? host->last_error : "";
 }

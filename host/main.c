@@ -147,7 +147,8 @@ static int drain_tasks(lufa_host *host) {
   int rc = lufa_run(host);
   if (rc == LUFA_ERROR && strncmp(lufa_last_error(host), "deadlock", 8) == 0)
     fprintf(stderr, "%s: %s\n", progname, lufa_last_error(host));
-  return rc == LUFA_OK;
+  /* a task that failed unobserved at any time, even while the main chunk ran, fails the command */
+  return rc == LUFA_OK && lufa_error_count(host) == 0;
 }
 
 int main(int argc, char **argv) {

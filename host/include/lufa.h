@@ -78,6 +78,9 @@ LUFA_API int lufa_fd(lufa_host *host);
 /* The number of tasks not yet finished. */
 LUFA_API int lufa_task_count(lufa_host *host);
 
+/* The number of task errors reported to the error handler since the host was created. */
+LUFA_API int lufa_error_count(lufa_host *host);
+
 /* The message (with traceback) of the last LUFA_ERROR returned, or "" if none. Valid until the next call. */
 LUFA_API const char *lufa_last_error(lufa_host *host);
 

@@ -110,6 +110,26 @@ function Factory:run(name, opts)
   return handle:wait()
 end
 
+--- A client for one of the factory's linked services, outside any run (for scripts and the REPL).
+-- Expressions in its typeProperties see the factory's global parameters.
+-- @return client (see lufa.linked), or nil and a lufa.error
+function Factory:linked_service(name)
+  local expression = require "lufa.expression"
+  local linked = require "lufa.linked"
+  local scope = {pipeline = {DataFactory = self.name, parameters = json.object{},
+    globalParameters = json.object(self.global_parameters)}}
+  local ok, client, err = pcall(linked.client, self, name, function(v, extra)
+    local s = scope
+    if extra then
+      s = setmetatable({}, {__index = scope})
+      for k, x in pairs(extra) do s[k] = x end
+    end
+    return expression.evaluate(v, s)
+  end)
+  if not ok then return nil, client end
+  return client, err
+end
+
 --- Activity run records of a pipeline run (optionally filtered, e.g. `{activityName = "x"}`).
 function Factory:activity_runs(run_id, filter)
   return self.runs:activity_runs(run_id, filter)

@@ -1,15 +1,15 @@
 -- Writes two generations of bike-rental training data with a known, different relationship, so that
 -- retraining visibly changes the scoring service's predictions:
---   generation 1 (spring):  rentals = 20 + 8.0 * temperature - 1.5 * humidity + 2.0 * windspeed + noise
---   generation 2 (autumn):  rentals = 60 + 3.0 * temperature - 0.5 * humidity - 4.0 * windspeed + noise
+--   generation 1 (spring):  rentals = 60 + 8.0 * temperature - 1.0 * humidity + 2.0 * windspeed + noise
+--   generation 2 (autumn):  rentals = 90 + 3.0 * temperature - 0.5 * humidity - 4.0 * windspeed + noise
 -- Usage: lufa examples/adf-retraining/data/generate.lua [OUTPUT_DIR] [ROWS]
 -- The rows are the same for the same arguments (a fixed seed), so runs are comparable.
 local out_dir = arg and arg[1] or "."
 local rows = tonumber(arg and arg[2]) or 400
 
 local GENERATIONS = {
-  { file = "rentals-gen1.csv", intercept = 20, temperature = 8.0, humidity = -1.5, windspeed = 2.0 },
-  { file = "rentals-gen2.csv", intercept = 60, temperature = 3.0, humidity = -0.5, windspeed = -4.0 },
+  { file = "rentals-gen1.csv", intercept = 60, temperature = 8.0, humidity = -1.0, windspeed = 2.0 },
+  { file = "rentals-gen2.csv", intercept = 90, temperature = 3.0, humidity = -0.5, windspeed = -4.0 },
 }
 
 -- A small linear congruential generator: the same numbers on every platform and Lua build.

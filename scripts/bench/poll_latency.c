@@ -1,0 +1,106 @@
+/*
+** How long lufa_poll(host, 0) takes while many transfers are in flight (built and run by scripts/bench/poll).
+**
+**   poll_latency BASE_URL [TRANSFERS] [DELAY_MS]
+**
+** Starts TRANSFERS tasks, each a GET of BASE_URL/delay?ms=DELAY_MS, then pumps the host as a frame loop
+** would (one lufa_poll(host, 0) about every millisecond) and times every call made while all transfers are
+** unfinished. Then the same with an idle host, for comparison. Prints one line per case:
+**   case samples median_us p99_us max_us
+** (and the first call alone, which resumes every new task so each starts its request)
+*/
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <lauxlib.h>
+
+#include "lufa.h"
+
+static double now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static void pause_1ms(void) {
+  struct timespec ts = {0, 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+static int by_value(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static void report(const char *name, double *s, int n) {
+  if (n == 0) {
+    printf("%s 0 - - -\n", name);
+    return;
+  }
+  qsort(s, (size_t)n, sizeof *s, by_value);
+  int p99 = (int)((double)n * 0.99);
+  if (p99 >= n) p99 = n - 1;
+  printf("%s %d %.1f %.1f %.1f\n", name, n, s[n / 2], s[p99], s[n - 1]);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: %s BASE_URL [TRANSFERS] [DELAY_MS]\n", argv[0]);
+    return 2;
+  }
+  int transfers = argc > 2 ? atoi(argv[2]) : 100;
+  int delay_ms = argc > 3 ? atoi(argv[3]) : 3000;
+  enum { MAX_SAMPLES = 200000 };
+  double *samples = malloc(MAX_SAMPLES * sizeof *samples);
+  lufa_host *host = lufa_host_new();
+  if (host == NULL || samples == NULL) return 1;
+
+  char code[1024];
+  snprintf(code, sizeof code,
+    "local lufa, http = require 'lufa', require 'lufa.http'\n"
+    "failures = 0\n"
+    "for i = 1, %d do\n"
+    "  lufa.spawn(function()\n"
+    "    local res = http.request { url = '%s/delay?ms=%d&group=poll-bench' }\n"
+    "    if not (res and res.status == 200) then failures = failures + 1 end\n"
+    "  end)\n"
+    "end\n", transfers, argv[1], delay_ms);
+  if (lufa_spawn_string(host, code, "=poll_latency") != LUFA_OK) {
+    fprintf(stderr, "%s\n", lufa_last_error(host));
+    return 1;
+  }
+  /* every transfer is unfinished while all tasks are alive */
+  int n = 0;
+  while (n < MAX_SAMPLES) {
+    double t0 = now_us();
+    int live = lufa_poll(host, 0);
+    double t1 = now_us();
+    if (live < transfers) break;  /* a transfer has finished: the measured phase is over */
+    samples[n++] = t1 - t0;
+    pause_1ms();
+  }
+  double first = n > 0 ? samples[0] : 0;
+  report("in_flight", samples, n);
+  printf("first_call 1 %.1f %.1f %.1f\n", first, first, first);  /* resumes every task: each starts its request */
+  while (lufa_task_count(host) > 0) lufa_poll(host, 100);
+  lua_State *L = lufa_host_state(host);
+  lua_getglobal(L, "failures");
+  int failures = (int)lua_tointeger(L, -1);
+  lua_pop(L, 1);
+
+  /* the same pump with nothing to do */
+  n = 0;
+  for (int i = 0; i < 2000; i++) {
+    double t0 = now_us();
+    lufa_poll(host, 0);
+    samples[n++] = now_us() - t0;
+  }
+  report("idle", samples, n);
+  lufa_host_free(host);
+  free(samples);
+  if (failures) fprintf(stderr, "%d transfers failed\n", failures);
+  return failures ? 1 : 0;
+}

@@ -94,6 +94,33 @@ void lufa_set_error_handler(lufa_host *host, lufa_error_handler handler, void *u
   host->handler_ud = ud;
 }
 
+/* The steps below run under lua_pcall: an error such as out of memory becomes LUFA_ERROR, never a panic. */
+
+static int host_spawn_protected(lua_State *L) {
+  Task *t = task_spawn(L, 0);  /* the chunk is at the top */
+  task_start_now(t);           /* run until its first wait, as lufa.h promises */
+  lua_pushboolean(L, t->state == TASK_FAILED);
+  return 1;
+}
+
+static int host_step_protected(lua_State *L) {
+  Loop *loop = lua_touserdata(L, 1);
+  lua_pushinteger(L, loop_step(loop, (int)lua_tointeger(L, 2)));
+  return 1;
+}
+
+/* Runs f with its arguments already on the stack; on error records the message and recovers the loop. */
+static int host_pcall(lufa_host *host, int nargs) {
+  lua_State *L = host->L;
+  if (lua_pcall(L, nargs, 1, 0) != LUA_OK) {
+    host_set_error(host, lua_tostring(L, -1) ? lua_tostring(L, -1) : "error in the host");
+    lua_pop(L, 1);
+    loop_recover(host->loop);
+    return 0;
+  }
+  return 1;
+}
+
 static int host_spawn_loaded(lufa_host *host, int status) {
   lua_State *L = host->L;
   if (status != LUA_OK) {
@@ -105,10 +132,16 @@ static int host_spawn_loaded(lufa_host *host, int status) {
     lua_pop(L, 1);
     return LUFA_EBUSY;
   }
-  Task *t = task_spawn(L, 0);
+  if (!lua_checkstack(L, 3)) {
+    lua_pop(L, 1);
+    return LUFA_ERROR;
+  }
+  lua_pushcfunction(L, host_spawn_protected);
+  lua_insert(L, -2);
+  if (!host_pcall(host, 1)) return LUFA_ERROR;
+  int failed = lua_toboolean(L, -1);
   lua_pop(L, 1);
-  task_start_now(t);  /* run until its first wait, as lufa.h promises */
-  return t->state == TASK_FAILED ? LUFA_ERROR : LUFA_OK;
+  return failed ? LUFA_ERROR : LUFA_OK;
 }
 
 int lufa_spawn_file(lufa_host *host, const char *path) {
@@ -119,9 +152,22 @@ int lufa_spawn_string(lufa_host *host, const char *code, const char *name) {
   return host_spawn_loaded(host, luaL_loadbuffer(host->L, code, strlen(code), name ? name : "=(embedded)"));
 }
 
+/* One protected loop step; < 0 on error. */
+static int host_step(lufa_host *host, int timeout_ms) {
+  lua_State *L = host->L;
+  if (!lua_checkstack(L, 4)) return LUFA_ERROR;
+  lua_pushcfunction(L, host_step_protected);
+  lua_pushlightuserdata(L, host->loop);
+  lua_pushinteger(L, timeout_ms);
+  if (!host_pcall(host, 2)) return LUFA_ERROR;
+  int n = (int)lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  return n;
+}
+
 int lufa_poll(lufa_host *host, int timeout_ms) {
   if (loop_running(host->loop)) return LUFA_EBUSY;
-  return loop_step(host->loop, timeout_ms);
+  return host_step(host, timeout_ms);
 }
 
 int lufa_run(lufa_host *host) {
@@ -132,7 +178,7 @@ int lufa_run(lufa_host *host) {
       host_set_error(host, "deadlock: tasks wait for each other and nothing else is pending");
       return LUFA_ERROR;
     }
-    loop_step(host->loop, -1);
+    if (host_step(host, -1) < 0) return LUFA_ERROR;
   }
   return loop_uncaught_errors(host->loop) > before ? LUFA_ERROR : LUFA_OK;
 }

@@ -47,6 +47,8 @@ double loop_now(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static void loop_arm(Loop *loop);
+
 /* ---- timers: a binary min-heap ordered by (deadline, seq) ---- */
 
 static int timer_less(const LoopTimer *a, const LoopTimer *b) {
@@ -92,6 +94,7 @@ void loop_timer_start(Loop *loop, LoopTimer *t, double seconds) {
   t->index = loop->nheap++;
   loop->heap[t->index] = t;
   heap_up(loop, t->index);
+  if (loop->armed < 0 || t->deadline < loop->armed) loop_arm(loop);
 }
 
 void loop_timer_stop(Loop *loop, LoopTimer *t) {
@@ -390,6 +393,11 @@ int loop_step(Loop *loop, int timeout_ms) {
   return loop->ntasks;
 }
 
+void loop_recover(Loop *loop) {
+  loop->depth = 0;
+  loop->driver = NULL;
+}
+
 int loop_fd(Loop *loop) {
   return loop->epfd;
 }
@@ -471,10 +479,11 @@ void loop_close(Loop *loop) {
   loop->closed = 1;
   /* Transfers still attached are removed by their owners' finalizers, which check loop->closed;
   ** curl_multi_cleanup leaves easy handles usable, so cleaning them up later stays safe. */
-  curl_multi_cleanup(loop->multi);
+  if (loop->multi) curl_multi_cleanup(loop->multi);
   loop->multi = NULL;
-  close(loop->epfd);
-  close(loop->timerfd);
+  if (loop->epfd >= 0) close(loop->epfd);
+  if (loop->timerfd >= 0) close(loop->timerfd);
+  loop->epfd = loop->timerfd = -1;
   free(loop->heap);
   loop->heap = NULL;
   loop->nheap = loop->capheap = 0;
@@ -495,13 +504,18 @@ Loop *loop_get(lua_State *L) {
   }
   loop = lua_newuserdatauv(L, sizeof *loop, 0);
   memset(loop, 0, sizeof *loop);
+  loop->epfd = loop->timerfd = -1;
   loop->curl_deadline = -1;
   loop->armed = -1;
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, loop_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
   loop->epfd = epoll_create1(EPOLL_CLOEXEC);
   loop->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   loop->multi = curl_multi_init();
   if (loop->epfd < 0 || loop->timerfd < 0 || loop->multi == NULL)
-    luaL_error(L, "cannot create the event loop: %s", strerror(errno));
+    luaL_error(L, "cannot create the event loop: %s", strerror(errno));  /* __gc releases what was made */
   struct epoll_event ev;
   memset(&ev, 0, sizeof ev);
   ev.events = EPOLLIN;
@@ -514,10 +528,6 @@ Loop *loop_get(lua_State *L) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
   loop->L = lua_tothread(L, -1);
   lua_pop(L, 1);
-  lua_createtable(L, 0, 1);
-  lua_pushcfunction(L, loop_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_setmetatable(L, -2);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &loop_key);
   return loop;
 }
@@ -564,7 +574,9 @@ void task_start_now(Task *t) {
   Loop *loop = t->loop;
   if (t->state != TASK_READY) return;
   ready_remove(loop, t);
+  loop->depth++;
   task_resume(loop, t);
+  loop->depth--;
 }
 
 void task_cancel(Task *t, const char *reason) {

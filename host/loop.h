@@ -72,6 +72,8 @@ int loop_has_work(Loop *loop);
 int loop_task_count(Loop *loop);
 /* Nonzero while a step is in progress (the embedding API refuses to re-enter). */
 int loop_running(Loop *loop);
+/* After an error (such as out of memory) escaped a step called from the embedding API: the step is over. */
+void loop_recover(Loop *loop);
 
 /* Uncaught task errors go to this handler (message includes a traceback). */
 typedef void (*loop_error_fn)(void *ud, const char *message);

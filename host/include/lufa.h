@@ -60,7 +60,8 @@ LUFA_API int lufa_spawn_string(lufa_host *host, const char *code, const char *na
 
 /* Does whatever is ready (finished transfers, due timers, tasks to resume), waiting at most timeout_ms
 ** for something to become ready first (0: never blocks; -1: waits until something happens).
-** Returns the number of live tasks (>= 0), or LUFA_EBUSY. */
+** Returns the number of live tasks (>= 0), LUFA_EBUSY, or LUFA_ERROR when an error such as running out of
+** memory escaped the step (lufa_last_error has it). */
 LUFA_API int lufa_poll(lufa_host *host, int timeout_ms);
 
 /* Runs until no task is left. Returns LUFA_OK, LUFA_ERROR if some task ended in an error no one waited

@@ -142,6 +142,11 @@ static int out_open(Request *r) {
   if (r->out_fd >= 0) return 1;
   if (r->tmp_path) {
     r->out_fd = mkostemp(r->tmp_path, O_CLOEXEC);
+    if (r->out_fd >= 0) {  /* mkostemp makes 0600; the finished file should follow the umask */
+      mode_t mask = umask(0);
+      umask(mask);
+      if (fchmod(r->out_fd, 0666 & ~mask) != 0) { /* keep 0600: stricter, still usable */ }
+    }
   } else {
     r->out_fd = open(r->out_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
   }
@@ -268,20 +273,40 @@ static const char *error_code(CURLcode rc) {
   }
 }
 
+/* Pushes the URL fit for a message: no user info, no query or fragment (a SAS token lives in the query). */
+static const char *push_safe_url(lua_State *L, const char *url) {
+  if (url == NULL) return lua_pushliteral(L, "request");
+  const char *scheme_end = strstr(url, "://");
+  const char *host = scheme_end ? scheme_end + 3 : url;
+  size_t host_len = strcspn(host, "/?#");
+  const char *at = memchr(host, '@', host_len);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  luaL_addlstring(&b, url, (size_t)(host - url));
+  if (at) host_len -= (size_t)(at + 1 - host), host = at + 1;
+  luaL_addlstring(&b, host, host_len);
+  const char *path = host + host_len;
+  luaL_addlstring(&b, path, strcspn(path, "?#"));
+  luaL_pushresult(&b);
+  return lua_tostring(L, -1);
+}
+
 static int push_error(lua_State *L, Request *r) {
   const char *code = error_code(r->result);
-  char *url = NULL;
-  curl_easy_getinfo(r->easy, CURLINFO_EFFECTIVE_URL, &url);
+  char *raw_url = NULL;
+  curl_easy_getinfo(r->easy, CURLINFO_EFFECTIVE_URL, &raw_url);
+  const char *url = push_safe_url(L, raw_url);
   if (r->too_large) {
     code = "too_large";
     lufa_error_fail(L, "http", code, "response body from %s exceeds max_body (%d bytes); use output_file",
-                    url ? url : "?", (int)r->max_body);
+                    url, (int)r->max_body);
   } else if (r->result == CURLE_WRITE_ERROR && r->out_errno) {
     lufa_error_fail(L, "http", code, "cannot write output_file '%s': %s", r->out_path ? r->out_path : "?",
                     strerror(r->out_errno));
   } else {
     const char *why = r->errbuf[0] ? r->errbuf : curl_easy_strerror(r->result);
-    lufa_error_fail(L, "http", code, "%s: %s", url ? url : "request", why);
+    /* curl's own text may quote the URL: keep only what follows it */
+    lufa_error_fail(L, "http", code, "%s: %s", url, raw_url && strstr(why, raw_url) ? curl_easy_strerror(r->result) : why);
   }
   lua_pushstring(L, curl_easy_strerror(r->result));
   lua_setfield(L, -2, "curl_message");
@@ -475,8 +500,14 @@ static int http_request(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
   Loop *loop = loop_get(L);
-  const char *url = opt_string(L, "url", NULL);
-  if (url == NULL) return luaL_error(L, "bad request option 'url' (string expected, got nil)");
+  lua_getfield(L, 1, "url");
+  const char *url = lufa_secret_bytes(L, -1, NULL);  /* a SAS URL is a secret; its bytes stay in C */
+  if (url == NULL) {
+    if (lua_type(L, -1) != LUA_TSTRING)
+      return luaL_error(L, "bad request option 'url' (string or lufa.secret expected, got %s)", luaL_typename(L, -1));
+    url = lua_tostring(L, -1);
+  }
+  lua_pop(L, 1);  /* still referenced by the options table */
   const char *method = opt_string(L, "method", NULL);
   const char *body_file = opt_string(L, "body_file", NULL);
   const char *output_file = opt_string(L, "output_file", NULL);
@@ -531,7 +562,7 @@ static int http_request(lua_State *L) {
   if (!tls_verify) {
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
-    warn_tls_off(L, url);
+    warn_tls_off(L, url);  /* host only */
   }
 
   /* the request body: a string or secret, a file (range), or nothing */

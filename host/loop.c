@@ -351,6 +351,7 @@ static void loop_arm(Loop *loop) {
     clock_gettime(CLOCK_MONOTONIC, &now);
     double rel = d - loop_now();
     if (rel < 1e-6) rel = 1e-6;
+    if (rel > 86400.0) rel = 86400.0;  /* lufa.sleep(math.huge): re-armed at every step anyway */
     its.it_value.tv_sec = (time_t)rel;
     its.it_value.tv_nsec = (long)((rel - (double)(time_t)rel) * 1e9);
     if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0) its.it_value.tv_nsec = 1;

@@ -41,6 +41,8 @@ function http.request(opts)
 end
 
 local RETRY_STATUS = { [408] = true, [429] = true, [500] = true, [502] = true, [503] = true, [504] = true }
+-- Transport errors that a retry cannot heal.
+local PERMANENT = { url = true, file = true, cancelled = true, too_large = true, tls = true, redirect = true }
 local IDEMPOTENT = { GET = true, HEAD = true, PUT = true, DELETE = true, OPTIONS = true, TRACE = true }
 local MONTHS = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, Aug = 8, Sep = 9, Oct = 10,
   Nov = 11, Dec = 12 }
@@ -64,7 +66,8 @@ function http.retry_after(value, now)
 end
 
 --- Sends a request, retrying transient failures with exponential backoff and jitter.
--- Retries 408/429/500/502/503/504 and transport errors (not "url", "file", "cancelled", "too_large") for
+-- Retries 408/429/500/502/503/504 and transport errors (not "url", "file", "cancelled", "too_large", "tls",
+-- "redirect") for
 -- idempotent methods; other methods only with `policy.retry_unsafe = true`. Honours Retry-After.
 -- @tparam table opts as for `request`
 -- @tparam[opt] table policy attempts (4), base_delay (0.5 s), max_delay (30 s), retry_unsafe, statuses
@@ -84,7 +87,7 @@ function http.request_with_retry(opts, policy)
     if res then
       retryable = statuses[res.status]
     else
-      retryable = err.code ~= "url" and err.code ~= "file" and err.code ~= "cancelled" and err.code ~= "too_large"
+      retryable = not PERMANENT[err.code]
     end
     if not (retryable and may_retry) or attempt == attempts then break end
     local delay = math.min(cap, base * 2 ^ (attempt - 1))

@@ -10,14 +10,18 @@ import {
 } from './helpers.mjs';
 
 // y = 3 + 2*x1 - 0.5*x2 exactly, so least squares must recover these coefficients.
-const ROWS = Array.from({ length: 30 }, (_, i) => [i, (i * i) % 17, 'ignored-text']);
-const KNOWN_CSV = `x1,x2,note,y\n${ROWS.map(([a, b, n]) => `${a},${b},${n},${3 + 2 * a - 0.5 * b}`).join('\n')}\n`;
+// Each input of the training service gets its own 30 rows; the service trains on all of them.
+const knownCsv = (part) => {
+  const rows = Array.from({ length: 30 }, (_, k) => [30 * part + k, ((30 * part + k) ** 2) % 17, 'ignored-text']);
+  return `x1,x2,note,y\n${rows.map(([a, b, n]) => `${a},${b},${n},${3 + 2 * a - 0.5 * b}`).join('\n')}\n`;
+};
 const BAD_CSV = 'x1,x2,y\n1,2,3\n2,abc,4\n3,4,5\n';
 
 describe('Azure ML emulator', () => {
   let emu;
   let env;
   let cs;
+  let trainingInputs;
   const key = () => ({ authorization: `Bearer ${env.LUFA_EMU_ML_TRAINING_API_KEY}` });
   const bes = (suffix = '') => `${env.LUFA_EMU_ML_TRAINING_BES_URL}${suffix}?api-version=2.0`;
   const ref = (rel) => ({ ConnectionString: cs, RelativeLocation: rel });
@@ -26,8 +30,9 @@ describe('Azure ML emulator', () => {
     emu = await startEmulators();
     env = emu.env;
     cs = env.LUFA_EMU_STORAGE_CONNECTION_STRING;
+    trainingInputs = emu.info.ml.services.find((s) => s.kind === 'training').inputs;
     await control(emu, 'PATCH', '/settings', { jobDurationMs: 100, armOperationMs: 100 });
-    await uploadText(emu, 'training', 'data/known.csv', KNOWN_CSV);
+    for (const [i] of trainingInputs.entries()) await uploadText(emu, 'training', `data/known-${i}.csv`, knownCsv(i));
     await uploadText(emu, 'training', 'data/bad.csv', BAD_CSV);
   });
   after(async () => {
@@ -42,8 +47,12 @@ describe('Azure ML emulator', () => {
     assert.equal(typeof r.json.error.details[0].message, 'string');
   };
 
+  /** Inputs for every declared training input; `rel(i)` names the blob of the i-th. */
+  const allInputs = (rel) => Object.fromEntries(trainingInputs.map((name, i) => [name, ref(rel(i))]));
+
   async function runTraining(inputRel, outputRel, globals = { 'Label column': 'y' }) {
-    const submit = await request(bes(), { method: 'POST', headers: key(), body: { Inputs: { input1: ref(inputRel) }, Outputs: { output1: ref(outputRel) }, GlobalParameters: globals } });
+    const inputs = typeof inputRel === 'function' ? allInputs(inputRel) : allInputs(() => inputRel);
+    const submit = await request(bes(), { method: 'POST', headers: key(), body: { Inputs: inputs, Outputs: { output1: ref(outputRel) }, GlobalParameters: globals } });
     assert.equal(submit.status, 200, submit.text);
     assert.equal(typeof submit.json, 'string', 'the job id comes back as a JSON string');
     const id = submit.json;
@@ -71,7 +80,7 @@ describe('Azure ML emulator', () => {
   });
 
   it('trains on a known CSV and writes the .ilearner with the known coefficients', async () => {
-    const { id, status } = await runTraining('training/data/known.csv', 'models/run-1/model.ilearner');
+    const { id, status } = await runTraining((i) => `training/data/known-${i}.csv`, 'models/run-1/model.ilearner');
     assert.equal(status.StatusCode, 'Finished', status.Details);
     const result = status.Results.output1;
     assert.equal(result.RelativeLocation, 'models/run-1/model.ilearner');
@@ -86,8 +95,9 @@ describe('Azure ML emulator', () => {
     assert.ok(Math.abs(model.weights.x1 - 2) < 1e-9, `x1 weight ${model.weights.x1}`);
     assert.ok(Math.abs(model.weights.x2 + 0.5) < 1e-9, `x2 weight ${model.weights.x2}`);
     assert.ok(Math.abs(model.intercept - 3) < 1e-9, `intercept ${model.intercept}`);
-    assert.equal(model.trainingRows, 24);
-    assert.equal(model.holdoutRows, 6);
+    const total = 30 * trainingInputs.length;
+    assert.equal(model.holdoutRows, Math.floor(total / 5), 'every 5th row is held out');
+    assert.equal(model.trainingRows, total - Math.floor(total / 5));
     assert.ok(model.metrics.rmse < 1e-9);
     assert.equal(model.source.jobId, id);
     // The evaluation output was not overridden, so it went to the service's own storage.
@@ -99,28 +109,35 @@ describe('Azure ML emulator', () => {
     assert.equal(status.StatusCode, 'Failed');
     assert.equal(status.Results, null);
     assert.match(status.Details, /line 3, column 'x2': 'abc' is not a number/);
-    const { status: noLabel } = await runTraining('training/data/known.csv', 'models/bad/model.ilearner', { 'Label column': 'price' });
+    const { status: noLabel } = await runTraining((i) => `training/data/known-${i}.csv`, 'models/bad/model.ilearner', { 'Label column': 'price' });
     assert.equal(noLabel.StatusCode, 'Failed');
     assert.match(noLabel.Details, /label column 'price' not found; the columns are: x1, x2, note, y/);
   });
 
   it('checks submissions as the real service does', async () => {
     const submit = (body) => request(bes(), { method: 'POST', headers: key(), body });
-    const good = { Inputs: { input1: ref('training/data/known.csv') }, Outputs: { output1: ref('models/x/m.ilearner') } };
-    assertMlError(await submit({ ...good, Input: ref('training/data/known.csv') }), 400, 'BadArgument', 'DuplicateInputInBatchCall');
-    assertMlError(await submit({ ...good, Inputs: { input9: ref('training/data/known.csv') } }), 400, 'BadArgument', 'InvalidInputNames');
-    assertMlError(await submit({ ...good, Inputs: { input1: ref('training/data/known.txt') } }), 400, 'BadArgument', 'InvalidBlobExtension');
-    assertMlError(await submit({ ...good, Inputs: { input1: ref('azuremltesting/input') } }), 400, 'BadArgument', 'InvalidBlobExtension');
+    const known = 'training/data/known-0.csv';
+    const good = { Inputs: allInputs(() => known), Outputs: { output1: ref('models/x/m.ilearner') } };
+    assertMlError(await submit({ ...good, Input: ref(known) }), 400, 'BadArgument', 'DuplicateInputInBatchCall');
+    assertMlError(await submit({ ...good, Inputs: { ...good.Inputs, input9: ref(known) } }), 400, 'BadArgument', 'InvalidInputNames');
+    assertMlError(await submit({ ...good, Inputs: { ...good.Inputs, input1: ref('training/data/known.txt') } }), 400, 'BadArgument', 'InvalidBlobExtension');
+    // The ADF sample's folder path (no extension) is refused, as the real service does.
+    assertMlError(await submit({ ...good, Inputs: allInputs(() => 'azuremltesting/input') }), 400, 'BadArgument', 'InvalidBlobExtension');
     assertMlError(await submit({ ...good, Outputs: { output1: ref('models/x/m.csv') } }), 400, 'BadArgument', 'InvalidBlobExtension');
     assertMlError(await submit({ ...good, Outputs: { Output1: ref('models/x/m.ilearner') } }), 400, 'BadArgument', 'InvalidOutputOverrideName');
-    assertMlError(await submit({ ...good, Inputs: { input1: ref('training/data/missing.csv') } }), 400, 'BadArgument', 'BlobNotFound');
+    assertMlError(await submit({ ...good, Inputs: { ...good.Inputs, input1: ref('training/data/missing.csv') } }), 400, 'BadArgument', 'BlobNotFound');
     assertMlError(await submit({ ...good, Inputs: {} }), 400, 'BadArgument', 'BatchJobInputsNotSpecified');
+    if (trainingInputs.length > 1) {
+      assertMlError(await submit({ ...good, Inputs: { input1: ref(known) } }), 400, 'BadArgument', 'BatchJobInputsNotSpecified');
+      // The legacy single Input only fits a one-input service.
+      assertMlError(await submit({ Input: ref(known), Outputs: good.Outputs }), 400, 'BadArgument', 'BatchJobInputsTooManySpecified');
+    }
     assertMlError(await submit({ ...good, GlobalParameters: { 'Learning rate': '0.1' } }), 400, 'BadArgument', 'UnexpectedParameter');
-    assertMlError(await submit({ ...good, Inputs: { input1: { RelativeLocation: 'training/data/known.csv' } } }), 400, 'BadArgument', 'MissingInputBlobInformation');
-    assertMlError(await submit({ ...good, Inputs: { input1: { ConnectionString: 'AccountName=x', RelativeLocation: 'training/data/known.csv' } } }), 400, 'BadArgument', 'InvalidBlobConnectionString');
+    assertMlError(await submit({ ...good, Inputs: { ...good.Inputs, input1: { RelativeLocation: known } } }), 400, 'BadArgument', 'MissingInputBlobInformation');
+    assertMlError(await submit({ ...good, Inputs: { ...good.Inputs, input1: { ConnectionString: 'AccountName=x', RelativeLocation: known } } }), 400, 'BadArgument', 'InvalidBlobConnectionString');
     assertMlError(await request(bes(), { method: 'POST', headers: { ...key(), 'content-type': 'application/json' }, body: '{"Inputs": ' }), 400, 'BadArgument', 'RequestBodyInvalid');
-    // The legacy single Input is accepted on its own.
-    const legacy = await submit({ Input: ref('training/data/known.csv'), Outputs: good.Outputs });
+    // A job that is cancelled before it starts stays Cancelled and cannot start.
+    const legacy = await submit(good);
     assert.equal(legacy.status, 200, legacy.text);
     const cancelled = await request(bes(`/${legacy.json}`), { method: 'DELETE', headers: key() });
     assert.equal(cancelled.status, 204);

@@ -91,7 +91,11 @@ describe('emulator launcher', () => {
     const auth = { authorization: `Bearer ${env.LUFA_EMU_ML_TRAINING_API_KEY}` };
     const submit = await request(`${env.LUFA_EMU_ML_TRAINING_BES_URL}?api-version=2.0`, {
       method: 'POST', headers: auth, ca,
-      body: { Inputs: { input1: ref('tlsdata/in.csv') }, Outputs: { output1: ref('tlsdata/out/model.ilearner') }, GlobalParameters: { 'Label column': 'b', 'Holdout fraction': '0' } },
+      body: {
+        Inputs: Object.fromEntries(secure.info.ml.services.find((s) => s.kind === 'training').inputs.map((n) => [n, ref('tlsdata/in.csv')])),
+        Outputs: { output1: ref('tlsdata/out/model.ilearner') },
+        GlobalParameters: { 'Label column': 'b', 'Holdout fraction': '0' },
+      },
     });
     assert.equal(submit.status, 200, submit.text);
     await request(`${env.LUFA_EMU_ML_TRAINING_BES_URL}/${submit.json}/start?api-version=2.0`, { method: 'POST', headers: auth, ca });
@@ -104,6 +108,22 @@ describe('emulator launcher', () => {
     const model = await request(`${loc.BaseLocation}${loc.RelativeLocation}${loc.SasBlobToken}`, { ca });
     assert.equal(model.json.weights.a, 5);
     assert.equal(model.json.intercept, 1);
+  });
+
+  it('with --tls, injected resets and truncations reach the client', async () => {
+    const { env, ca } = secure;
+    const url = `${env.LUFA_EMU_AAD_AUTHORITY}/${env.LUFA_EMU_TENANT_ID}/discovery/v2.0/keys`;
+    const set = await request(`${env.LUFA_EMU_CONTROL}/faults`, {
+      method: 'PUT', ca, body: { rules: [{ route: 'aad.jwks', sequence: [{ type: 'reset' }, { type: 'reset', when: 'mid-body' }, { type: 'truncate' }] }] },
+    });
+    assert.equal(set.status, 200, set.text);
+    await assert.rejects(request(url, { ca }), /ECONNRESET|socket hang up/);
+    await assert.rejects(request(url, { ca }), /ECONNRESET|aborted/);
+    await assert.rejects(request(url, { ca }), /aborted|ECONNRESET/);
+    assert.equal((await request(url, { ca })).status, 200);
+    const bad = await request(`${env.LUFA_EMU_ML_DATA_ENDPOINT}/workspaces/%E0%A4%A/services/x/jobs?api-version=2.0`, { method: 'POST', ca, body: {} });
+    assert.equal(bad.status, 404);
+    assert.equal(bad.json.error.code, 'NotFound');
   });
 
   it('refuses a second start on a running state dir', async () => {

@@ -36,6 +36,17 @@ function toBuffer(body) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Aborts a connection with a TCP RST; a TLS socket is reset through the TCP socket under it. */
+function hardReset(socket) {
+  const tcp = socket._parent && typeof socket._parent.resetAndDestroy === 'function' ? socket._parent : socket;
+  try {
+    tcp.resetAndDestroy();
+  } catch {
+    tcp.destroy();
+  }
+  if (tcp !== socket) socket.destroy();
+}
+
 function readBody(req) {
   return new Promise((resolve, reject) => {
     const chunks = [];
@@ -102,10 +113,15 @@ export function createService({ service, routes, errors, faults, log }) {
         if (!m) continue;
         pathMatched = true;
         if (candidate.method !== req.method && !(Array.isArray(candidate.method) && candidate.method.includes(req.method))) continue;
+        try {
+          (candidate.keys || []).forEach((key, i) => {
+            ctx.params[key] = m[i + 1] === undefined ? undefined : decodeURIComponent(m[i + 1]);
+          });
+        } catch {
+          pathMatched = false; // malformed percent-encoding: no such resource
+          break;
+        }
         route = candidate;
-        (candidate.keys || []).forEach((key, i) => {
-          ctx.params[key] = m[i + 1] === undefined ? undefined : decodeURIComponent(m[i + 1]);
-        });
         break;
       }
       if (route) routeName = route.name;
@@ -122,7 +138,7 @@ export function createService({ service, routes, errors, faults, log }) {
 
       if (route && faults) fault = faults.pick(routeName, req.method);
       if (fault?.type === 'reset' && (fault.when || 'before') === 'before') {
-        req.socket.resetAndDestroy();
+        hardReset(req.socket);
         record(null);
         return;
       }
@@ -152,13 +168,13 @@ export function createService({ service, routes, errors, faults, log }) {
     }
 
     if (fault?.type === 'reset' && fault.when === 'after') {
-      req.socket.resetAndDestroy();
+      hardReset(req.socket);
       record(null);
       return;
     }
     if (fault?.type === 'reset' && fault.when === 'mid-body') {
       res.writeHead(response.status, headers);
-      res.write(body.subarray(0, Math.floor(body.length / 2)), () => req.socket.resetAndDestroy());
+      res.write(body.subarray(0, Math.floor(body.length / 2)), () => hardReset(req.socket));
       record(response.status);
       return;
     }

@@ -198,6 +198,7 @@ function buildEnv(info, stateDir, caFile) {
       LUFA_EMU_ML_TRAINING_BES_URL: stripQuery(e.besUrl),
       LUFA_EMU_ML_TRAINING_API_KEY: e.primaryKey,
       LUFA_EMU_ML_TRAINING_INPUT: training.inputs[0] ?? '',
+      LUFA_EMU_ML_TRAINING_INPUTS: training.inputs.join(','),
       LUFA_EMU_ML_TRAINING_MODEL_OUTPUT: Object.entries(training.outputs).find(([, t]) => t === 'trainedModel')?.[0] ?? '',
     });
   }

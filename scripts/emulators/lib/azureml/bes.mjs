@@ -6,7 +6,7 @@ import crypto from 'node:crypto';
 import { jsonResponse, emptyResponse, parseJsonBody } from '../http-kit.mjs';
 import { mlFail } from './errors.mjs';
 import { resolveReference, readBlob, writeBlob, blobExists, resultLocation, storageReason, BlobRefError } from './blobs.mjs';
-import { parseTable, toCsv, formatNumber, TableError, numberAt } from './table.mjs';
+import { parseTable, toCsv, formatNumber, TableError, numberAt, stackTables } from './table.mjs';
 import { train, predictRow } from './regression.mjs';
 
 const INPUT_EXTENSIONS = ['.csv', '.tsv', '.arff'];
@@ -223,8 +223,16 @@ async function writeOutput(name, resolved, data, contentType) {
 }
 
 async function runTraining(service, job) {
-  const [inputName] = service.inputs;
-  const table = await readTable(inputName, job.inputs[inputName]);
+  // Every input is training data with the same columns; their rows are used together.
+  const named = [];
+  for (const name of service.inputs) named.push([name, await readTable(name, job.inputs[name])]);
+  let table;
+  try {
+    table = stackTables(named);
+  } catch (err) {
+    if (err instanceof TableError) throw new JobFailure(`Module 'Train Model' failed: ${err.message}.`);
+    throw err;
+  }
   const g = job.globalParameters;
   const label = g['Label column'] || 'label';
   const features = (g['Feature columns'] || '').split(',').map((s) => s.trim()).filter(Boolean);
@@ -232,12 +240,15 @@ async function runTraining(service, job) {
   try {
     model = train(table, { label, features, holdoutFraction: g['Holdout fraction'] ?? 0.2 });
   } catch (err) {
-    if (err instanceof TableError) throw new JobFailure(`Module 'Train Model' failed on input '${inputName}' (${job.inputs[inputName].relative}): ${err.message}.`);
+    if (err instanceof TableError) {
+      const where = service.inputs.map((n) => `'${n}' (${job.inputs[n].relative})`).join(', ');
+      throw new JobFailure(`Module 'Train Model' failed on input ${where}: ${err.message}.`);
+    }
     throw err;
   }
   model.trainedModelName = service.trainedModelName;
   model.trainedAt = new Date().toISOString();
-  model.source = { jobId: job.id, input: job.inputs[inputName].relative };
+  model.source = { jobId: job.id, inputs: Object.fromEntries(service.inputs.map((n) => [n, job.inputs[n].relative])) };
   for (const [name, type] of Object.entries(service.outputs)) {
     const r = job.outputs[name];
     if (!r) continue;

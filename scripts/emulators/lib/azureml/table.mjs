@@ -107,9 +107,10 @@ export function parseTable(buffer, format) {
 /** Reads a cell as a number or throws a TableError naming line and column. */
 export function numberAt(row, index, column) {
   const raw = row.cells[index].trim();
-  if (raw === '') throw new TableError(`line ${row.line}, column '${column}': missing value`);
+  const where = `${row.input ? `input '${row.input}' ` : ''}line ${row.line}, column '${column}'`;
+  if (raw === '') throw new TableError(`${where}: missing value`);
   const value = Number(raw);
-  if (!Number.isFinite(value)) throw new TableError(`line ${row.line}, column '${column}': '${raw.slice(0, 40)}' is not a number`);
+  if (!Number.isFinite(value)) throw new TableError(`${where}: '${raw.slice(0, 40)}' is not a number`);
   return value;
 }
 
@@ -128,4 +129,22 @@ export function toCsv(columns, rows) {
 export function formatNumber(x) {
   const rounded = Math.round(x * 1e4) / 1e4;
   return Object.is(rounded, -0) ? '0' : String(rounded);
+}
+
+/**
+ * Stacks the tables of several inputs that share their columns (in any order); rows
+ * remember which input they came from so errors can name it.
+ */
+export function stackTables(named) {
+  const [[firstName, first], ...rest] = named;
+  const rows = first.rows.map((r) => ({ ...r, input: named.length > 1 ? firstName : undefined }));
+  for (const [name, t] of rest) {
+    const same = t.columns.length === first.columns.length && t.columns.every((c) => first.columns.includes(c));
+    if (!same) {
+      throw new TableError(`input '${name}' has the columns ${t.columns.join(', ')}, but input '${firstName}' has ${first.columns.join(', ')}; every input must have the same columns`);
+    }
+    const order = first.columns.map((c) => t.columns.indexOf(c));
+    for (const r of t.rows) rows.push({ line: r.line, input: name, cells: order.map((j) => r.cells[j]) });
+  }
+  return { columns: first.columns, rows };
 }

@@ -4,7 +4,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { startEmulators, request, form, control } from './helpers.mjs';
+import { startEmulators, request, form, control, blobSdkModule, downloadText } from './helpers.mjs';
 
 /** A raw HTTP/1.1 GET that reports exactly what came back and how the connection ended. */
 function rawGet(url) {
@@ -152,6 +152,29 @@ describe('fault injection', () => {
     await bad({ rules: [{ route: 'x' }] }, /exactly one of "sequence"/);
     await bad({ seed: 'x', rules: [] }, /seed/);
     await bad({ rules: [{ route: 'x', sequence: [{ type: 'reset', when: 'later' }] }] }, /\.when/);
+  });
+
+  it('puts faults in front of Azurite on the Blob fault endpoint, passing everything else through', async () => {
+    const { BlobServiceClient } = await blobSdkModule();
+    const svc = BlobServiceClient.fromConnectionString(env.LUFA_EMU_STORAGE_FAULT_CONNECTION_STRING, { retryOptions: { maxTries: 1 } });
+    const container = svc.getContainerClient('proxied');
+    await container.createIfNotExists();
+    const blob = container.getBlockBlobClient('dir/file.txt');
+    await blob.upload('through the proxy', 17);
+    assert.equal((await blob.getProperties()).contentLength, 17, 'HEAD keeps the Content-Length');
+    assert.equal((await blob.downloadToBuffer()).toString(), 'through the proxy');
+
+    await setFaults({ rules: [{ route: 'blob.put', sequence: [{ type: 'status', status: 503, retryAfter: 1 }] }] });
+    const busy = await blob.upload('x', 1).then(() => null, (err) => err);
+    assert.ok(busy, 'the injected 503 reaches the SDK');
+    assert.equal(busy.statusCode, 503);
+    assert.equal(busy.code, 'ServerBusy');
+    await blob.upload('second try', 10);
+    assert.equal(await downloadText(emu, 'proxied', 'dir/file.txt'), 'second try', 'Azurite itself holds what went through');
+    const log = await control(emu, 'GET', '/requests?service=blob');
+    const routes = log.json.requests.map((e) => `${e.route}:${e.status}${e.fault ? `:${e.fault}` : ''}`);
+    assert.ok(routes.includes('blob.put:503:status'), routes.join(' '));
+    assert.ok(routes.includes('blob.head:200'), routes.join(' '));
   });
 
   it('reset clears faults and the request log', async () => {

@@ -73,6 +73,10 @@ describe('emulator launcher', () => {
     assert.equal(put.status, 201, put.text);
     const got = await request(`${env.LUFA_EMU_BLOB_ENDPOINT}/bearer-test/hello.txt`, { headers, ca });
     assert.equal(got.text, 'hello');
+    // The Blob fault endpoint forwards to the same Azurite over TLS.
+    const proxied = await request(`${env.LUFA_EMU_BLOB_FAULT_ENDPOINT}/bearer-test/hello.txt`, { headers, ca });
+    assert.equal(proxied.status, 200, proxied.text);
+    assert.equal(proxied.text, 'hello');
     // A token for another audience is refused by Azurite.
     const arm = await secretToken(secure, { target: 'https://management.azure.com/.default' });
     const refused = await request(`${env.LUFA_EMU_BLOB_ENDPOINT}/bearer-test/hello.txt`, { headers: { ...headers, authorization: `Bearer ${arm}` }, ca });
@@ -167,6 +171,22 @@ describe('emulator launcher', () => {
     assert.equal(again.code, 0);
     assert.match(again.stdout, /no emulator was running/);
     await emu.stop();
+  });
+
+  it('shuts down by itself when its state folder is removed', async () => {
+    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lufa-emu-gone-'));
+    const r = await runStart(['--state', stateDir, '--quiet']);
+    assert.equal(r.code, 0, r.stderr);
+    const { pids } = JSON.parse(fs.readFileSync(path.join(stateDir, 'emulators.json'), 'utf8'));
+    fs.rmSync(stateDir, { recursive: true, force: true });
+    try {
+      await eventually(() => !isAlive(pids.supervisor) && !isAlive(pids.azurite), { attempts: 200, everyMs: 50 });
+    } finally {
+      // Only if they are still ours (PIDs can be reused once they are gone).
+      for (const pid of processesUsing(stateDir)) {
+        try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+      }
+    }
   });
 
   it('shuts down by itself when its owner process exits', async () => {

@@ -47,13 +47,13 @@ function hardReset(socket) {
   if (tcp !== socket) socket.destroy();
 }
 
-function readBody(req) {
+function readBody(req, limit) {
   return new Promise((resolve, reject) => {
     const chunks = [];
     let size = 0;
     req.on('data', (chunk) => {
       size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
+      if (size > limit) {
         reject(Object.assign(new Error('request body too large'), { tooLarge: true }));
         req.destroy();
         return;
@@ -70,7 +70,7 @@ function readBody(req) {
  * routes: [{name, method, path: RegExp, keys: [param names], handler(ctx) -> response}]
  * errors: {notFound(ctx), methodNotAllowed(ctx), internal(ctx, err), tooLarge(ctx), fault(ctx, fault)}
  */
-export function createService({ service, routes, errors, faults, log }) {
+export function createService({ service, routes, errors, faults, log, maxBodyBytes = MAX_BODY_BYTES }) {
   return async function onRequest(req, res) {
     const started = process.hrtime.bigint();
     const url = new URL(req.url, 'http://emulator');
@@ -124,10 +124,10 @@ export function createService({ service, routes, errors, faults, log }) {
         route = candidate;
         break;
       }
-      if (route) routeName = route.name;
+      if (route) routeName = typeof route.name === 'function' ? route.name(ctx) : route.name;
 
       try {
-        ctx.body = await readBody(req);
+        ctx.body = await readBody(req, maxBodyBytes);
       } catch (err) {
         if (err.tooLarge) {
           record(413);
@@ -161,7 +161,9 @@ export function createService({ service, routes, errors, faults, log }) {
     }
 
     const body = toBuffer(response.body);
-    const headers = { ...response.headers, 'content-length': String(body.length) };
+    const headers = { ...response.headers };
+    // A HEAD answer keeps the Content-Length of the body it describes.
+    if (req.method !== 'HEAD' || headers['content-length'] === undefined) headers['content-length'] = String(body.length);
     if (res.destroyed) {
       record(null, { note: 'client went away' });
       return;

@@ -167,6 +167,8 @@ function buildEnv(info, stateDir, caFile) {
     LUFA_EMU_STORAGE_ACCOUNT: info.azurite.accountName,
     LUFA_EMU_STORAGE_KEY: info.azurite.accountKey,
     LUFA_EMU_STORAGE_CONNECTION_STRING: connectionString,
+    LUFA_EMU_BLOB_FAULT_ENDPOINT: info.azurite.faultEndpoint,
+    LUFA_EMU_STORAGE_FAULT_CONNECTION_STRING: connectionString.replace(blob, info.azurite.faultEndpoint),
     LUFA_EMU_AAD_AUTHORITY: info.aad.authority,
     LUFA_EMU_TENANT_ID: info.aad.tenantId,
     LUFA_EMU_TENANT_DOMAIN: info.aad.tenantDomains[0] ?? '',
@@ -289,12 +291,20 @@ async function start(argv) {
     const ca = caFile ? fs.readFileSync(caFile) : undefined;
     await Promise.all([
       waitFor(`Azurite (${info.azurite.blobEndpoint})`, async () => (await probe(`${info.azurite.blobEndpoint}?comp=list`, ca)) > 0, deadline),
+      waitFor(`Blob fault proxy (${info.azurite.faultEndpoint})`, async () => (await probe(`${info.azurite.faultEndpoint}?comp=list`, ca)) > 0, deadline),
       waitFor(`Azure AD emulator (${info.aad.authority})`, async () => (await probe(`${info.aad.authority}/${info.aad.tenantId}/v2.0/.well-known/openid-configuration`, ca)) === 200, deadline),
       waitFor(`managed-identity endpoint (${info.identity.imdsEndpoint})`, async () => (await probe(`${info.identity.imdsEndpoint}/metadata/identity/oauth2/token`, undefined)) === 400, deadline),
       waitFor(`Azure ML emulator (${info.ml.dataEndpoint})`, async () => (await probe(`${info.ml.dataEndpoint}/`, ca)) === 404, deadline),
       waitFor(`control endpoint (${info.control})`, async () => (await probe(`${info.control}/health`, ca)) === 200, deadline),
     ]);
 
+    // The probes above are not the caller's traffic: start with an empty request log.
+    await new Promise((resolve, reject) => {
+      const mod = info.control.startsWith('https:') ? https : http;
+      const req = mod.request(`${info.control}/requests`, { method: 'DELETE', ca, agent: false }, (res) => { res.resume(); res.on('end', resolve); });
+      req.on('error', reject);
+      req.end();
+    });
     const vars = buildEnv(info, stateDir, caFile);
     const envText = `# lufa emulators (${new Date().toISOString()}); load with: set -a; . ${path.join(stateDir, 'env')}; set +a\n${Object.entries(vars).map(([k, v]) => `${k}=${shellQuote(v)}`).join('\n')}\n`;
     fs.writeFileSync(path.join(stateDir, 'env'), envText, { mode: 0o600 });

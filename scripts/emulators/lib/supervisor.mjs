@@ -102,10 +102,10 @@ async function main() {
   const keyPromise = promisify(crypto.generateKeyPair)('rsa', { modulusLength: 2048 });
   const [{ listen }, { FaultInjector }, { RequestLog }, { Directory, createAadService }, { createIdentityService, APP_SERVICE_PATH },
     { MlState, validateConfig, ConfigError: MlConfigError }, { createDataPlaneService }, { createClassicService }, { createArmService },
-    { seedInitialModels }, { createControlService }] = await Promise.all([
+    { seedInitialModels }, { createControlService }, { createBlobProxy }] = await Promise.all([
     import('./http-kit.mjs'), import('./faults.mjs'), import('./request-log.mjs'), import('./aad.mjs'), import('./identity.mjs'),
     import('./azureml/state.mjs'), import('./azureml/dataplane.mjs'), import('./azureml/classic.mjs'), import('./azureml/arm.mjs'),
-    import('./azureml/models.mjs'), import('./control.mjs'),
+    import('./azureml/models.mjs'), import('./control.mjs'), import('./blob-proxy.mjs'),
   ]);
   const checked = (fn) => {
     try {
@@ -185,8 +185,14 @@ async function main() {
 
   azurite = await azuritePromise;
   azurite.child.once('exit', (code, signal) => shutdown(1, `Azurite exited (${signal || `code ${code}`})`));
+  servers.blobProxy = await listen(createBlobProxy({ upstream: new URL(azurite.endpoint).origin, faults, log }), tls);
   state.defaultStorage = { accountName: AZURITE_ACCOUNT, accountKey: AZURITE_KEY, blobEndpoint: azurite.endpoint };
   await seedInitialModels(state);
+
+  // A state folder that was deleted cannot be stopped any more: stop with it.
+  setInterval(() => {
+    if (!fs.existsSync(stateDir)) shutdown(0, `the state folder ${stateDir} was removed`);
+  }, 2000).unref();
 
   if (args.ownerPid) {
     setInterval(() => {
@@ -205,7 +211,13 @@ async function main() {
     return {
       tls: Boolean(tls),
       pids: { supervisor: process.pid, azurite: azurite.child.pid },
-      azurite: { version: azurite.version, blobEndpoint: azurite.endpoint, accountName: AZURITE_ACCOUNT, accountKey: AZURITE_KEY },
+      azurite: {
+        version: azurite.version,
+        blobEndpoint: azurite.endpoint,
+        faultEndpoint: `${url(servers.blobProxy)}/${AZURITE_ACCOUNT}`,
+        accountName: AZURITE_ACCOUNT,
+        accountKey: AZURITE_KEY,
+      },
       aad: {
         authority: directory.authority,
         tenantId: tenant.id,

@@ -303,9 +303,9 @@ describe("a server that truncates downloads", function()
   setup(function() dir = S.tmpdir() end)
   teardown(function() S.remove_tree(dir) end)
 
-  local function client(base)
+  local function client(base, attempts)
     return assert(blob.client{ account = "devstoreaccount1", key = DEV_KEY, endpoint = base .. "/devstoreaccount1",
-      retry = { attempts = 2, base_delay = 0.01, max_delay = 0.02 } })
+      retry = { attempts = attempts or 2, base_delay = 0.01, max_delay = 0.02 } })
   end
 
   for _, mode in ipairs({ "cut", "close" }) do
@@ -329,4 +329,31 @@ describe("a server that truncates downloads", function()
       if not ok then error(problem, 0) end
     end)
   end
+
+  it("retries ServerBusy and then succeeds, and does not retry a 400", function()
+    local http = require "lufa.http"
+    local base, stop = S.truncating_server(1000, "busy")
+    local ok, problem = pcall(function()
+      local body, props = client(base, 3):container("box"):blob("b"):get()
+      assert.are.equal(("a"):rep(1000), body)
+      assert.are.equal(1000, props.size)
+    end)
+    local count = http.request{ url = base .. "/_count" }
+    stop()
+    if not ok then error(problem, 0) end
+    assert.are.equal("3", count.body)  -- two 503s, then the answer
+
+    base, stop = S.truncating_server(1000, "bad")
+    ok, problem = pcall(function()
+      local body, err = client(base, 3):container("box"):blob("b"):get()
+      assert.is_nil(body)
+      assert.are.equal("InvalidHeaderValue", err.code)
+      assert.are.equal(400, err.status)
+      assert.matches("no.", err.message, 1, true)
+    end)
+    count = http.request{ url = base .. "/_count" }
+    stop()
+    if not ok then error(problem, 0) end
+    assert.are.equal("1", count.body)
+  end)
 end)

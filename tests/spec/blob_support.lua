@@ -84,6 +84,8 @@ end
 -- A server that looks like Blob Storage for reads but cuts every body short: it announces `size` bytes
 -- (Content-Length, or Content-Range for ranged reads) and sends half of what it promised. With mode
 -- "close" it omits Content-Length and closes the connection instead, so only a size check can notice.
+-- Mode "busy" answers 503 ServerBusy twice, then the whole body; mode "bad" always answers 400.
+-- GET /_count tells how many requests came before it.
 local TRUNCATING_SERVER = [[
 const http = require('node:http');
 const size = Number(process.argv[2]), mode = process.argv[3];
@@ -99,6 +101,19 @@ const server = http.createServer((req, res) => {
     headers['Content-Range'] = `bytes ${first}-${last}/${size}`;
   }
   const length = last - first + 1;
+  if (mode === 'busy' && requests <= 2) {
+    res.writeHead(503, { 'x-ms-error-code': 'ServerBusy', 'x-ms-request-id': 'req-' + requests, 'Content-Length': 0 });
+    res.end();
+    return;
+  }
+  if (mode === 'busy' || mode === 'bad') {
+    const body = mode === 'busy' ? Buffer.alloc(size, 97)
+      : Buffer.from('<?xml version="1.0" encoding="utf-8"?><Error><Code>InvalidHeaderValue</Code><Message>no.</Message></Error>');
+    res.writeHead(mode === 'busy' ? 200 : 400, { ...headers, 'Content-Length': body.length,
+      ...(mode === 'bad' ? { 'x-ms-error-code': 'InvalidHeaderValue' } : {}) });
+    res.end(body);
+    return;
+  }
   if (req.method === 'HEAD') { headers['Content-Length'] = size; res.writeHead(200, headers); res.end(); return; }
   if (mode === 'close') headers['Connection'] = 'close'; else headers['Content-Length'] = length;
   res.writeHead(status, headers);

@@ -73,7 +73,9 @@ describe('fault injection', () => {
     assert.equal(seen[1].status, 503);
     assert.equal(JSON.parse(seen[1].body.toString()).error.code, 'ServiceUnavailable');
     assert.equal(seen[2].bytes, 0, 'a reset before the response sends nothing');
-    assert.equal(seen[2].error, 'ECONNRESET');
+    // Usually seen as ECONNRESET; on a loaded machine the RST can reach a socket already closing, which
+    // then ends without an error event. Either way not one byte of a response arrived.
+    assert.ok(seen[2].error === 'ECONNRESET' || seen[2].error === null, `unexpected ${seen[2].error}`);
     // Truncated: the headers promise more than arrives, and the connection closes cleanly.
     assert.equal(seen[3].status, 401);
     assert.ok(seen[3].body.length > 0 && seen[3].body.length < seen[3].length, `${seen[3].body.length} of ${seen[3].length}`);

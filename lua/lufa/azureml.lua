@@ -351,20 +351,28 @@ end
 --- Azure Resource Manager web service: GET the definition, swap the trained model's location, PATCH the
 -- whole definition back, then follow the long-running operation until it Succeeded or Failed.
 -- @tparam table opts `endpoint` (updateResourceEndpoint, with api-version), `authorization` (a secret
---   "Bearer …" or a function returning one), `name` (trained-model asset name), `uri` (the model's blob
+--   "Bearer …", or a function(fresh) returning one — fresh asks for a newly fetched token), `name` (trained-model asset name), `uri` (the model's blob
 --   URL, without SAS), `poll_interval` (s, default 2), `timeout` (s, default 600), `sleep`
 -- @return the final definition, or nil, err
 function M.update_arm(opts)
   local url = (opts.endpoint:gsub("^%s+", ""):gsub("%s+$", ""):gsub("%.$", ""))
-  local function auth()
-    if type(opts.authorization) == "function" then return opts.authorization() end
+  local function auth(fresh)
+    if type(opts.authorization) == "function" then return opts.authorization(fresh) end
     return opts.authorization
   end
   local function call(what, o)
-    local a, aerr = auth()
+    local a, aerr = auth(false)
     if not a then return nil, aerr end
     local client = { authorization = a, timeout = opts.request_timeout or 60, retry = RETRY }
-    return request(client, what, o)
+    local res, err, raw = request(client, what, o)
+    -- a token that expired in flight (clocks differ): one more try with a freshly fetched token
+    if not res and err.status == 401 and type(opts.authorization) == "function" then
+      a, aerr = auth(true)
+      if not a then return nil, aerr end
+      client.authorization = a
+      res, err, raw = request(client, what, o)
+    end
+    return res, err, raw
   end
   local res, err = call("reading web service " .. split_query(url), { method = "GET", url = url })
   if not res then return nil, err end

@@ -26,7 +26,8 @@ end
 
 --- A read-only SAS query string ("?sv=...") for exactly one blob, as a secret.
 local function read_sas(blob, seconds)
-  local url = blob:sas{ permissions = "r", expiry = seconds, start = -300 }
+  local ok, url = pcall(blob.sas, blob, { permissions = "r", expiry = seconds, start = -300 })
+  if not ok then return nil, url end
   return secret("?" .. secret.expose(url):match("%?(.+)$"))
 end
 
@@ -57,17 +58,22 @@ function M.deploy(o)
   local base = storage.base_location()
   local relative = container .. "/" .. blob_name
   local location = json.object{ BaseLocation = base, RelativeLocation = relative }
+  local sas, why = read_sas(blob, ml.is_arm and M.ARM_SAS_SECONDS or M.CLASSIC_SAS_SECONDS)
+  if not sas then
+    return fail("NoSas", "the web service reads the model through a SAS, which linked service '%s' cannot make " ..
+      "(%s); use an account-key connection string", tostring(storage.name), tostring(why))
+  end
   if not ml.is_arm then
     log("updating classic endpoint %s to %s%s", ml.update_endpoint:match("^[^?]*"), base, relative)
     local res, uerr = azureml.update_classic{ endpoint = ml.update_endpoint, api_key = ml.api_key, name = o.name,
-      base_location = base, relative_location = relative, sas = read_sas(blob, M.CLASSIC_SAS_SECONDS) }
+      base_location = base, relative_location = relative, sas = sas }
     if not res then return nil, uerr end
     return json.object{ endpointKind = "classic", trainedModelName = o.name, location = location,
       requestId = res.request_id }
   end
   log("updating web service %s to %s%s", ml.update_endpoint:match("^[^?]*"), base, relative)
   local def, uerr = azureml.update_arm{ endpoint = ml.update_endpoint, name = o.name,
-    uri = base .. relative .. read_sas(blob, M.ARM_SAS_SECONDS), authorization = ml.authorization, sleep = o.sleep }
+    uri = base .. relative .. sas, authorization = ml.authorization, sleep = o.sleep }
   if not def then return nil, uerr end
   local props = azureml.member(def, "properties") or {}
   return json.object{ endpointKind = "arm", trainedModelName = o.name, webService = azureml.member(def, "name"),

@@ -63,9 +63,11 @@ function M.client(service)
     return azureml.scoring{ endpoint = c.ml_endpoint, api_key = c.api_key }
   end
 
-  --- "Bearer <token>" for Azure Resource Manager, from the service principal (cached and refreshed by lufa.aad).
+  --- "Bearer <token>" for Azure Resource Manager, from the service principal (cached and refreshed by lufa.aad;
+  -- `fresh` drops the cached tokens first, after the service refused one as expired).
   local credential
-  function c.authorization()
+  function c.authorization(fresh)
+    if fresh then require("lufa.aad").clear_cache() end
     if not credential then
       for k, v in pairs{ servicePrincipalId = sp_id, servicePrincipalKey = sp_key, tenant = tenant } do
         if v == nil then endpoint.require(service, k, nil) end

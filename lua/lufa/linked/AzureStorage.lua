@@ -1,6 +1,8 @@
---- The `AzureStorage` linked service (and `AzureBlobStorage` with a connection string or SAS URI).
--- typeProperties: `connectionString` (string or SecureString) or `sasUri`. The client gives the Blob
--- client, the pieces a Batch Execution request needs, and read SAS tokens for one blob.
+--- The `AzureStorage` and `AzureBlobStorage` linked services.
+-- typeProperties: `connectionString` (string or SecureString), or `sasUri`, or (AzureBlobStorage)
+-- `serviceEndpoint` with `servicePrincipalId` + `servicePrincipalKey` + `tenant` (a service principal) or
+-- without them (the managed identity: lufa.aad's default chain). The client gives the Blob client and the
+-- pieces a Batch Execution request needs.
 -- @module lufa.linked.AzureStorage
 local secret = require "lufa.secret"
 local L = require "lufa.pipeline.lenient"
@@ -50,6 +52,22 @@ function M.client(service)
     local settings, err = connection.parse(c.connection_string)
     if not settings then bad("connectionString", "is not usable: " .. err.message) end
     c.settings = settings
+  elseif L.get(tp, "serviceEndpoint") ~= nil then
+    -- Azure AD access: a service principal when one is named, else the managed identity
+    local url, why = endpoint.check(text(L.get(tp, "serviceEndpoint")))
+    if not url then bad("serviceEndpoint", why) end
+    c.service_endpoint = url:gsub("/+$", "")
+    local sp_id, sp_key = L.get(tp, "servicePrincipalId"), L.get(tp, "servicePrincipalKey")
+    local aad = require "lufa.aad"
+    if sp_id ~= nil then
+      if sp_key == nil or L.get(tp, "tenant") == nil then
+        bad("servicePrincipalKey", "and tenant are needed with servicePrincipalId")
+      end
+      c.credential = aad.client_secret{ tenant = tostring(L.get(tp, "tenant")), client_id = tostring(sp_id),
+        client_secret = secret.is(sp_key) and sp_key or secret(tostring(sp_key)), authority = L.get(tp, "authorityHost") }
+    else
+      c.credential = aad.default()
+    end
   elseif sas_uri ~= nil then
     local url = text(sas_uri)
     local base, query = tostring(url):gsub("^%s+", ""):gsub("%s+$", ""):match("^([^?]+)%?(.+)$")
@@ -66,6 +84,8 @@ function M.client(service)
       local blob = require "lufa.blob"
       if c.connection_string then
         c.blob_client = assert(blob.client(c.connection_string))
+      elseif c.credential then
+        c.blob_client = assert(blob.client{ endpoint = c.service_endpoint, credential = c.credential })
       else
         c.blob_client = assert(blob.client{ sas_url = c.sas_base .. secret.expose(c.sas_token) })
       end
@@ -75,6 +95,12 @@ function M.client(service)
 
   --- The `AzureBlobDataReference` of a Batch Execution request for `path` ("container/dir/file.csv").
   function c.bes_reference(path)
+    if c.credential then
+      error(E.new{ kind = "pipeline", code = "linked_service", service = service.name,
+        message = string.format("linked service '%s' reaches storage through Azure AD; the Batch Execution " ..
+          "Service needs a connectionString or sasUri storage linked service for its inputs and outputs",
+          service.name) }, 0)
+    end
     if c.connection_string then
       return { ConnectionString = c.connection_string, RelativeLocation = path }
     end
@@ -83,7 +109,8 @@ function M.client(service)
 
   --- The account's blob endpoint with a trailing "/" (the BaseLocation of a blob reference).
   function c.base_location()
-    return c.settings and (c.settings.endpoint .. "/") or c.sas_base
+    if c.settings then return c.settings.endpoint .. "/" end
+    return c.service_endpoint and (c.service_endpoint .. "/") or c.sas_base
   end
 
   return c

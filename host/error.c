@@ -39,34 +39,32 @@ static int error_tostring(lua_State *L) {
   return 1;
 }
 
-int lufa_error_push(lua_State *L, const char *kind, const char *code, const char *fmt, ...) {
-  va_list ap;
+static int error_vpush(lua_State *L, const char *kind, const char *code, const char *fmt, va_list ap) {
   lua_createtable(L, 0, 4);
   lua_pushstring(L, kind);
   lua_setfield(L, -2, "kind");
   lua_pushstring(L, code);
   lua_setfield(L, -2, "code");
-  va_start(ap, fmt);
   lua_pushvfstring(L, fmt, ap);
-  va_end(ap);
   lua_setfield(L, -2, "message");
   error_setmeta(L);
   return lua_gettop(L);
 }
 
+int lufa_error_push(lua_State *L, const char *kind, const char *code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int idx = error_vpush(L, kind, code, fmt, ap);
+  va_end(ap);
+  return idx;
+}
+
 int lufa_error_fail(lua_State *L, const char *kind, const char *code, const char *fmt, ...) {
   va_list ap;
   lua_pushnil(L);
-  lua_createtable(L, 0, 4);
-  lua_pushstring(L, kind);
-  lua_setfield(L, -2, "kind");
-  lua_pushstring(L, code);
-  lua_setfield(L, -2, "code");
   va_start(ap, fmt);
-  lua_pushvfstring(L, fmt, ap);
+  error_vpush(L, kind, code, fmt, ap);
   va_end(ap);
-  lua_setfield(L, -2, "message");
-  error_setmeta(L);
   return 2;
 }
 

@@ -66,6 +66,9 @@ local function seconds(ms)
   return string.format("%.1fs", ms / 1000)
 end
 
+local MARKS = { Succeeded = "\27[32m✔\27[0m", Failed = "\27[31m✘\27[0m", Skipped = "·",
+  Cancelled = "\27[33m⊘\27[0m", InProgress = "\27[36m…\27[0m" }
+
 --- The live view: on a terminal, one line per activity rewritten in place; otherwise a log line per change.
 local function progress(quiet)
   local tty = not quiet and lufa.isatty(2)
@@ -75,9 +78,8 @@ local function progress(quiet)
     if drawn > 0 then io.stderr:write(string.format("\27[%dA", drawn)) end
     for _, name in ipairs(order) do
       local s = state[name]
-      local mark = ({ Succeeded = "\27[32m✔\27[0m", Failed = "\27[31m✘\27[0m", Skipped = "·",
-        Cancelled = "\27[33m⊘\27[0m", InProgress = "\27[36m…\27[0m", Queued = " " })[s.status] or " "
-      io.stderr:write(string.format("\27[2K %s %-32s %-11s %s\n", mark, name, s.status, s.note or ""))
+      io.stderr:write(string.format("\27[2K %s %-32s %-11s %s\n", MARKS[s.status] or " ", name, s.status,
+        s.note or ""))
     end
     drawn = #order
   end

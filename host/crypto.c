@@ -31,6 +31,7 @@
 #include <openssl/x509.h>
 
 #include "crypto.h"
+#include "filehash.h"
 #include "error.h"
 #include "secret.h"
 
@@ -999,5 +1000,6 @@ int luaopen_lufa_crypto(lua_State *L) {
   };
   crypto_createmeta(L);
   luaL_newlib(L, funcs);
+  lufa_filehash_open(L);
   return 1;
 }

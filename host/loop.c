@@ -32,6 +32,8 @@ struct Loop {
   int nready;
   int ntasks;
   int ntransfers;
+  LoopWatch **watches;    /* descriptors watched for readability (few: a linear scan finds them) */
+  int nwatches, capwatches;
   int depth;
   int closed;
   int uncaught;
@@ -141,6 +143,43 @@ static int loop_timer_cb(CURLM *multi, long timeout_ms, void *userp) {
   (void)multi;
   loop->curl_deadline = timeout_ms < 0 ? -1.0 : loop_now() + (double)timeout_ms / 1000.0;
   return 0;
+}
+
+int loop_watch(Loop *loop, LoopWatch *w) {
+  if (w->active) return 0;
+  if (loop->nwatches == loop->capwatches) {
+    int cap = loop->capwatches ? loop->capwatches * 2 : 8;
+    LoopWatch **a = realloc(loop->watches, (size_t)cap * sizeof *a);
+    if (a == NULL) return -1;
+    loop->watches = a;
+    loop->capwatches = cap;
+  }
+  struct epoll_event ev;
+  memset(&ev, 0, sizeof ev);
+  ev.events = EPOLLIN;
+  ev.data.fd = w->fd;
+  if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, w->fd, &ev) != 0) return -1;
+  loop->watches[loop->nwatches++] = w;
+  w->active = 1;
+  return 0;
+}
+
+void loop_unwatch(Loop *loop, LoopWatch *w) {
+  if (!w->active) return;
+  w->active = 0;
+  if (loop->epfd >= 0) epoll_ctl(loop->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+  for (int i = 0; i < loop->nwatches; i++) {
+    if (loop->watches[i] == w) {
+      loop->watches[i] = loop->watches[--loop->nwatches];
+      break;
+    }
+  }
+}
+
+static LoopWatch *watch_of(Loop *loop, int fd) {
+  for (int i = 0; i < loop->nwatches; i++)
+    if (loop->watches[i]->fd == fd) return loop->watches[i];
+  return NULL;
 }
 
 CURLM *loop_multi(Loop *loop) {
@@ -320,7 +359,8 @@ static void tasks_run_ready(Loop *loop) {
 /* ---- stepping ---- */
 
 int loop_has_work(Loop *loop) {
-  return loop->nready > 0 || loop->nheap > 0 || loop->ntransfers > 0 || loop->curl_deadline >= 0;
+  return loop->nready > 0 || loop->nheap > 0 || loop->ntransfers > 0 || loop->curl_deadline >= 0 ||
+         loop->nwatches > 0;
 }
 
 static double loop_deadline(Loop *loop) {
@@ -374,6 +414,11 @@ int loop_step(Loop *loop, int timeout_ms) {
       uint64_t expirations;
       if (read(fd, &expirations, sizeof expirations) < 0) { /* spurious: nothing to drain */ }
       loop->armed = -1;
+      continue;
+    }
+    LoopWatch *w = loop->nwatches ? watch_of(loop, fd) : NULL;
+    if (w) {
+      w->ready(w);
       continue;
     }
     int flags = 0;
@@ -487,6 +532,10 @@ void loop_close(Loop *loop) {
   loop->epfd = loop->timerfd = -1;
   free(loop->heap);
   loop->heap = NULL;
+  for (int i = 0; i < loop->nwatches; i++) loop->watches[i]->active = 0;
+  free(loop->watches);
+  loop->watches = NULL;
+  loop->nwatches = loop->capwatches = 0;
   loop->nheap = loop->capheap = 0;
 }
 

@@ -30,6 +30,14 @@ struct LoopTimer {
   void (*fire)(LoopTimer *t);
 };
 
+/* A descriptor the loop watches for readability (e.g. an eventfd a worker thread writes when done);
+** ready() is called from the loop, never from another thread. */
+typedef struct LoopWatch {
+  int fd;
+  void (*ready)(struct LoopWatch *w);
+  int active;
+} LoopWatch;
+
 /* A transfer on the multi handle; done() is called once, from the loop, after curl is finished with it. */
 struct LoopTransfer {
   void (*done)(LoopTransfer *t, CURLcode result);
@@ -56,6 +64,10 @@ void loop_wake(Loop *loop, LoopWait *w);
 
 void loop_timer_start(Loop *loop, LoopTimer *t, double seconds);
 void loop_timer_stop(Loop *loop, LoopTimer *t);
+
+/* Starts and stops watching w->fd; a watch counts as pending work while active. Returns 0, or -1 (errno). */
+int loop_watch(Loop *loop, LoopWatch *w);
+void loop_unwatch(Loop *loop, LoopWatch *w);
 
 CURLM *loop_multi(Loop *loop);
 /* Adds an easy handle whose CURLOPT_PRIVATE is t; returns a curl multi code. */

@@ -13,8 +13,6 @@ local transfer = {}
 
 local MAX_BLOCKS = 50000
 local MAX_BLOCK_SIZE = 4000 * 1024 * 1024
-local HASH_CHUNK = 1024 * 1024
-local HASH_PIECE = 256 * 1024
 
 local function file_error(blob, op, code, fmt, ...)
   return E.new{ kind = "blob", code = code, operation = op, container = blob.container.name, blob = blob.name,
@@ -79,19 +77,11 @@ function transfer.block_id(i)
   return crypto.base64_encode(("lufa-block-%08d"):format(i))
 end
 
--- The MD5 of the whole file, read in order in small pieces; yields between pieces so transfers keep moving.
-local function file_md5(path)
-  local f, why = io.open(path, "rb")
-  if not f then return nil, why end
-  local h = crypto.md5_new()
-  while true do
-    local piece = f:read(HASH_CHUNK)
-    if not piece then break end
-    h:update(piece)
-    lufa.sleep(0)
-  end
-  f:close()
-  return h:final()
+-- The MD5 of a file region, hashed on a worker thread while this task waits (other transfers keep moving).
+local function region_md5(path, offset, length)
+  local h <close> = crypto.file_hasher("md5")
+  h:feed(path, offset, length)
+  return h:finish()
 end
 
 --- Uploads a file as blocks, then commits the block list.
@@ -108,16 +98,14 @@ function transfer.upload(blob, path, size, opts)
   local done = 0
   report(opts.progress, 0, size)
 
-  local whole_md5, hash_err
-  local hasher
-  if opts.md5 ~= false then
-    hasher = lufa.spawn(function() whole_md5, hash_err = file_md5(path) end)
-  end
+  -- the whole-file MD5 is computed on another core while the blocks go up
+  local whole <close> = opts.md5 ~= false and crypto.file_hasher("md5") or nil
+  if whole then whole:feed(path, 0, size) end
 
   local ok, err = run_parallel(n, opts.concurrency or client.concurrency, function(i)
     local offset = (i - 1) * bs
     local length = math.min(bs, size - offset)
-    local md5, merr = crypto.md5_file(path, offset, length)
+    local md5, merr = region_md5(path, offset, length)
     if not md5 then
       return nil, file_error(blob, "Put Block", "file", "cannot read '%s': %s", path, merr.message)
     end
@@ -130,13 +118,13 @@ function transfer.upload(blob, path, size, opts)
     report(opts.progress, done, size)
     return true
   end)
-  if hasher then
-    if not ok then hasher:cancel("upload failed") end
-    pcall(hasher.wait, hasher)
-  end
   if not ok then return nil, err end
-  if hasher and not whole_md5 then
-    return nil, file_error(blob, "Put Block List", "file", "cannot read '%s': %s", path, tostring(hash_err))
+  local whole_md5, hash_err
+  if whole then
+    whole_md5, hash_err = whole:finish()
+    if not whole_md5 then
+      return nil, file_error(blob, "Put Block List", "file", "cannot read '%s': %s", path, hash_err.message)
+    end
   end
 
   local xml = { '<?xml version="1.0" encoding="utf-8"?><BlockList>' }
@@ -233,46 +221,30 @@ function transfer.download(blob, path, opts)
     pos = last + 1
   end
 
-  -- the whole-blob MD5, computed in file order by a task of its own as ranges land, in small pieces with a
-  -- yield between them so the transfers keep moving while it hashes
+  -- the whole-blob MD5, computed in file order on a worker thread: each range is fed to it once every range
+  -- before it has landed, so hashing overlaps the transfers without taking time from this thread
   local verify = opts.verify_md5 ~= false and props.content_md5 ~= nil
-  local hash = verify and crypto.md5_new() or nil
-  local hashed_to, landed, hash_fail = 0, { [0] = first_len }, nil
-  local hasher
-  if hash then
-    hasher = lufa.spawn(function()
-      local fh <close> = io.open(tmp, "rb")
-      if not fh then hash_fail = "cannot reopen the temporary file" return end
-      while hashed_to < total do
-        local stop = landed[hashed_to]
-        if stop then
-          landed[hashed_to] = nil
-          fh:seek("set", hashed_to)
-          local left = stop - hashed_to
-          while left > 0 do
-            local piece = fh:read(math.min(HASH_PIECE, left))
-            if not piece then hash_fail = "the temporary file is shorter than what was written" return end
-            hash:update(piece)
-            left = left - #piece
-            lufa.sleep(0)
-          end
-          hashed_to = stop
-        else
-          lufa.sleep(0.002)
-        end
-      end
-    end)
+  local hash <close> = verify and crypto.file_hasher("md5") or nil
+  local fed_to, landed = 0, { [0] = first_len }
+  local function feed_landed()
+    while landed[fed_to] do
+      local stop = landed[fed_to]
+      landed[fed_to] = nil
+      hash:feed(tmp, fed_to, stop - fed_to)
+      fed_to = stop
+    end
   end
-  local _ <close> = setmetatable({}, { __close = function()
-    if hasher and hasher:status() ~= "done" and hasher:status() ~= "failed" then hasher:cancel("download stopped") end
-  end })
+  if hash then feed_landed() end
 
   local done = first_len
   local ok, perr = run_parallel(#ranges, opts.concurrency or client.concurrency, function(i)
     local r = ranges[i]
     local rres, rerr = get_range(r[1], r[2], props.etag)
     if not rres then return nil, rerr end
-    landed[r[1]] = r[2] + 1
+    if hash then
+      landed[r[1]] = r[2] + 1
+      feed_landed()
+    end
     done = done + (r[2] - r[1] + 1)
     report(opts.progress, done, total)
     return true
@@ -280,11 +252,12 @@ function transfer.download(blob, path, opts)
   if not ok then return nil, perr end
 
   if hash then
-    hasher:wait()
-    if hash_fail or hashed_to ~= total then
-      return nil, file_error(blob, "Get Blob", "file", "cannot check the download: %s", hash_fail or "ranges missing")
+    local digest, herr = hash:finish()
+    if not digest or fed_to ~= total then
+      return nil, file_error(blob, "Get Blob", "file", "cannot check the download: %s",
+        herr and herr.message or "ranges missing")
     end
-    local got = crypto.base64_encode(hash:final())
+    local got = crypto.base64_encode(digest)
     if got ~= props.content_md5 then
       return nil, file_error(blob, "Get Blob", "Md5Mismatch",
         "the downloaded bytes have MD5 %s but the service stores %s; nothing was written to '%s'", got,

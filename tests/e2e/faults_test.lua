@@ -41,19 +41,14 @@ end
 
 describe("the sample pipeline under injected faults", function()
   setup(function()
-    emu = emulators.start()
-    data_dir = emulators.tempdir()
-    gens = emu:generate_data(data_dir, 200)
+    emu, data_dir, gens = emulators.start_with_data(200)
     emu:reset()
     emu:upload(sample.INPUT, gens[2].file)
     -- short jobs and provisioning keep twenty runs quick; the faults are what is tested
     emu:settings{ jobDurationMs = 200, armOperationMs = 300 }
   end)
 
-  teardown(function()
-    if emu then emu:stop() end
-    if data_dir then os.execute("rm -rf " .. emulators.shell_quote(data_dir)) end
-  end)
+  teardown(function() emulators.stop_with_data(emu, data_dir) end)
 
   it("succeeds " .. RUNS .. " times in a row with exactly one training job started per run", function()
     emu:faults(fault_rules())

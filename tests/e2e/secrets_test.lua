@@ -96,15 +96,10 @@ end
 
 describe("secrets of the sample's linked services", function()
   setup(function()
-    emu = emulators.start()
-    data_dir = emulators.tempdir()
-    gens = emu:generate_data(data_dir, 200)
+    emu, data_dir, gens = emulators.start_with_data(200)
   end)
 
-  teardown(function()
-    if emu then emu:cleanup() emu:stop() end
-    if data_dir then os.execute("rm -rf " .. emulators.shell_quote(data_dir)) end
-  end)
+  teardown(function() emulators.stop_with_data(emu, data_dir) end)
 
   before_each(function()
     emu:reset()

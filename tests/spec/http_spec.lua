@@ -10,7 +10,8 @@ local decode = server.decode
 
 -- ---- helpers ----
 
-local function sh_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local util = require "tests.support.util"
+local sh_quote = util.shell_quote
 
 local function capture(cmd)
   local p = assert(io.popen(cmd))
@@ -23,19 +24,9 @@ local function sha256_file(path)
   return capture("sha256sum " .. sh_quote(path)):match("^(%x+)")
 end
 
-local function write_file(path, data)
-  local f = assert(io.open(path, "wb"))
-  f:write(data)
-  f:close()
-end
+local write_file = util.write_file
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local d = f:read("a")
-  f:close()
-  return d
-end
+local read_file = util.read_file
 
 local function sha256(data)
   local tmp = os.tmpname()
@@ -78,13 +69,7 @@ local function run_lufa(code, args, env)
   return tonumber(out:match("exit=(%d+)%s*$")), out:gsub("exit=%d+%s*$", "")
 end
 
-local function wait_until(pred, limit)
-  local deadline = lufa.now() + (limit or 10)
-  while not pred() do
-    if lufa.now() > deadline then error("condition not reached in " .. (limit or 10) .. " s", 2) end
-    lufa.sleep(0.005)
-  end
-end
+local wait_until = util.wait_until
 
 local function expect_error(code, res, err)
   assert.is_nil(res)

@@ -30,14 +30,7 @@ local function closer(log, name)
   return setmetatable({}, { __close = function(_, err) log[#log + 1] = { name = name, err = err } end })
 end
 
--- Loops with lufa.sleep until pred() holds; the limit is a safety net against hanging, not an assertion.
-local function wait_until(pred, limit)
-  local deadline = lufa.now() + (limit or 10)
-  while not pred() do
-    if lufa.now() > deadline then error("condition not reached in " .. (limit or 10) .. " s", 2) end
-    lufa.sleep(0.005)
-  end
-end
+local wait_until = require("tests.support.util").wait_until
 
 describe("lufa tasks", function()
   it("wait returns every result of the task function, nils included", function()

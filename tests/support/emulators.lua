@@ -17,25 +17,14 @@ local json = require "lufa.json"
 
 local emulators = {}
 
-local function shell_quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local util = require "tests.support.util"
+local shell_quote = util.shell_quote
 emulators.shell_quote = shell_quote
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local data = f:read("a")
-  f:close()
-  return data
-end
+local read_file = util.read_file
 emulators.read_file = read_file
 
-local function write_file(path, data)
-  local f = assert(io.open(path, "wb"))
-  f:write(data)
-  assert(f:close())
-end
+local write_file = util.write_file
 emulators.write_file = write_file
 
 --- A fresh private folder (mode 0700) under the system's temporary directory.
@@ -78,6 +67,23 @@ Emu.__index = Emu
 -- @tparam[opt] table opts `tls` (boolean), `config` (Azure ML services file), `aad_config`,
 --   `token_lifetime` (seconds)
 -- @return an emulator handle: `dir`, `info` (emulators.json), `env` (the LUFA_EMU_* variables), `control_url`
+--- For a spec file's setup: the stand-ins started and two data generations of `rows` rows made.
+-- @return emu, data_dir, gens
+function emulators.start_with_data(rows, opts)
+  local emu = emulators.start(opts)
+  local data_dir = emulators.tempdir()
+  return emu, data_dir, emu:generate_data(data_dir, rows)
+end
+
+--- For the matching teardown: whatever setup managed to make is stopped and removed.
+function emulators.stop_with_data(emu, data_dir)
+  if emu then
+    emu:cleanup()
+    emu:stop()
+  end
+  if data_dir then os.execute("rm -rf " .. shell_quote(data_dir)) end
+end
+
 function emulators.start(opts)
   opts = opts or {}
   local dir = emulators.tempdir()

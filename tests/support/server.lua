@@ -18,17 +18,10 @@ if not ok_json then json = require "cjson" end
 local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
 local HTTPD = here .. "/httpd.mjs"
 
-local function shell_quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local util = require "tests.support.util"
+local shell_quote = util.shell_quote
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local data = f:read("a")
-  f:close()
-  return data
-end
+local read_file = util.read_file
 
 --- The process id of this lufa process (the server exits when it is gone).
 function server.own_pid()

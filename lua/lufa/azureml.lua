@@ -352,7 +352,8 @@ end
 -- whole definition back, then follow the long-running operation until it Succeeded or Failed.
 -- @tparam table opts `endpoint` (updateResourceEndpoint, with api-version), `authorization` (a secret
 --   "Bearer …", or a function(fresh) returning one — fresh asks for a newly fetched token), `name` (trained-model asset name), `uri` (the model's blob
---   URL, without SAS), `poll_interval` (s, default 2), `timeout` (s, default 600), `sleep`
+--   URL, without SAS), `poll_interval` (first poll delay, s, default 0.5; backs off to 10 s; Retry-After wins),
+--   `timeout` (s, default 600), `sleep`
 -- @return the final definition, or nil, err
 function M.update_arm(opts)
   local url = (opts.endpoint:gsub("^%s+", ""):gsub("%s+$", ""):gsub("%.$", ""))
@@ -391,7 +392,7 @@ function M.update_arm(opts)
   if async then
     local sleep = opts.sleep or lufa.sleep
     local deadline = lufa.now() + (opts.timeout or 600)
-    local delay = opts.poll_interval or 2
+    local delay = opts.poll_interval or 0.5  -- short updates finish fast; longer ones back off to 10 s
     while true do
       local pres, perr = call("polling the web-service update", { method = "GET", url = async })
       if not pres then return nil, perr end
@@ -407,7 +408,9 @@ function M.update_arm(opts)
       if lufa.now() + delay > deadline then
         return nil, E.new{ kind = "azureml", code = "timeout", message = "the web-service update did not finish in time" }
       end
-      sleep(delay)
+      local hint = http.retry_after(pres.headers["retry-after"])
+      sleep(hint or delay)
+      delay = math.min(10, delay * 1.5)
     end
   end
   res, err = call("reading web service " .. split_query(url), { method = "GET", url = url })

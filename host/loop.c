@@ -319,6 +319,7 @@ static void task_resume(Loop *loop, Task *t) {
       ready_push(loop, t);
     }
   } else if (status == LUA_OK) {
+    luaL_checkstack(D, nres + 2, "too many results from a task");
     lua_createtable(D, nres, 1);
     lua_xmove(co, D, nres);
     for (int i = nres; i >= 1; i--) lua_rawseti(D, ud + 1, i);

@@ -34,6 +34,7 @@ struct Loop {
   int ntransfers;
   LoopWatch **watches;    /* descriptors watched for readability (few: a linear scan finds them) */
   int nwatches, capwatches;
+  int nwaiting_watches;   /* the watches that are not passive: pending work */
   int depth;
   int closed;
   int uncaught;
@@ -160,6 +161,7 @@ int loop_watch(Loop *loop, LoopWatch *w) {
   ev.data.fd = w->fd;
   if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, w->fd, &ev) != 0) return -1;
   loop->watches[loop->nwatches++] = w;
+  if (!w->passive) loop->nwaiting_watches++;
   w->active = 1;
   return 0;
 }
@@ -167,6 +169,7 @@ int loop_watch(Loop *loop, LoopWatch *w) {
 void loop_unwatch(Loop *loop, LoopWatch *w) {
   if (!w->active) return;
   w->active = 0;
+  if (!w->passive) loop->nwaiting_watches--;
   if (loop->epfd >= 0) epoll_ctl(loop->epfd, EPOLL_CTL_DEL, w->fd, NULL);
   for (int i = 0; i < loop->nwatches; i++) {
     if (loop->watches[i] == w) {
@@ -361,7 +364,7 @@ static void tasks_run_ready(Loop *loop) {
 
 int loop_has_work(Loop *loop) {
   return loop->nready > 0 || loop->nheap > 0 || loop->ntransfers > 0 || loop->curl_deadline >= 0 ||
-         loop->nwatches > 0;
+         loop->nwaiting_watches > 0;
 }
 
 static double loop_deadline(Loop *loop) {
@@ -536,7 +539,7 @@ void loop_close(Loop *loop) {
   for (int i = 0; i < loop->nwatches; i++) loop->watches[i]->active = 0;
   free(loop->watches);
   loop->watches = NULL;
-  loop->nwatches = loop->capwatches = 0;
+  loop->nwatches = loop->capwatches = loop->nwaiting_watches = 0;
   loop->nheap = loop->capheap = 0;
 }
 

@@ -35,6 +35,7 @@ struct LoopTimer {
 typedef struct LoopWatch {
   int fd;
   void (*ready)(struct LoopWatch *w);
+  int passive;   /* set: the watch alone does not keep the loop running (e.g. a signal handler's) */
   int active;
 } LoopWatch;
 

@@ -8,6 +8,7 @@
 #include <lauxlib.h>
 
 #include "error.h"
+#include "interrupt.h"
 #include "task.h"
 #include "include/lufa.h"
 
@@ -192,6 +193,7 @@ int luaopen_lufa(lua_State *L) {
     {"current", l_current},
     {"tasks", l_tasks},
     {"isatty", l_isatty},
+    {"on_interrupt", lufa_on_interrupt},
     {NULL, NULL}
   };
   static const luaL_Reg methods[] = {

@@ -141,11 +141,18 @@ function M.run(o)
     return 2
   end
   io.stderr:write(pipeline.format_problems(problems))  -- warnings
-  local record, err = factory:run(o[2], { parameters = o.params, on_event = progress(o.quiet or o.json) })
-  if not record then
+  local run, err = factory:start(o[2], { parameters = o.params, on_event = progress(o.quiet or o.json) })
+  if not run then
     io.stderr:write("lufa: ", tostring(err), "\n")
     return 2
   end
+  -- Ctrl-C cancels the run: running activities unwind and their cleanups run (a batch job is deleted)
+  lufa.on_interrupt(function()
+    io.stderr:write("lufa: interrupted: cancelling the run (Ctrl-C again quits at once)\n")
+    run:cancel("interrupted")
+  end)
+  local record = run:wait()
+  lufa.on_interrupt(nil)
   local acts = factory:activity_runs(record.runId) or {}
   if o.json then
     io.stdout:write(json.encode({ pipelineRun = record, activityRuns = json.array(acts) }, { pretty = true }), "\n")

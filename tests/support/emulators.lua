@@ -63,10 +63,6 @@ end
 local Emu = {}
 Emu.__index = Emu
 
---- Starts the stand-ins in a fresh state folder and waits until they answer.
--- @tparam[opt] table opts `tls` (boolean), `config` (Azure ML services file), `aad_config`,
---   `token_lifetime` (seconds)
--- @return an emulator handle: `dir`, `info` (emulators.json), `env` (the LUFA_EMU_* variables), `control_url`
 --- For a spec file's setup: the stand-ins started and two data generations of `rows` rows made.
 -- @return emu, data_dir, gens
 function emulators.start_with_data(rows, opts)
@@ -84,6 +80,10 @@ function emulators.stop_with_data(emu, data_dir)
   if data_dir then os.execute("rm -rf " .. shell_quote(data_dir)) end
 end
 
+--- Starts the stand-ins in a fresh state folder and waits until they answer.
+-- @tparam[opt] table opts `tls` (boolean), `config` (Azure ML services file), `aad_config`,
+--   `token_lifetime` (seconds)
+-- @return an emulator handle: `dir`, `info` (emulators.json), `env` (the LUFA_EMU_* variables), `control_url`
 function emulators.start(opts)
   opts = opts or {}
   local dir = emulators.tempdir()

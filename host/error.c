@@ -80,10 +80,6 @@ void lufa_error_setstr(lua_State *L, int idx, const char *name, const char *valu
   lua_setfield(L, idx, name);
 }
 
-int lufa_error_raise(lua_State *L) {
-  return lua_error(L);
-}
-
 /* E.new{kind=, code=, message=, ...}: adopts the given table as an error. */
 static int error_new(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);

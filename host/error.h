@@ -20,9 +20,6 @@ int lufa_error_fail(lua_State *L, const char *kind, const char *code, const char
 void lufa_error_setint(lua_State *L, int idx, const char *name, lua_Integer value);
 void lufa_error_setstr(lua_State *L, int idx, const char *name, const char *value);
 
-/* Raises the error table at the top of the stack (never returns). */
-int lufa_error_raise(lua_State *L);
-
 int luaopen_lufa_error(lua_State *L);
 
 #endif

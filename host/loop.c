@@ -185,10 +185,6 @@ static LoopWatch *watch_of(Loop *loop, int fd) {
   return NULL;
 }
 
-CURLM *loop_multi(Loop *loop) {
-  return loop->multi;
-}
-
 CURLMcode loop_add_transfer(Loop *loop, CURL *easy, LoopTransfer *t) {
   curl_easy_setopt(easy, CURLOPT_PRIVATE, (void *)t);
   CURLMcode rc = curl_multi_add_handle(loop->multi, easy);

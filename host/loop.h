@@ -70,7 +70,6 @@ void loop_timer_stop(Loop *loop, LoopTimer *t);
 int loop_watch(Loop *loop, LoopWatch *w);
 void loop_unwatch(Loop *loop, LoopWatch *w);
 
-CURLM *loop_multi(Loop *loop);
 /* Adds an easy handle whose CURLOPT_PRIVATE is t; returns a curl multi code. */
 CURLMcode loop_add_transfer(Loop *loop, CURL *easy, LoopTransfer *t);
 void loop_remove_transfer(Loop *loop, CURL *easy);

@@ -17,27 +17,8 @@ local function shell(cmd)
   assert(ok, "command failed: " .. cmd)
 end
 
-local function tempdir()
-  local p = os.tmpname()
-  os.remove(p)
-  shell("mkdir -m 700 '" .. p .. "'")
-  return p
-end
-
-local function my_pid()
-  local f = assert(io.open("/proc/self/stat"))
-  local pid = f:read("n")
-  f:close()
-  return pid
-end
-
--- The lufa binary running this spec (to run a second one as a user would).
-local function lufa_binary()
-  local p = assert(io.popen("readlink /proc/" .. my_pid() .. "/exe"))
-  local path = p:read("l")
-  p:close()
-  return path
-end
+local util = require "tests.support.util"
+local tempdir, my_pid, lufa_binary = util.tempdir, util.own_pid, util.lufa_binary
 
 -- Starts the stand-ins in a fresh state folder; they stop themselves if this process dies.
 local function start_emulators(extra)

@@ -28,13 +28,6 @@ local function write(path, s)
   f:close()
 end
 
-local function tempdir()
-  local p = os.tmpname()
-  os.remove(p)
-  shell("mkdir -m 700 '" .. p .. "'")
-  return p
-end
-
 describe("lufa.crypto", function()
   describe("digests", function()
     it("match the FIPS 180 and RFC 1321 examples", function()
@@ -296,7 +289,7 @@ describe("lufa.crypto", function()
   describe("RS256 and certificates", function()
     local dir, key, pub, cert, encrypted, ec
     setup(function()
-      dir = tempdir()
+      dir = require("tests.support.util").tempdir()
       shell(("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out '%s/key.pem'"):format(dir))
       shell(("openssl pkey -in '%s/key.pem' -pubout -out '%s/pub.pem'"):format(dir, dir))
       shell(("openssl req -x509 -new -key '%s/key.pem' -subj '/CN=lufa spec/O=Example' -days 30 -out '%s/cert.pem'")

@@ -25,28 +25,8 @@ local read_file = util.read_file
 emulators.read_file = read_file
 
 local write_file = util.write_file
+emulators.tempdir, emulators.own_pid, emulators.lufa_binary = util.tempdir, util.own_pid, util.lufa_binary
 emulators.write_file = write_file
-
---- A fresh private folder (mode 0700) under the system's temporary directory.
-function emulators.tempdir()
-  local p = os.tmpname()
-  os.remove(p)
-  assert(os.execute("mkdir -m 700 " .. shell_quote(p)), "cannot create " .. p)
-  return p
-end
-
---- The id of this lufa process (the stand-ins stop when it exits).
-function emulators.own_pid()
-  return tonumber(read_file("/proc/self/stat"):match("^(%d+)"))
-end
-
---- The lufa binary running this file, so child processes are the build under test.
-function emulators.lufa_binary()
-  local p = assert(io.popen("readlink /proc/" .. emulators.own_pid() .. "/exe"))
-  local path = p:read("l")
-  p:close()
-  return path
-end
 
 --- Runs a shell command; returns {stdout, stderr, output = stdout .. stderr, status = exit code}.
 function emulators.capture(cmd)

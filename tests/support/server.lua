@@ -22,12 +22,7 @@ local util = require "tests.support.util"
 local shell_quote = util.shell_quote
 
 local read_file = util.read_file
-
---- The process id of this lufa process (the server exits when it is gone).
-function server.own_pid()
-  local stat = read_file("/proc/self/stat")
-  return stat and tonumber(stat:match("^(%d+)"))
-end
+server.own_pid = util.own_pid
 
 --- Decodes a JSON body from the test server.
 function server.decode(text)

@@ -23,6 +23,27 @@ function util.write_file(path, data)
   f:close()
 end
 
+--- A new private (0700) temporary directory.
+function util.tempdir()
+  local p = os.tmpname()
+  os.remove(p)
+  assert(os.execute("mkdir -m 700 " .. util.shell_quote(p)), "cannot create " .. p)
+  return p
+end
+
+--- The id of this lufa process (servers started by tests exit when it is gone).
+function util.own_pid()
+  return tonumber(util.read_file("/proc/self/stat"):match("^(%d+)"))
+end
+
+--- The lufa binary running this file, so child processes are the build under test.
+function util.lufa_binary()
+  local p = assert(io.popen("readlink /proc/" .. util.own_pid() .. "/exe"))
+  local path = p:read("l")
+  p:close()
+  return path
+end
+
 --- Loops with lufa.sleep until pred() holds; the limit is a safety net against hanging, not an assertion.
 function util.wait_until(pred, limit)
   local deadline = lufa.now() + (limit or 10)

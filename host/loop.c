@@ -35,6 +35,7 @@ struct Loop {
   LoopWatch **watches;    /* descriptors watched for readability (few: a linear scan finds them) */
   int nwatches, capwatches;
   int nwaiting_watches;   /* the watches that are not passive: pending work */
+  LoopPrepare *prepares;  /* hooks run at the start of every step */
   int depth;
   int closed;
   int uncaught;
@@ -209,6 +210,34 @@ static void transfers_finish(Loop *loop) {
     curl_multi_remove_handle(loop->multi, easy);
     loop->ntransfers--;
     if (t) t->done(t, result);
+  }
+}
+
+/* ---- prepare hooks ---- */
+
+void loop_prepare_add(Loop *loop, LoopPrepare *p) {
+  if (p->active || loop->closed) return;
+  p->prev = NULL;
+  p->next = loop->prepares;
+  if (loop->prepares) loop->prepares->prev = p;
+  loop->prepares = p;
+  p->active = 1;
+}
+
+void loop_prepare_remove(Loop *loop, LoopPrepare *p) {
+  if (!p->active) return;
+  if (p->prev) p->prev->next = p->next;
+  else loop->prepares = p->next;
+  if (p->next) p->next->prev = p->prev;
+  p->next = p->prev = NULL;
+  p->active = 0;
+}
+
+/* next is read before each call, so a hook may remove itself. */
+static void prepares_run(Loop *loop) {
+  for (LoopPrepare *p = loop->prepares, *next; p != NULL; p = next) {
+    next = p->next;
+    p->fn(p);
   }
 }
 
@@ -403,6 +432,7 @@ static void loop_arm(Loop *loop) {
 int loop_step(Loop *loop, int timeout_ms) {
   struct epoll_event evs[64];
   int running, n;
+  prepares_run(loop);  /* before any I/O that the previous step's Lua code asked for can happen */
   int t = loop_next_timeout(loop);
   if (timeout_ms >= 0 && (t < 0 || t > timeout_ms)) t = timeout_ms;
   if (t < 0 && !loop_has_work(loop)) t = 0;  /* nothing can ever wake us: do not block */
@@ -522,6 +552,8 @@ static int loop_gc(lua_State *L) {
 
 void loop_close(Loop *loop) {
   if (loop->closed) return;
+  prepares_run(loop);
+  while (loop->prepares) loop_prepare_remove(loop, loop->prepares);
   loop->closed = 1;
   /* Transfers still attached are removed by their owners' finalizers, which check loop->closed;
   ** curl_multi_cleanup leaves easy handles usable, so cleaning them up later stays safe. */

@@ -39,6 +39,15 @@ typedef struct LoopWatch {
   int active;
 } LoopWatch;
 
+/* A hook called at the very start of every loop_step (before the loop waits for I/O or timers) and once
+** from loop_close. For work that must happen before the loop sleeps, such as committing writes grouped
+** during one turn. fn must not run Lua; it may remove its own hook (only). Hooks are not pending work. */
+typedef struct LoopPrepare {
+  void (*fn)(struct LoopPrepare *p);
+  struct LoopPrepare *next, *prev;
+  int active;
+} LoopPrepare;
+
 /* A transfer on the multi handle; done() is called once, from the loop, after curl is finished with it. */
 struct LoopTransfer {
   void (*done)(LoopTransfer *t, CURLcode result);
@@ -69,6 +78,11 @@ void loop_timer_stop(Loop *loop, LoopTimer *t);
 /* Starts and stops watching w->fd; a watch counts as pending work while active. Returns 0, or -1 (errno). */
 int loop_watch(Loop *loop, LoopWatch *w);
 void loop_unwatch(Loop *loop, LoopWatch *w);
+
+/* Adds and removes a prepare hook; both are no-ops when it already is (or is not) added. After loop_close,
+** adding does nothing. */
+void loop_prepare_add(Loop *loop, LoopPrepare *p);
+void loop_prepare_remove(Loop *loop, LoopPrepare *p);
 
 /* Adds an easy handle whose CURLOPT_PRIVATE is t; returns a curl multi code. */
 CURLMcode loop_add_transfer(Loop *loop, CURL *easy, LoopTransfer *t);

@@ -17,6 +17,7 @@
 #include "loop.h"
 #include "modules.h"
 #include "secret.h"
+#include "sqlite.h"
 #include "xml.h"
 
 static const luaL_Reg native_modules[] = {
@@ -27,6 +28,7 @@ static const luaL_Reg native_modules[] = {
   {"lufa.crypto", luaopen_lufa_crypto},
   {"lufa.core.http", luaopen_lufa_core_http},
   {"lufa.core.xml", luaopen_lufa_core_xml},
+  {"lufa.sqlite", luaopen_lufa_sqlite},
   {NULL, NULL}
 };
 

@@ -12,6 +12,7 @@
 
 #include "crypto.h"
 #include "error.h"
+#include "fs.h"
 #include "json.h"
 #include "http.h"
 #include "loop.h"
@@ -28,6 +29,7 @@ static const luaL_Reg native_modules[] = {
   {"lufa.crypto", luaopen_lufa_crypto},
   {"lufa.core.http", luaopen_lufa_core_http},
   {"lufa.core.xml", luaopen_lufa_core_xml},
+  {"lufa.fs", luaopen_lufa_fs},
   {"lufa.sqlite", luaopen_lufa_sqlite},
   {NULL, NULL}
 };

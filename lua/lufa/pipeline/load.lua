@@ -1,6 +1,7 @@
 --- Loading ADF resources: a factory folder in ADF's git layout, single files,
 -- Lua tables, and override files.
 -- @module lufa.pipeline.load
+local fs = require "lufa.fs"
 local json = require "lufa.json"
 local L = require "lufa.pipeline.lenient"
 local linked = require "lufa.linked"
@@ -36,34 +37,10 @@ function M.guess_kind(resource)
   return nil
 end
 
-local function list_dir(dir)
-  local ok, lfs = pcall(require, "lfs")
-  local names = {}
-  if ok then
-    local iter_ok, iter, state = pcall(lfs.dir, dir)
-    if not iter_ok then return nil end
-    for name in iter, state do
-      if name ~= "." and name ~= ".." then names[#names + 1] = name end
-    end
-  else
-    local p = io.popen('ls -1A "' .. dir:gsub('"', '\\"') .. '" 2>/dev/null')
-    if not p then return nil end
-    for line in p:lines() do names[#names + 1] = line end
-    p:close()
-  end
-  table.sort(names)
-  return names
-end
+-- Every entry, hidden ones included, sorted by bytes; nil and a lufa.error when the folder cannot be read.
+local list_dir = fs.list
 
-local function is_dir(path)
-  local ok, lfs = pcall(require, "lfs")
-  if ok then return lfs.attributes(path, "mode") == "directory" end
-  local f = io.open(path, "r")
-  if not f then return false end
-  local _, _, code = f:read(1)
-  f:close()
-  return code == 21
-end
+local is_dir = fs.is_dir
 M.is_dir = is_dir
 
 local function problem(list, file, path, message, severity)
@@ -142,9 +119,9 @@ end
 
 --- Load an ADF git-layout folder (pipeline/, linkedService/, dataset/, trigger/, factory/).
 function M.load_dir(factory, dir, problems)
-  local entries = list_dir(dir)
+  local entries, err = list_dir(dir)
   if not entries then
-    problem(problems, dir, "$", "cannot read the folder " .. dir)
+    problem(problems, dir, "$", "cannot read the folder " .. dir .. " (" .. (err.code or "?") .. ")")
     return
   end
   local found = false

@@ -3,6 +3,7 @@
 */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <lauxlib.h>
@@ -152,6 +153,15 @@ static int l_now(lua_State *L) {
   return 1;
 }
 
+/** lufa.time(): the wall clock, seconds since the epoch with sub-second precision (os.time has whole
+** seconds only, too coarse to order the runs of processes started within the same second). */
+static int l_time(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  lua_pushnumber(L, (double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+  return 1;
+}
+
 /** lufa.run(): runs the loop until no task is left. */
 static int l_run(lua_State *L) {
   Loop *loop = loop_get(L);
@@ -189,6 +199,7 @@ int luaopen_lufa(lua_State *L) {
     {"spawn", l_spawn},
     {"sleep", l_sleep},
     {"now", l_now},
+    {"time", l_time},
     {"run", l_run},
     {"current", l_current},
     {"tasks", l_tasks},

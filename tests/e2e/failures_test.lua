@@ -115,38 +115,26 @@ describe("the sample pipeline when things go wrong", function()
   end)
 
   describe("Ctrl-C while the batch job runs", function()
-    it("cancels the run: the job is deleted on the service, the run recorded Cancelled, exit 1", function()
+    it("cancels the run: the job is deleted on the service, the run recorded Cancelled, exit 130", function()
       emu:settings{ jobDurationMs = 120000 }
       local s = emulators.sample
-      local dir = emulators.tempdir()
-      local out, err, st = dir .. "/out", dir .. "/err", dir .. "/status"
-      -- a subshell runs lufa in the background and records its exit status; we learn the subshell's pid
-      local cmd = string.format("(%s %s run %s %s --override %s --json > %s 2> %s; echo $? > %s) & echo $!",
-        emu:env_prefix(), emulators.shell_quote(emu.lufa_path), s.FACTORY, s.PIPELINE,
-        emulators.shell_quote(sample.ARM_OVERRIDE), out, err, st)
-      local p = io.popen(cmd)
-      local subshell = p:read("l")
-      p:close()
+      local child = emu:spawn_lufa{ "run", s.FACTORY, s.PIPELINE, "--override", sample.ARM_OVERRIDE, "--json" }
       local job = emulators.eventually(function()
         local jobs = emu:jobs()
         return jobs[1] and jobs[1].state == "Running" and jobs[1]
       end, 30)
       assert.is_table(job, "the batch job never started")
-      local pg = io.popen("pgrep -P " .. subshell)
-      local lufa_pid = pg:read("l")
-      pg:close()
-      assert(os.execute("kill -INT " .. lufa_pid))
-      assert.is_truthy(emulators.eventually(function() return emulators.read_file(st) end, 30))
-      assert.are.equal("1", emulators.read_file(st):match("%d+"))
-      assert.matches("interrupted: cancelling the run", emulators.read_file(err))
-      local doc = assert(json.decode(emulators.read_file(out)))
+      assert(child:signal("INT"))
+      assert.are.equal(130, child:wait(30))
+      assert.matches("interrupted: cancelling the run", child:stderr())
+      local doc = assert(json.decode(child:stdout()))
       assert.are.equal("Cancelled", doc.pipelineRun.status)
       assert.are.equal("Cancelled", emulators.activity_run(doc, sample.TRAINING).status)
       assert.are.equal("Cancelled", emu:jobs(job.id).state)
       assert.are.equal(1, count(emu:requests{ service = "ml" }, function(q)
         return q.route == "ml.bes.delete" and q.jobId == job.id and q.status == 204
       end))
-      os.execute("rm -rf " .. emulators.shell_quote(dir))
+      child:cleanup()
     end)
   end)
 

@@ -56,11 +56,11 @@ describe("lufa run and Ctrl-C", function()
 
   teardown(function() os.execute("rm -rf " .. util.shell_quote(dir)) end)
 
-  it("cancels the run, records it and exits 1", function()
+  it("cancels the run, records it and exits 130", function()
     -- the shell starts lufa in the background, interrupts it, then waits for its status
     local status, out = run(string.format("(%s run %s slow --json & pid=$!; sleep 0.5; kill -INT $pid; wait $pid)",
       util.shell_quote(lufa_bin), util.shell_quote(dir)))
-    assert.equal(1, status)
+    assert.equal(130, status)
     assert.matches("interrupted: cancelling the run", out)
     assert.matches('"status": "Cancelled"', out)
     assert.matches('"activityName": "after",.-"status": "Skipped"', out)

@@ -202,6 +202,55 @@ function Emu:lufa(args, extra_env)
     shell_quote(self.lufa_path), table.concat(quoted, " ")))
 end
 
+local Child = {}
+Child.__index = Child
+
+--- Starts the lufa under test in the background (with this instance's variables); its output and exit
+-- status go to files. @return a child: `pid`, `:signal(name)`, `:wait(seconds)` → status, `:stdout()`,
+-- `:stderr()`, `:run_id()` (from the line `lufa run` prints when the run starts)
+function Emu:spawn_lufa(args, extra_env)
+  local dir = emulators.tempdir()
+  local quoted = {}
+  for i, a in ipairs(args) do quoted[i] = shell_quote(a) end
+  local c = setmetatable({dir = dir, out = dir .. "/out", err = dir .. "/err", st = dir .. "/status"}, Child)
+  -- a subshell runs lufa and records its exit status; lufa is the subshell's only child
+  local p = io.popen(string.format("(%s %s %s > %s 2> %s </dev/null; echo $? > %s) & echo $!",
+    self:env_prefix(extra_env), shell_quote(self.lufa_path), table.concat(quoted, " "), shell_quote(c.out),
+    shell_quote(c.err), shell_quote(c.st)))
+  local subshell = p:read("l")
+  p:close()
+  c.pid = emulators.eventually(function()
+    local pg = io.popen("pgrep -P " .. subshell)
+    local pid = pg:read("l")
+    pg:close()
+    return pid
+  end, 10)
+  return c
+end
+
+function Child:signal(name)
+  return os.execute("kill -" .. name .. " " .. self.pid)
+end
+
+--- Waits for the child to end; returns its exit status (nil if it is still running after `seconds`).
+function Child:wait(seconds)
+  local text = emulators.eventually(function() return read_file(self.st) end, seconds or 60)
+  return text and tonumber(text:match("%d+"))
+end
+
+function Child:stdout() return read_file(self.out) or "" end
+function Child:stderr() return read_file(self.err) or "" end
+
+--- The run id from `lufa: run ID of pipeline P, recorded in STORE` (waits for the line).
+function Child:run_id(seconds)
+  return emulators.eventually(function() return self:stderr():match("lufa: run (%x+%-[%x%-]+) of pipeline") end,
+    seconds or 30)
+end
+
+function Child:cleanup()
+  os.execute("rm -rf " .. shell_quote(self.dir))
+end
+
 --- Decodes a JSON override file, lets `edit(t)` change it, and writes it to a temporary file (placeholders
 -- such as ${LUFA_EMU_...} are kept, so a child `lufa` substitutes them). @return the file's path
 function Emu:derive_override(from, edit)

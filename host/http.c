@@ -518,6 +518,7 @@ static int http_request(lua_State *L) {
   int tls_verify = opt_bool(L, "tls_verify", 1);
   int follow = opt_bool(L, "follow_redirects", 0);
   int no_proxy = opt_bool(L, "no_proxy", 0);
+  int fresh = opt_bool(L, "fresh_connection", 0);
   double low_speed_time = opt_number(L, "low_speed_time", 0);
 
   /* the userdata exists (closed) before any resource is acquired; __gc releases whatever was reached */
@@ -559,6 +560,9 @@ static int http_request(lua_State *L) {
   }
   if (ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
   if (no_proxy) curl_easy_setopt(e, CURLOPT_NOPROXY, "*");  /* e.g. the instance metadata service */
+  /* curl silently sends a request again when a reused connection dies before the answer; on a new
+  ** connection it does not, so a call that must not be repeated is sent at most once per attempt */
+  if (fresh) curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
   if (!tls_verify) {
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);

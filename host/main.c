@@ -15,8 +15,8 @@
 
 static const char *progname = "lufa";
 
-/* Subcommands implemented in Lua by lufa.cli: `lufa run FACTORY PIPELINE`, `lufa validate FACTORY`. */
-static const char *const commands[] = {"run", "validate", NULL};
+/* Subcommands implemented in Lua by lufa.cli (run, validate, runs, rerun, resume). */
+static const char *const commands[] = {"run", "validate", "runs", "rerun", "resume", NULL};
 
 static void usage(FILE *out) {
   fprintf(out,
@@ -25,11 +25,13 @@ static void usage(FILE *out) {
     "  -v        print the version\n"
     "  -h        print this help\n"
     "  --        stop handling options\n"
-    "       %s run FACTORY PIPELINE [--override FILE] [--param NAME=VALUE]... [--json]\n"
+    "       %s run FACTORY PIPELINE [--override FILE] [--param NAME=VALUE]... [--store PATH] [--json]\n"
     "       %s validate FACTORY [--override FILE] [--json]\n"
+    "       %s runs list|show|cancel|prune|check ...   %s rerun RUN_ID   %s resume RUN_ID\n"
+    "       (%s run --help lists their options)\n"
     "With no script and no -e, starts an interactive prompt. After the script ends, lufa runs\n"
     "its tasks until none is left. Lua modules: %s (override with LUFA_PATH).\n",
-    progname, progname, progname, lufa_lua_dir());
+    progname, progname, progname, progname, progname, progname, progname, lufa_lua_dir());
 }
 
 /* Message handler: a traceback, honouring __tostring for error objects. */

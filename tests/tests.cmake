@@ -18,7 +18,7 @@ foreach(spec ${LUFA_SPECS})
   get_filename_component(name ${spec} NAME_WE)
   add_test(NAME spec/${name} COMMAND lufa tests/busted.lua ${spec} WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
   set_tests_properties(spec/${name} PROPERTIES LABELS "spec" TIMEOUT 600
-    ENVIRONMENT "LUFA_BUILD_DIR=${PROJECT_BINARY_DIR}")
+    ENVIRONMENT "LUFA_BUILD_DIR=${PROJECT_BINARY_DIR};LUFA_STORE=${PROJECT_BINARY_DIR}/test-state/runs.db")
 endforeach()
 
 # The local Azure stand-ins' own tests (Node's test runner).
@@ -36,7 +36,7 @@ foreach(t ${LUFA_E2E_TESTS})
   get_filename_component(name ${t} NAME_WE)
   add_test(NAME e2e/${name} COMMAND lufa tests/busted.lua ${t} WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
   set_tests_properties(e2e/${name} PROPERTIES LABELS "e2e" TIMEOUT 900
-    ENVIRONMENT "LUFA_BUILD_DIR=${PROJECT_BINARY_DIR}")
+    ENVIRONMENT "LUFA_BUILD_DIR=${PROJECT_BINARY_DIR};LUFA_STORE=${PROJECT_BINARY_DIR}/test-state/runs.db")
 endforeach()
 
 # The embedding example pumps a host from a frame loop; it must finish its scripted work.

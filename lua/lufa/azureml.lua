@@ -27,6 +27,9 @@ M.TERMINAL = { Finished = true, Failed = true, Cancelled = true }
 local RETRY = { attempts = 5, base_delay = 0.5, max_delay = 20, retry_unsafe = true }
 local SUBMIT_RETRY = { attempts = 5, base_delay = 0.5, max_delay = 20, retry_unsafe = true,
   statuses = { [429] = true, [503] = true } }
+-- The ARM update is never sent twice on a guess: a lost answer is resolved by reading the web service.
+local PATCH_RETRY = { attempts = 5, base_delay = 0.5, max_delay = 20, retry_unsafe = true, retry_transport = false,
+  statuses = { [429] = true, [503] = true } }
 
 --- The text of a JSON error body in Azure ML's shape, with its most specific code.
 local function service_error(res, what, url)
@@ -127,7 +130,7 @@ end
 function Batch:submit(body)
   local url = self:url()
   local res, err = request(self, "submitting the batch job", { method = "POST", url = url,
-    body = json.encode(body, { reveal_secrets = true }) }, SUBMIT_RETRY)
+    body = json.encode(body, { reveal_secrets = true }), fresh_connection = true }, SUBMIT_RETRY)
   if not res then return nil, err end
   local id, derr = decode_body(res, "submitting the batch job", url)
   if type(id) ~= "string" or id == "" then
@@ -348,12 +351,29 @@ function M.set_model_location(definition, name, uri)
       tostring(name), #names > 0 and ("'" .. table.concat(names, "', '") .. "'") or "(none)") }
 end
 
+--- The location (without its query) of the Resource asset named `name`, or nil.
+function M.model_location(definition, name)
+  local assets = member(member(definition, "properties"), "assets")
+  for _, a in pairs(type(assets) == "table" and assets or {}) do
+    local t = member(a, "type")
+    if member(a, "name") == name and type(t) == "string" and t:lower() == "resource" then
+      local uri = member(member(a, "locationInfo"), "uri")
+      return type(uri) == "string" and uri:match("^[^?]*") or nil
+    end
+  end
+end
+
 --- Azure Resource Manager web service: GET the definition, swap the trained model's location, PATCH the
 -- whole definition back, then follow the long-running operation until it Succeeded or Failed.
+-- A PATCH whose answer was lost (the retry then meets 409 "being provisioned", or the connection broke) is
+-- judged by the definition the service holds: when it already names this model, the update went through
+-- and its provisioning is followed; it is never sent blindly again.
 -- @tparam table opts `endpoint` (updateResourceEndpoint, with api-version), `authorization` (a secret
 --   "Bearer …", or a function(fresh) returning one — fresh asks for a newly fetched token), `name` (trained-model asset name), `uri` (the model's blob
---   URL, without SAS), `poll_interval` (first poll delay, s, default 0.5; backs off to 10 s; Retry-After wins),
---   `timeout` (s, default 600), `sleep`
+--   URL, with its SAS: a secret), `location` (the same URL without the SAS, to recognise an update already made), `poll_interval` (first poll delay, s, default 0.5; backs off to 10 s; Retry-After wins),
+--   `timeout` (s, default 600), `sleep`, `log(fmt, ...)`, `journal(value)` (records progress before each
+--   wait: `{phase = "sent"}` before the PATCH, `{phase = "accepted", operation = url}` after it),
+--   `journaled` (what an interrupted update journaled: continue from there)
 -- @return the final definition, or nil, err
 function M.update_arm(opts)
   local url = (opts.endpoint:gsub("^%s+", ""):gsub("%s+$", ""):gsub("%.$", ""))
@@ -361,10 +381,10 @@ function M.update_arm(opts)
     if type(opts.authorization) == "function" then return opts.authorization(fresh) end
     return opts.authorization
   end
-  local function call(what, o)
+  local function call(what, o, policy)
     local a, aerr = auth(false)
     if not a then return nil, aerr end
-    local client = { authorization = a, timeout = opts.request_timeout or 60, retry = RETRY }
+    local client = { authorization = a, timeout = opts.request_timeout or 60, retry = policy or RETRY }
     local res, err, raw = request(client, what, o)
     -- a token that expired in flight (clocks differ): one more try with a freshly fetched token
     if not res and err.status == 401 and type(opts.authorization) == "function" then
@@ -375,23 +395,75 @@ function M.update_arm(opts)
     end
     return res, err, raw
   end
-  local res, err = call("reading web service " .. split_query(url), { method = "GET", url = url })
-  if not res then return nil, err end
-  local def, derr = decode_body(res, "reading the web service", url)
-  if type(def) ~= "table" then return nil, derr end
-  local ok, serr = M.set_model_location(def, opts.name, opts.uri)
-  if not ok then return nil, serr end
-  -- the read-only state is not ours to send back
-  local props = member(def, "properties")
-  local _, pkey = member(props, "provisioningState")
-  if pkey then props[pkey] = nil end
-  res, err = call("updating web service " .. split_query(url), { method = "PATCH", url = url,
-    body = json.encode(def, { reveal_secrets = true }) })
-  if not res then return nil, err end
-  local async = res.headers["azure-asyncoperation"]
+  local log = opts.log or function() end
+  local journal = opts.journal or function() end
+  local sleep = opts.sleep or lufa.sleep
+  local deadline = lufa.now() + (opts.timeout or 600)
+  local wanted = opts.location or (type(opts.uri) == "string" and opts.uri:match("^[^?]*")) or nil
+  local function read()
+    local res, err = call("reading web service " .. split_query(url), { method = "GET", url = url })
+    if not res then return nil, err end
+    local def, derr = decode_body(res, "reading the web service", url)
+    if type(def) ~= "table" then return nil, derr end
+    return def
+  end
+  -- Without the operation's URL: the web service's own provisioningState tells when the update is done.
+  local function wait_provisioned()
+    local delay = opts.poll_interval or 0.5
+    while true do
+      local def, err = read()
+      if not def then return nil, err end
+      local state = member(member(def, "properties"), "provisioningState")
+      if state == "Succeeded" then return def end
+      if state == "Failed" then
+        return nil, E.new{ kind = "azureml", code = "UpdateFailed",
+          message = "updating the web service's trained model failed: its provisioningState is Failed" }
+      end
+      if lufa.now() + delay > deadline then
+        return nil, E.new{ kind = "azureml", code = "timeout", message = "the web-service update did not finish in time" }
+      end
+      sleep(delay)
+      delay = math.min(10, delay * 1.5)
+    end
+  end
+  local function already_applied()
+    local def = read()
+    return def and wanted ~= nil and M.model_location(def, opts.name) == wanted
+  end
+
+  local async
+  local resumed = type(opts.journaled) == "table" and opts.journaled or nil
+  if resumed and resumed.phase == "accepted" and type(resumed.operation) == "string" then
+    log("following the web-service update accepted before lufa stopped")
+    async = resumed.operation
+  elseif resumed and resumed.phase == "sent" and already_applied() then
+    log("the web-service update sent before lufa stopped went through; following its provisioning")
+    return wait_provisioned()
+  else
+    local def, err = read()
+    if not def then return nil, err end
+    local ok, serr = M.set_model_location(def, opts.name, opts.uri)
+    if not ok then return nil, serr end
+    -- the read-only state is not ours to send back
+    local props = member(def, "properties")
+    local _, pkey = member(props, "provisioningState")
+    if pkey then props[pkey] = nil end
+    journal({ phase = "sent" })
+    local res
+    res, err = call("updating web service " .. split_query(url), { method = "PATCH", url = url,
+      body = json.encode(def, { reveal_secrets = true }), fresh_connection = true }, PATCH_RETRY)
+    if not res then
+      -- the answer may have been lost after the service took the update: look before failing
+      if (err.status == 409 or err.status == nil) and already_applied() then
+        log("the web-service update went through although its answer was lost; following its provisioning")
+        return wait_provisioned()
+      end
+      return nil, err
+    end
+    async = res.headers["azure-asyncoperation"]
+    if async then journal({ phase = "accepted", operation = async }) end
+  end
   if async then
-    local sleep = opts.sleep or lufa.sleep
-    local deadline = lufa.now() + (opts.timeout or 600)
     local delay = opts.poll_interval or 0.5  -- short updates finish fast; longer ones back off to 10 s
     while true do
       local pres, perr = call("polling the web-service update", { method = "GET", url = async })
@@ -413,9 +485,7 @@ function M.update_arm(opts)
       delay = math.min(10, delay * 1.5)
     end
   end
-  res, err = call("reading web service " .. split_query(url), { method = "GET", url = url })
-  if not res then return nil, err end
-  return decode_body(res, "reading the web service", url)
+  return read()
 end
 
 return M

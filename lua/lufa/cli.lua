@@ -1,22 +1,35 @@
---- lufa.cli: the `lufa run` and `lufa validate` commands.
+--- lufa.cli: the `lufa run`, `validate`, `runs`, `rerun` and `resume` commands.
 -- `main(command, ...)` returns the process exit status: 0 only when the run succeeded (or the factory
--- is valid); 1 when the run failed; 2 for bad usage or an invalid factory.
+-- is valid); 1 when the run failed; 2 for bad usage, an invalid factory or an unusable store; 128 + the
+-- signal number when a signal cancelled the run (130 SIGINT, 143 SIGTERM, 129 SIGHUP).
 -- @module lufa.cli
 local lufa = require "lufa"
 local json = require "lufa.json"
 local pipeline = require "lufa.pipeline"
+local runs = require "lufa.runs"
+local view = require "lufa.cli.view"
 
 local M = {}
 
 local USAGE = [[
-usage: lufa run FACTORY PIPELINE [options]
-       lufa validate FACTORY [options]
+usage: lufa run FACTORY PIPELINE [options]       run a pipeline; its run is recorded in the store
+       lufa validate FACTORY [options]           check a factory
+       lufa runs list [--pipeline P] [--status S] [--trigger T] [--since TIME] [--limit N] [--json]
+       lufa runs show RUN_ID [--json]            a run and its activity runs
+       lufa runs cancel RUN_ID                   cancel a run that another lufa process executes
+       lufa runs prune --older-than AGE          forget ended runs older than AGE (90d, 12h, ...)
+       lufa runs check                           check the store's integrity
+       lufa rerun RUN_ID [--from-failure | --from ACTIVITY]   run again in the same run group
+       lufa resume RUN_ID                        continue a run whose lufa process died
 options:
+  --store PATH           the run store (default: LUFA_STORE, else $XDG_STATE_HOME/lufa/runs.db);
+                         ':memory:' records nothing beyond the process
   --override FILE        JSON overrides applied to the factory's files (e.g. local endpoints)
   --param NAME=VALUE     a pipeline parameter (repeatable; converted to the declared type)
   --activities DIR       a folder of <Type>.lua activity modules that add or replace types
   --json                 print the run record (or the problems) as JSON on standard output
   --quiet                no live progress, only the summary
+RUN_ID may be shortened to a unique prefix.
 ]]
 
 local function die(fmt, ...)
@@ -24,36 +37,48 @@ local function die(fmt, ...)
   return 2
 end
 
---- Parses `args` into `{positional..., override=, params={}, activities={}, json=, quiet=}`.
+local VALUED = {["--override"] = "override", ["--activities"] = "activities", ["--store"] = "store",
+  ["--from"] = "from", ["--pipeline"] = "pipeline", ["--status"] = "status", ["--since"] = "since",
+  ["--limit"] = "limit", ["--older-than"] = "older_than", ["--trigger"] = "trigger", ["--wait"] = "wait",
+  ["--param"] = "param", ["-p"] = "param"}
+local FLAGS = {["--json"] = "json", ["--quiet"] = "quiet", ["-q"] = "quiet", ["--from-failure"] = "from_failure",
+  ["-h"] = "help", ["--help"] = "help"}
+
+--- Parses `args` into `{positional..., override=, store=, params={}, activities={}, json=, quiet=, ...}`.
 local function parse(args)
   local o = { params = {}, activities = {} }
   local i = 1
   while i <= #args do
     local a = args[i]
-    local function value()
+    local key = VALUED[a]
+    if key then
       i = i + 1
-      if args[i] == nil then error(string.format("option %s needs a value", a), 0) end
-      return args[i]
+      local v = args[i]
+      if v == nil then error(string.format("option %s needs a value", a), 0) end
+      if key == "param" then
+        local k, val = v:match("^([^=]+)=(.*)$")
+        if not k then error(string.format("--param expects NAME=VALUE, got '%s'", v), 0) end
+        o.params[k] = val
+      elseif key == "activities" then
+        o.activities[#o.activities + 1] = v
+      else
+        o[key] = v
+      end
+    elseif FLAGS[a] then
+      o[FLAGS[a]] = true
+    elseif a:sub(1, 1) == "-" and a ~= "-" then
+      error(string.format("unknown option '%s'", a), 0)
+    else
+      o[#o + 1] = a
     end
-    if a == "--override" then o.override = value()
-    elseif a == "--param" or a == "-p" then
-      local kv = value()
-      local k, v = kv:match("^([^=]+)=(.*)$")
-      if not k then error(string.format("--param expects NAME=VALUE, got '%s'", kv), 0) end
-      o.params[k] = v
-    elseif a == "--activities" then o.activities[#o.activities + 1] = value()
-    elseif a == "--json" then o.json = true
-    elseif a == "--quiet" or a == "-q" then o.quiet = true
-    elseif a == "-h" or a == "--help" then o.help = true
-    elseif a:sub(1, 2) == "--" then error(string.format("unknown option '%s'", a), 0)
-    else o[#o + 1] = a end
     i = i + 1
   end
   return o
 end
 
-local function load(o)
-  local factory, problems = pipeline.load_factory(o[1], { override = o.override, activity_folders = o.activities })
+local function load(path, o)
+  local factory, problems = pipeline.load_factory(path, { override = o.override, activity_folders = o.activities,
+    store = o.opened_store })
   if not factory then
     io.stderr:write(pipeline.format_problems(problems))
     return nil
@@ -61,110 +86,64 @@ local function load(o)
   return factory
 end
 
-local function seconds(ms)
-  if type(ms) ~= "number" then return "" end
-  return string.format("%.1fs", ms / 1000)
+--- The store the options name (made when `create`); nil and a message when it cannot be used.
+local function open_store(o, create)
+  local store, err = runs.open(o.store, { create = create })
+  if not store then return nil, tostring(err) end
+  o.opened_store = store
+  return store
 end
 
-local MARKS = { Succeeded = "\27[32m✔\27[0m", Failed = "\27[31m✘\27[0m", Skipped = "·",
-  Cancelled = "\27[33m⊘\27[0m", InProgress = "\27[36m…\27[0m" }
-
---- The live view: on a terminal, one line per activity rewritten in place; otherwise a log line per change.
-local function progress(quiet)
-  local tty = not quiet and lufa.isatty(2)
-  local order, state, drawn = {}, {}, 0
-  local started = lufa.now()
-  local function draw()
-    if drawn > 0 then io.stderr:write(string.format("\27[%dA", drawn)) end
-    for _, name in ipairs(order) do
-      local s = state[name]
-      io.stderr:write(string.format("\27[2K %s %-32s %-11s %s\n", MARKS[s.status] or " ", name, s.status,
-        s.note or ""))
-    end
-    drawn = #order
-  end
-  return function(ev)
-    if quiet then return end
-    if ev.type == "activity" then
-      local name = ev.activityName
-      if not state[name] then
-        order[#order + 1] = name
-        state[name] = {}
-      end
-      local s = state[name]
-      s.status = ev.status
-      s.note = ev.status ~= "InProgress" and seconds(ev.durationInMs) or
-        (math.type(ev.retryAttempt) == "integer" and ev.retryAttempt > 0 and ("retry " .. ev.retryAttempt) or "")
-      if ev.status == "Failed" and ev.error then s.note = s.note .. "  " .. tostring(ev.error.message or "") end
-      if tty then draw() else
-        io.stderr:write(string.format("%7.1fs  %-32s %s%s\n", lufa.now() - started, name, ev.status,
-          s.note ~= "" and ("  " .. s.note) or ""))
-      end
-    elseif ev.type == "log" and (ev.level == "warning" or ev.level == "error" or ev.level == "info") then
-      local line = string.format("%7.1fs  %-32s %s", lufa.now() - started, ev.activityName or "", ev.message)
-      if tty then  -- the log line takes the block's first line; the block moves down one
-        if drawn > 0 then io.stderr:write(string.format("\27[%dA", drawn)) end
-        io.stderr:write("\27[2K", line, "\n")
-        drawn = 0
-        draw()
-      else
-        io.stderr:write(line, "\n")
-      end
-    end
-  end
-end
-
-local function summary(record, activity_runs)
-  local out = {}
-  out[#out + 1] = string.format("pipeline %s: %s in %s (run %s)", record.pipelineName, record.status,
-    seconds(record.durationInMs), record.runId)
-  for _, a in ipairs(activity_runs) do
-    local line = string.format("  %-32s %-10s %s", a.activityName, a.status, seconds(a.durationInMs))
-    if a.status == "Failed" and type(a.error) == "table" then
-      line = line .. string.format("\n      %s: %s", tostring(a.error.errorCode), tostring(a.error.message))
-    end
-    out[#out + 1] = line
-  end
-  if record.status ~= "Succeeded" and record.message and record.message ~= "" then
-    out[#out + 1] = "  " .. tostring(record.message)
-  end
-  return table.concat(out, "\n") .. "\n"
-end
-
-function M.run(o)
-  if #o ~= 2 then return die("run needs FACTORY and PIPELINE\n%s", USAGE) end
-  local factory = load(o)
-  if not factory then return 2 end
+local function check(factory)
   local problems = factory:validate()
   if pipeline.has_errors(problems) then
     io.stderr:write(pipeline.format_problems(problems))
-    return 2
+    return false
   end
   io.stderr:write(pipeline.format_problems(problems))  -- warnings
-  local run, err = factory:start(o[2], { parameters = o.params, on_event = progress(o.quiet or o.json) })
-  if not run then
-    io.stderr:write("lufa: ", tostring(err), "\n")
-    return 2
-  end
-  -- Ctrl-C cancels the run: running activities unwind and their cleanups run (a batch job is deleted)
-  lufa.on_interrupt(function()
-    io.stderr:write("lufa: interrupted: cancelling the run (Ctrl-C again quits at once)\n")
-    run:cancel("interrupted")
+  return true
+end
+
+-- Waits for a started run; a signal cancels it (remote jobs deleted, the run recorded Cancelled).
+local function finish(handle, factory, store, o)
+  store:flush()  -- the run is on disk before its id is shown
+  io.stderr:write(string.format("lufa: run %s of pipeline %s, recorded in %s\n", handle.runId,
+    handle.record.pipelineName, store.path))
+  local signal
+  lufa.on_interrupt(function(name, number)
+    signal = number
+    io.stderr:write(string.format("lufa: interrupted: cancelling the run (%s; a second signal stops lufa at " ..
+      "once, and 'lufa resume %s' then finishes the cancellation)\n", name, handle.runId))
+    handle:cancel(name == "SIGINT" and "interrupted" or name)
   end)
-  local record = run:wait()
+  local record = handle:wait()
   lufa.on_interrupt(nil)
   local acts = factory:activity_runs(record.runId) or {}
   if o.json then
     io.stdout:write(json.encode({ pipelineRun = record, activityRuns = json.array(acts) }, { pretty = true }), "\n")
   else
-    io.stdout:write(summary(record, acts))
+    io.stdout:write(view.summary(record, acts))
   end
+  store:close()
+  if signal and record.status == "Cancelled" then return 128 + signal end
   return record.status == "Succeeded" and 0 or 1
+end
+
+function M.run(o)
+  if #o ~= 2 then return die("run needs FACTORY and PIPELINE\n%s", USAGE) end
+  local store, serr = open_store(o, true)
+  if not store then return die("%s", serr) end
+  store:reap()
+  local factory = load(o[1], o)
+  if not factory or not check(factory) then return 2 end
+  local handle, err = factory:start(o[2], { parameters = o.params, on_event = view.progress(o.quiet or o.json) })
+  if not handle then return die("%s", tostring(err)) end
+  return finish(handle, factory, store, o)
 end
 
 function M.validate(o)
   if #o ~= 1 then return die("validate needs FACTORY\n%s", USAGE) end
-  local factory = load(o)
+  local factory = load(o[1], o)
   if not factory then return 2 end
   local problems = factory:validate()
   if o.json then
@@ -179,6 +158,73 @@ function M.validate(o)
       table.concat(factory:pipelines(), ", ")))
   end
   return pipeline.has_errors(problems) and 2 or 0
+end
+
+-- The recorded run `o[1]` and its factory, loaded as the run was (its folder, override, activity folders).
+local function recorded(o, what)
+  if #o ~= 1 then return nil, die("%s needs RUN_ID\n%s", what, USAGE) end
+  local store, serr = open_store(o, false)
+  if not store then return nil, die("%s", serr) end
+  local id, ierr = store:find_run(o[1])
+  if not id then return nil, die("%s", ierr) end
+  local _, info = store:get_pipeline_run(id)
+  local origin = info.origin or {}
+  if not origin.factory then
+    return nil, die("run %s was not started from a factory folder (a script ran it); rerun it from that script " ..
+      "with factory:%s(run_id)", id, what)
+  end
+  o.override = o.override or origin.override
+  if #o.activities == 0 and type(origin.activities) == "table" then
+    for i, a in ipairs(origin.activities) do o.activities[i] = a end
+  end
+  local factory = load(origin.factory, o)
+  if not factory or not check(factory) then return nil, 2 end
+  return id, factory, store
+end
+
+function M.rerun(o)
+  if o.from_failure and o.from then return die("--from-failure and --from exclude each other") end
+  local id, factory, store = recorded(o, "rerun")
+  if not id then return factory end
+  local handle, err = factory:rerun(id, { from_failure = o.from_failure, from = o.from, parameters = o.params,
+    on_event = view.progress(o.quiet or o.json) })
+  if not handle then return die("%s", tostring(err)) end
+  return finish(handle, factory, store, o)
+end
+
+function M.resume(o)
+  local id, factory, store = recorded(o, "resume")
+  if not id then return factory end
+  local handle, err = factory:resume(id, { parameters = o.params, on_event = view.progress(o.quiet or o.json) })
+  if not handle then return die("%s", tostring(err)) end
+  return finish(handle, factory, store, o)
+end
+
+local RUNS = { list = true, show = true, cancel = true, prune = true, check = true }
+
+function M.runs(o)
+  local sub = table.remove(o, 1)
+  if not RUNS[sub] then return die("runs needs list, show, cancel, prune or check\n%s", USAGE) end
+  local cmd = require "lufa.cli.runs"
+  local store, serr = open_store(o, false)
+  if not store then
+    if sub == "list" and not o.store and not os.getenv("LUFA_STORE") and serr:find("no run store", 1, true) then
+      io.stdout:write("no runs recorded yet\n")
+      return 0
+    end
+    return die("%s", serr)
+  end
+  local id
+  if sub == "show" or sub == "cancel" then
+    if #o ~= 1 then return die("runs %s needs RUN_ID", sub) end
+    local ierr
+    id, ierr = store:find_run(o[1])
+    if not id then return die("%s", ierr) end
+  end
+  local code, err = cmd[sub](o, store, id)
+  store:close()
+  if code == nil then return die("%s", err) end
+  return code
 end
 
 --- Entry point: `main("run", args...)`.

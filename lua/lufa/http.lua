@@ -71,7 +71,8 @@ end
 -- idempotent methods; other methods only with `policy.retry_unsafe = true`. Honours Retry-After.
 -- @tparam table opts as for `request`
 -- @tparam[opt] table policy attempts (4), base_delay (0.5 s), max_delay (30 s), retry_unsafe, statuses
---   (a set of status codes), on_retry (function(attempt, delay, res_or_err))
+--   (a set of status codes), retry_transport (false: a transport error is returned at once, for calls whose
+--   lost answer the caller resolves by reading the resulting state), on_retry (function(attempt, delay, res_or_err))
 -- @return the last response, or `nil, err`
 function http.request_with_retry(opts, policy)
   policy = policy or {}
@@ -87,7 +88,7 @@ function http.request_with_retry(opts, policy)
     if res then
       retryable = statuses[res.status]
     else
-      retryable = not PERMANENT[err.code]
+      retryable = not PERMANENT[err.code] and policy.retry_transport ~= false
     end
     if not (retryable and may_retry) or attempt == attempts then break end
     local delay = math.min(cap, base * 2 ^ (attempt - 1))

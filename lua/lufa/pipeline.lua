@@ -130,9 +130,43 @@ function Factory:linked_service(name)
   return client, err
 end
 
+--- Start a rerun of a recorded run of this factory (a new run in the same run group, same parameters).
+-- @param run_id the earlier run (in this factory's store)
+-- @param opts `from_failure` (reuse what succeeded), `from` (rerun from this top-level activity),
+--   `parameters` (secret parameters again, which the store does not keep), `on_event`
+-- @return run handle, or nil and a lufa.error
+function Factory:rerun(run_id, opts)
+  return require("lufa.runs.rerun").rerun(self, self.runs, run_id, opts)
+end
+
+--- Continue a run that was interrupted (its lufa process died) under its own run id: what succeeded stands,
+-- and activities that were executing reconnect to the remote work they journaled.
+-- @return run handle, or nil and a lufa.error
+function Factory:resume(run_id, opts)
+  return require("lufa.runs.rerun").resume(self, self.runs, run_id, opts)
+end
+
 --- Activity run records of a pipeline run (optionally filtered, e.g. `{activityName = "x"}`).
 function Factory:activity_runs(run_id, filter)
   return self.runs:activity_runs(run_id, filter)
+end
+
+-- Paths kept with run records must not depend on the folder a later `lufa rerun` is started in.
+local function absolute(path)
+  local ok, fs = pcall(require, "lufa.fs")
+  if ok and fs.realpath then
+    local real = fs.realpath(path)
+    if real then return real end
+  end
+  if path:sub(1, 1) == "/" then return path end
+  local cwd = os.getenv("PWD")
+  return cwd and (cwd .. "/" .. path) or path
+end
+
+local function absolute_all(list)
+  local out = {}
+  for i, p in ipairs(list) do out[i] = absolute(p) end
+  return out
 end
 
 --- Load a factory from an ADF git-layout folder or a single JSON file.
@@ -146,6 +180,8 @@ function M.load_factory(path, opts)
   if type(path) ~= "string" then error("load_factory: path must be a string", 2) end
   local name = path:gsub("/+$", ""):match("([^/]+)$")
   local factory = new_factory(name, opts)
+  factory.origin = {factory = absolute(path), override = type(opts.override) == "string" and absolute(opts.override)
+    or nil, activities = opts.activity_folders and json.array(absolute_all(opts.activity_folders)) or nil}
   local problems = factory.load_problems
   if load.is_dir(path) then
     load.load_dir(factory, path, problems)

@@ -33,7 +33,8 @@ end
 
 --- Points the scoring web service of `ml` at the model `path` of `storage`.
 -- @tparam table o `ml` (AzureML client with update_endpoint), `storage` (AzureStorage client), `name`
---   (trained-model name), `path` ("container/path/model.ilearner"), optional `log(fmt, ...)`, `sleep(s)`
+--   (trained-model name), `path` ("container/path/model.ilearner"), optional `log(fmt, ...)`, `sleep(s)`,
+--   `journal(value)` and `journaled` (the ARM update's progress, see lufa.azureml.update_arm)
 -- @return a description `{endpointKind, trainedModelName, location, ...}`, or nil, err
 function M.deploy(o)
   local ml, storage = o.ml, o.storage
@@ -73,7 +74,8 @@ function M.deploy(o)
   end
   log("updating web service %s to %s%s", ml.update_endpoint:match("^[^?]*"), base, relative)
   local def, uerr = azureml.update_arm{ endpoint = ml.update_endpoint, name = o.name,
-    uri = base .. relative .. sas, authorization = ml.authorization, sleep = o.sleep }
+    uri = base .. relative .. sas, location = base .. relative, authorization = ml.authorization, sleep = o.sleep, log = o.log,
+    journal = o.journal, journaled = o.journaled }
   if not def then return nil, uerr end
   local props = azureml.member(def, "properties") or {}
   return json.object{ endpointKind = "arm", trainedModelName = o.name, webService = azureml.member(def, "name"),

@@ -1,34 +1,61 @@
---- Run records: pipeline runs and activity runs, in ADF's monitoring shape.
--- One small store interface so that a persistent store can replace the memory one:
---   store:put_pipeline_run(record), store:get_pipeline_run(run_id),
---   store:pipeline_runs([filter]), store:put_activity_run(record),
---   store:activity_runs(pipeline_run_id [, filter]).
--- `put_*` is called at every state change with the full record (same table each
--- time for one run), so a store may write through.
+--- Run records: pipeline runs and activity runs in ADF's monitoring shape, kept in a store.
+--
+-- A store has this interface (the memory store below and `lufa.runs.sqlite` implement it):
+--   store:put_pipeline_run(record [, meta])   save a pipeline run record at a state change; `meta` (first
+--                                             write) carries `origin` (how to load the run again)
+--   store:get_pipeline_run(run_id)            → record, info (`origin`, `owner`, `cancel`), or nil
+--   store:find_run(id_or_prefix)              → run id, or nil and a message (unknown, ambiguous)
+--   store:pipeline_runs([filter] [, opts])    → records; filter: exact fields (strings ignore case);
+--                                             opts: `since`, `before` (epoch s), `limit`, `newest_first`
+--   store:put_activity_run(record)            save an activity run record
+--   store:activity_runs(run_id [, filter])    → the run's activity records, in creation order
+--   store:journal_put(run_id, key, value)     remote work to reconnect to after a crash (nil deletes)
+--   store:journal_get(run_id, key), store:journal(run_id) → value / key → value
+--   store:own(run_id), store:disown(run_id)   this process executes the run (lease kept alive)
+--   store:request_cancel(run_id, reason)      ask the owner to cancel; store:cancel_request(run_id) → reason
+--   store:reap()                              runs whose owner died → marked Interrupted; returns them
+--   store:prune(before), store:check(), store:flush() (commit now), store:close()
+-- `put_*` is called at every state change with the full record, before lufa acts on the change.
 -- @module lufa.runs
 local lufa = require "lufa"
 
 local M = {}
 
-local MemoryStore = {}
-MemoryStore.__index = MemoryStore
+local Memory = {}
+Memory.__index = Memory
 
---- A new in-memory store.
+--- A new in-memory store: nothing outlives the process.
 function M.memory()
-  return setmetatable({pipeline = {}, pipeline_order = {}, activity = {}, activity_order = {}}, MemoryStore)
+  return setmetatable({pipeline = {}, info = {}, pipeline_order = {}, activity = {}, activity_order = {},
+    journals = {}, path = ":memory:", durable = false}, Memory)
 end
 
---- Save (or update) a pipeline run record.
-function MemoryStore:put_pipeline_run(record)
-  if not self.pipeline[record.runId] then
-    self.pipeline_order[#self.pipeline_order + 1] = record.runId
+function Memory:put_pipeline_run(record, meta)
+  local id = record.runId
+  if not self.pipeline[id] then
+    self.pipeline_order[#self.pipeline_order + 1] = id
+    self.info[id] = {}
   end
-  self.pipeline[record.runId] = record
+  self.pipeline[id] = record
+  if meta and meta.origin then self.info[id].origin = meta.origin end
 end
 
---- The pipeline run record with this id, or nil.
-function MemoryStore:get_pipeline_run(run_id)
-  return self.pipeline[run_id]
+function Memory:get_pipeline_run(run_id)
+  local r = self.pipeline[run_id]
+  if r then return r, self.info[run_id] end
+end
+
+function Memory:find_run(id)
+  if self.pipeline[id] then return id end
+  local found
+  for _, rid in ipairs(self.pipeline_order) do
+    if rid:sub(1, #id) == id then
+      if found then return nil, string.format("run id '%s' is ambiguous (several runs start with it)", id) end
+      found = rid
+    end
+  end
+  if found then return found end
+  return nil, string.format("no run '%s' in the store", id)
 end
 
 local function matches(record, filter)
@@ -43,20 +70,26 @@ local function matches(record, filter)
   end
   return true
 end
+M.matches = matches
 
---- Pipeline run records in start order, optionally filtered by exact field values
--- (strings compared ignoring case), e.g. `{pipelineName = "P", status = "Failed"}`.
-function MemoryStore:pipeline_runs(filter)
+function Memory:pipeline_runs(filter, opts)
+  opts = opts or {}
   local out = {}
-  for _, id in ipairs(self.pipeline_order) do
-    local r = self.pipeline[id]
-    if matches(r, filter) then out[#out + 1] = r end
+  local first, last, step = 1, #self.pipeline_order, 1
+  if opts.newest_first then first, last, step = last, first, -1 end
+  for i = first, last, step do
+    local r = self.pipeline[self.pipeline_order[i]]
+    local t = M.parse_time(r.runStart)
+    if matches(r, filter) and (not opts.since or (t and t >= opts.since))
+        and (not opts.before or (t and t < opts.before)) then
+      out[#out + 1] = r
+      if opts.limit and #out >= opts.limit then break end
+    end
   end
   return out
 end
 
---- Save (or update) an activity run record.
-function MemoryStore:put_activity_run(record)
+function Memory:put_activity_run(record)
   local id = record.activityRunId
   if not self.activity[id] then
     local list = self.activity_order[record.pipelineRunId]
@@ -69,9 +102,7 @@ function MemoryStore:put_activity_run(record)
   self.activity[id] = record
 end
 
---- Activity run records of one pipeline run, in the order they were created,
--- optionally filtered (e.g. `{activityName = "x"}`).
-function MemoryStore:activity_runs(pipeline_run_id, filter)
+function Memory:activity_runs(pipeline_run_id, filter)
   local out = {}
   for _, id in ipairs(self.activity_order[pipeline_run_id] or {}) do
     local r = self.activity[id]
@@ -80,8 +111,59 @@ function MemoryStore:activity_runs(pipeline_run_id, filter)
   return out
 end
 
--- Wall-clock time from the loop's monotonic clock, anchored once.
-local wall_anchor = os.time()
+function Memory:journal_put(run_id, key, value)
+  local j = self.journals[run_id] or {}
+  self.journals[run_id] = j
+  j[key] = value
+end
+
+function Memory:journal_get(run_id, key)
+  local j = self.journals[run_id]
+  return j and j[key]
+end
+
+function Memory:journal(run_id)
+  local out = {}
+  for k, v in pairs(self.journals[run_id] or {}) do out[k] = v end
+  return out
+end
+
+-- One process owns every run of a memory store; cancelling goes through the run handle.
+function Memory:own() end
+function Memory:disown() end
+function Memory:request_cancel(run_id, reason)
+  local info = self.info[run_id]
+  if info then info.cancel = reason or "cancelled" end
+  return info ~= nil
+end
+function Memory:cancel_request(run_id)
+  local info = self.info[run_id]
+  return info and info.cancel
+end
+function Memory:reap() return {} end
+function Memory:prune(before)
+  local keep, n = {}, 0
+  for _, id in ipairs(self.pipeline_order) do
+    local r = self.pipeline[id]
+    local t = M.parse_time(r.runStart)
+    if t and t < before and r.status ~= "InProgress" and r.status ~= "Canceling" then
+      self.pipeline[id], self.info[id], self.journals[id] = nil, nil, nil
+      for _, aid in ipairs(self.activity_order[id] or {}) do self.activity[aid] = nil end
+      self.activity_order[id] = nil
+      n = n + 1
+    else
+      keep[#keep + 1] = id
+    end
+  end
+  self.pipeline_order = keep
+  return n
+end
+function Memory:check() return "ok" end
+function Memory:flush() end
+function Memory:close() end
+
+-- Wall-clock time from the loop's monotonic clock, anchored once (so durations never jump with the clock).
+local wall_anchor = lufa.time()
 local mono_anchor = lufa.now()
 
 --- Current time as seconds since the epoch (float), consistent with `lufa.now()`.
@@ -96,6 +178,38 @@ function M.iso8601(t)
   local ticks = math.floor((t - sec) * 1e7 + 0.5)
   if ticks >= 10000000 then sec, ticks = sec + 1, ticks - 10000000 end
   return os.date("!%Y-%m-%dT%H:%M:%S", sec) .. string.format(".%07dZ", ticks)
+end
+
+-- Days from 1970-01-01 to a civil date (proleptic Gregorian), without the C library's local time.
+local function days_from_civil(y, m, d)
+  y = m <= 2 and y - 1 or y
+  local era = (y >= 0 and y or y - 399) // 400
+  local yoe = y - era * 400
+  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + d - 1
+  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  return era * 146097 + doe - 719468
+end
+M.days_from_civil = days_from_civil
+
+--- Epoch seconds (float) of an ISO 8601 UTC time as `iso8601` writes it (`Z` or an offset), or nil.
+function M.parse_time(s)
+  if type(s) ~= "string" then return nil end
+  local y, mo, d, h, mi, sec, frac, zone = s:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)[T ](%d%d):(%d%d):(%d%d)(%.?%d*)(.*)$")
+  if not y then
+    y, mo, d = s:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)$")
+    if not y then return nil end
+    h, mi, sec, frac, zone = 0, 0, 0, "", "Z"
+  end
+  local t = days_from_civil(tonumber(y), tonumber(mo), tonumber(d)) * 86400 + tonumber(h) * 3600 +
+    tonumber(mi) * 60 + tonumber(sec)
+  if frac ~= "" and frac ~= "." then t = t + tonumber("0" .. frac) end
+  if zone ~= "" and zone ~= "Z" then
+    local sign, zh, zm = zone:match("^([+-])(%d%d):?(%d%d)$")
+    if not sign then return nil end
+    local off = tonumber(zh) * 3600 + tonumber(zm) * 60
+    t = sign == "+" and t - off or t + off
+  end
+  return t
 end
 
 local has_crypto, crypto = pcall(require, "lufa.crypto")
@@ -113,6 +227,35 @@ function M.guid()
   b[9] = (b[9] & 0x3f) | 0x80
   return string.format("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
     table.unpack(b))
+end
+
+--- Where the run store lives when nothing says otherwise: `LUFA_STORE`, else
+-- `$XDG_STATE_HOME/lufa/runs.db`, else `~/.local/state/lufa/runs.db`.
+function M.default_path()
+  local env = os.getenv("LUFA_STORE")
+  if env and env ~= "" then return env end
+  local state = os.getenv("XDG_STATE_HOME")
+  if not state or state == "" then
+    local home = os.getenv("HOME")
+    if not home or home == "" then return nil, "neither LUFA_STORE, XDG_STATE_HOME nor HOME is set" end
+    state = home .. "/.local/state"
+  end
+  return state .. "/lufa/runs.db"
+end
+
+--- Opens a store: `":memory:"` for a memory store, otherwise a SQLite file (made with its folder).
+-- @param path the file (default `default_path()`)
+-- @param opts passed to `lufa.runs.sqlite.open` (`busy_timeout`, `readonly`)
+-- @return store, or nil and a lufa.error
+function M.open(path, opts)
+  if path == nil then
+    local why
+    path, why = M.default_path()
+    if not path then return nil, require("lufa.error").new{kind = "runs", code = "no_store", message =
+      "cannot place the run store: " .. why .. "; give one with --store PATH or LUFA_STORE"} end
+  end
+  if path == ":memory:" then return M.memory() end
+  return require("lufa.runs.sqlite").open(path, opts)
 end
 
 local default_store

@@ -4,7 +4,9 @@
 --
 -- Output: `{jobId, statusCode, results = {name → {BaseLocation, RelativeLocation, SasBlobToken}}, details,
 -- executionDuration}`; SAS tokens are secrets (redacted in records). On failure, timeout or cancellation
--- the remote job is deleted, so a retry never leaves a second job running.
+-- the remote job is deleted, so a retry never leaves a second job running. The job id is journaled in the
+-- run store before the job is started: a run resumed after lufa stopped waits for that job instead of
+-- submitting another.
 -- @module lufa.activities.AzureMLBatchExecution
 local lufa = require "lufa"
 local json = require "lufa.json"
@@ -102,9 +104,30 @@ function M.run(ctx, activity)
 
   local bes = ml.batch()
   local started = lufa.now()
-  local job_id, err = bes:submit(body)
-  if not job_id then fail_with(ctx, ml, err) end
-  ctx:log("info", "submitted batch job %s", job_id)
+  local job_id, err
+  local not_started = true
+  -- resumed after lufa stopped: the job journaled then is reconnected to, never submitted again
+  local journaled = ctx:journaled("bes.job")
+  if journaled and type(journaled.jobId) == "string" then
+    job_id = journaled.jobId
+    local st, serr = bes:status(job_id)
+    if not st then
+      if serr.status == 404 then
+        ctx:fail("2600", string.format("batch job %s, started before lufa stopped, no longer exists on the " ..
+          "service at %s; rerun the activity (lufa rerun RUN_ID --from-failure) to submit a new job", job_id,
+          ml.ml_endpoint:match("^[^?]*")))
+      end
+      fail_with(ctx, ml, serr)
+    end
+    not_started = st.StatusCode == "NotStarted"
+    ctx:log("info", "reconnected to batch job %s (%s)", job_id, st.StatusCode)
+  else
+    job_id, err = bes:submit(body)
+    if not job_id then fail_with(ctx, ml, err) end
+    -- on disk before the job is started: a job is only ever started when lufa can find it again
+    ctx:journal("bes.job", {jobId = job_id})
+    ctx:log("info", "submitted batch job %s", job_id)
+  end
   local ended = false
   ctx:defer(function()
     if ended then return end
@@ -112,8 +135,10 @@ function M.run(ctx, activity)
     if ok then ctx:log("info", "deleted batch job %s", job_id)
     else ctx:log("warning", "could not delete batch job %s: %s", job_id, tostring(derr)) end
   end)
-  local ok, serr = bes:start(job_id)
-  if not ok then fail_with(ctx, ml, serr) end
+  if not_started then
+    local ok, serr = bes:start(job_id)
+    if not ok then fail_with(ctx, ml, serr) end
+  end
   local final, werr = bes:wait(job_id, {
     sleep = function(s) ctx:sleep(s) end,
     on_status = function(st) ctx:log("info", "batch job %s: %s", job_id, st.StatusCode) end,

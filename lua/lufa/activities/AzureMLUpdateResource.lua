@@ -7,7 +7,8 @@
 -- * an Azure Resource Manager web-service URL: with a service-principal token, GET the definition, replace the
 --   location of the Resource asset named `trainedModelName`, PATCH the whole definition back and follow the
 --   long-running operation until it Succeeded or Failed.
--- The model blob must exist before the call.
+-- The model blob must exist before the call. The ARM update's progress is journaled in the run store, so a
+-- run resumed after lufa stopped follows the update it had sent instead of sending another.
 -- @module lufa.activities.AzureMLUpdateResource
 local L = require "lufa.pipeline.lenient"
 local retrain = require "lufa.retrain"
@@ -42,7 +43,8 @@ function M.run(ctx, activity)
   end
   local out, err = retrain.deploy{ ml = ml, storage = storage, name = ctx:property("trainedModelName"),
     path = ctx:property("trainedModelFilePath"), log = function(...) ctx:log("info", ...) end,
-    sleep = function(s) ctx:sleep(s) end }
+    sleep = function(s) ctx:sleep(s) end,
+    journal = function(v) ctx:journal("arm.update", v) end, journaled = ctx:journaled("arm.update") }
   if not out then ctx:fail("4110", err.message) end
   return out
 end

@@ -52,7 +52,7 @@ function M.run(ctx, activity)
       next_index = next_index + 1
       local i = next_index
       if i > n then return end
-      local result = ctx:run_activities(list, {item = items[i], has_item = true})
+      local result = ctx:run_activities(list, {item = items[i], has_item = true, index = i})
       if result.status ~= "Succeeded" then failures[#failures + 1] = {index = i, result = result} end
     end
   end

@@ -182,6 +182,47 @@ function Ctx:fail(code, message, failure_type)
     failureType = failure_type or "UserError"}, 0)
 end
 
+-- The journal's key for this activity: its name, and the ForEach iteration it runs in.
+local function journal_prefix(ctx)
+  local it = ctx.frame and ctx.frame.iteration
+  return ctx.name .. (it and ("[" .. it .. "]") or "") .. "/"
+end
+
+--- Journal remote work before waiting on it (a job id, an operation URL): written to the run store at
+-- once, so that `lufa resume` after a crash reconnects to it instead of starting the work again. `value`
+-- is JSON (no secrets: they are stored as their marker); nil removes the entry. The activity's entries are
+-- removed when the attempt ends, however it ends.
+function Ctx:journal(key, value)
+  local k = journal_prefix(self) .. key
+  self.journal_keys = self.journal_keys or {}
+  self.journal_keys[k] = value ~= nil or nil
+  self.run.store:journal_put(self.run.id, k, value)
+end
+
+--- What an interrupted attempt of this activity journaled under `key` before lufa stopped (only in a
+-- resumed run's first attempt), or nil.
+function Ctx:journaled(key)
+  if self.attempt ~= 0 or not self.run.resumed_from then return nil end
+  return self.run.store:journal_get(self.run.id, journal_prefix(self) .. key)
+end
+
+--- Whether this attempt continues one that lufa was executing when it stopped (`lufa resume`).
+function Ctx:resuming()
+  return self.attempt == 0 and self.record.resumedFrom ~= nil
+end
+
+--- Removes what this attempt journaled, and what an interrupted attempt left (engine internal).
+function Ctx:clear_journal()
+  if self.attempt == 0 and self.run.resumed_from then
+    local prefix = journal_prefix(self)
+    for k in pairs(self.run.store:journal(self.run.id)) do
+      if k:sub(1, #prefix) == prefix then self.run.store:journal_put(self.run.id, k, nil) end
+    end
+  end
+  for k in pairs(self.journal_keys or {}) do self.run.store:journal_put(self.run.id, k, nil) end
+  self.journal_keys = nil
+end
+
 --- Whether a value is a secret (lufa.secret).
 Ctx.is_secret = secret.is
 

@@ -103,9 +103,11 @@ end
 local Frame = {}
 Frame.__index = Frame
 
-local function new_frame(run, parent, group, item)
+local function new_frame(run, parent, group, item, index)
+  local iteration = parent and parent.iteration
+  if index then iteration = iteration and (iteration .. "." .. index) or tostring(index) end
   return setmetatable({run = run, parent = parent, group = group, results = {}, item = item,
-    has_item = item ~= nil}, Frame)
+    has_item = item ~= nil, iteration = iteration}, Frame)
 end
 
 function Frame:lookup(name)
@@ -162,9 +164,10 @@ function Run:emit(event)
   end
 end
 
-local function new_activity_record(run, spec, attempt)
+local function new_activity_record(run, spec, attempt, frame)
   local now = runs.wall_time()
   local record = {
+    iteration = frame and frame.iteration or nil,
     activityRunId = runs.guid(), activityName = spec.name, activityType = spec.type,
     pipelineName = run.plan.name, pipelineRunId = run.id,
     linkedServiceName = linked.reference_name(spec.linkedServiceName) or "",
@@ -193,8 +196,8 @@ local function activity_event(record, extra)
 end
 
 -- A result that records a status without running (Skipped, Inactive, not started).
-local function placeholder(run, spec, final_status, reason)
-  local record, started = new_activity_record(run, spec, 0)
+local function placeholder(run, spec, final_status, reason, frame)
+  local record, started = new_activity_record(run, spec, 0, frame)
   record.input, record.output = json.null, json.null
   record.reason = reason
   finish_record(run, record, started, final_status)
@@ -234,8 +237,10 @@ end
 
 -- Run one attempt; returns final status, output, error.
 local function attempt(run, spec, frame, attempt_no, policy_cache)
-  local record, started = new_activity_record(run, spec, attempt_no)
-  run.store:put_activity_run(record)
+  local record, started = new_activity_record(run, spec, attempt_no, frame)
+  if attempt_no == 0 and run.resumed_from and run.resumed_from[spec.name:lower()] and not frame.parent then
+    record.resumedFrom = run.resumed_from[spec.name:lower()]
+  end
   run:emit(activity_event(record))
   local agroup = groups.new(frame.group)
   local ctx = context.new(run, spec, frame, agroup, record, attempt_no)
@@ -287,6 +292,7 @@ local function attempt(run, spec, frame, attempt_no, policy_cache)
   run_deferred(ctx)
   agroup:drain()
   agroup:close()
+  ctx:clear_journal()
 
   local final, output, error_obj
   if ok and out ~= nil then
@@ -320,6 +326,25 @@ local function attempt(run, spec, frame, attempt_no, policy_cache)
   return final, output, error_obj, record
 end
 
+-- An activity that succeeded in the run being rerun or resumed: its recorded output stands, nothing runs.
+-- A rerun (a new run id) gets a copy of the record that says where it came from.
+local function reused(run, spec, prior)
+  local record = prior
+  if prior.pipelineRunId ~= run.id then
+    record = {}
+    for k, v in pairs(prior) do record[k] = v end
+    record.activityRunId = runs.guid()
+    record.pipelineRunId = run.id
+    record.reusedFrom = {pipelineRunId = prior.pipelineRunId, activityRunId = prior.activityRunId}
+    run.store:put_activity_run(record)
+  end
+  run:emit(activity_event(record, {reused = true}))
+  local output = prior.output
+  if output == nil or output == json.null then output = json.object{} end
+  return {name = spec.name, status = "Succeeded", output = output, record = record,
+    view = {output = output, status = "Succeeded"}}
+end
+
 -- Supervise one activity: wait for dependencies, decide, run with retries, publish result.
 local function supervise(run, spec, frame, tasks, results)
   for _, d in ipairs(spec.deps) do
@@ -327,12 +352,16 @@ local function supervise(run, spec, frame, tasks, results)
     if t then pcall(t.wait, t) end
   end
   local result
-  if spec.state == "Inactive" then
-    result = placeholder(run, spec, "Inactive", "inactive")
+  local prior = run.reuse and not frame.parent and run.reuse[spec.name:lower()]
+  -- activities that only change the run's own state (variables) run again: their effect is not recorded
+  if prior and not spec.module.replay and not frame.group.cancelled then
+    result = reused(run, spec, prior)
+  elseif spec.state == "Inactive" then
+    result = placeholder(run, spec, "Inactive", "inactive", frame)
   elseif frame.group.cancelled then
-    result = placeholder(run, spec, "Skipped", "run cancelled before the activity started")
+    result = placeholder(run, spec, "Skipped", "run cancelled before the activity started", frame)
   elseif not status.ready_to_run(spec.deps, results) then
-    result = placeholder(run, spec, "Skipped", "dependency conditions not met")
+    result = placeholder(run, spec, "Skipped", "dependency conditions not met", frame)
   else
     local policy_cache = {}
     local n = 0
@@ -411,7 +440,7 @@ function Run:run_branch(ctx, list, opts)
   local group = groups.new(opts.group or ctx.group)
   local item = opts.item
   if item == nil and opts.has_item then item = json.null end
-  local frame = new_frame(self, ctx.frame, group, item)
+  local frame = new_frame(self, ctx.frame, group, item, opts.index)
   if item ~= nil then frame.has_item = true end
   local final, failing, results = self:run_scope(scope, frame)
   group:close()
@@ -464,21 +493,32 @@ end
 -- @param factory the factory
 -- @param plan the compiled pipeline (no errors)
 -- @param opts `parameters`, `on_event`, `store`, `group` (parent group), `parent`
---   (`{pipelineName, runId}` for ExecutePipeline), `trigger` (`{type, name, id, time, outputs}`), `now`
+--   (`{pipelineName, runId}` for ExecutePipeline), `trigger` (`{type, name, id, time, outputs}`), `now`;
+--   for reruns and resumes (lufa.runs.rerun): `group_id`, `reuse` (lower-case top-level activity name →
+--   the Succeeded record whose output stands), `resume` (the interrupted run's record: same run id and
+--   start, journaled remote work reconnected), `resumed_from` (name → activity run id), `origin` (stored
+--   with the record: how to load the run again)
 -- @return run handle, or nil and a lufa.error (bad parameters)
 function M.start(factory, plan, opts)
   opts = opts or {}
-  local run = setmetatable({factory = factory, plan = plan, id = runs.guid(), store = opts.store or factory.runs,
-    on_event = opts.on_event, now = opts.now, clients = {}, variables = {}, parameters = {}}, Run)
+  local resume = opts.resume
+  local run = setmetatable({factory = factory, plan = plan, id = resume and resume.runId or runs.guid(),
+    store = opts.store or factory.runs, on_event = opts.on_event, now = opts.now, clients = {}, variables = {},
+    parameters = {}, reuse = opts.reuse, resumed_from = opts.resumed_from}, Run)
 
   -- Parameters: supplied values coerced to their declared types; defaults; required ones.
   local supplied = {}
+  -- what was supplied, kept with the record for reruns; secret parameters only as their marker
+  local origin = {}
+  for k, v in pairs(opts.origin or factory.origin or {}) do origin[k] = v end
+  origin.pipeline, origin.parameters = plan.name, json.object{}
   for k, v in pairs(opts.parameters or {}) do
     local decl = plan.parameters[tostring(k):lower()]
     if not decl then
       return nil, pipeline_error("parameters", "pipeline '%s' has no parameter '%s'", plan.name, tostring(k))
     end
     supplied[decl.name:lower()] = v
+    origin.parameters[decl.name] = decl.type:lower() == "securestring" and tostring(secret("x")) or linked.redact(v)
   end
   local params_obj = json.object{}
   local record_params = json.object{}
@@ -512,12 +552,13 @@ function M.start(factory, plan, opts)
 
   local parent = opts.parent
   local trigger = opts.trigger or {}
-  local start_time = runs.wall_time()
+  local start_time = resume and runs.parse_time(resume.runStart) or runs.wall_time()
   run.pipeline_info = {
     DataFactory = factory.name, Pipeline = plan.name, RunId = run.id,
     TriggerType = trigger.type or (parent and "PipelineActivity" or "Manual"),
     TriggerId = trigger.id or run.id, TriggerName = trigger.name or (parent and parent.pipelineName or "Manual"),
-    TriggerTime = trigger.time or runs.iso8601(start_time), GroupId = opts.group_id or run.id,
+    TriggerTime = trigger.time or runs.iso8601(start_time),
+    GroupId = opts.group_id or (resume and resume.runGroupId) or run.id,
     TriggeredByPipelineName = parent and parent.pipelineName or json.null,
     TriggeredByPipelineRunId = parent and parent.runId or json.null,
     parameters = params_obj, globalParameters = json.object(factory.global_parameters),
@@ -537,10 +578,17 @@ function M.start(factory, plan, opts)
     annotations = L.dig(plan.entry.resource, "properties", "annotations") or json.array{},
     runDimensions = json.object{},
   }
+  if resume then
+    record.invokedBy = resume.invokedBy or record.invokedBy
+    record.lastUpdated = runs.iso8601()
+  end
   run.record = record
-  run.store:put_pipeline_run(record)
+  run.store:put_pipeline_run(record, not parent and {origin = origin} or nil)
   run.group = groups.new(opts.group)
-  run:emit{type = "pipeline", status = "InProgress"}
+  local handle = {runId = run.id, record = record, run = run}
+  -- another process may ask, through the store, for this run to be cancelled
+  run.store:own(run.id, function(reason) handle:cancel(reason) end)
+  run:emit{type = "pipeline", status = "InProgress", resumed = resume ~= nil}
 
   run.task = lufa.spawn(function()
     local frame = new_frame(run, nil, run.group, nil)
@@ -563,12 +611,12 @@ function M.start(factory, plan, opts)
     record.durationInMs = math.floor((now - start_time) * 1000 + 0.5)
     if run.return_value ~= nil then record.pipelineReturnValue = linked.redact(run.return_value) end
     run.store:put_pipeline_run(record)
+    run.store:disown(run.id)
     run.group:close()
     run:emit{type = "pipeline", status = final, message = record.message, durationInMs = record.durationInMs}
     return record
   end)
 
-  local handle = {runId = run.id, record = record, run = run}
   --- Cancel the run: running activities are cancelled (their cleanups run), nothing new starts.
   function handle.cancel(_, reason)
     if record.status == "InProgress" then

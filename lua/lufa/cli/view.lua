@@ -1,0 +1,82 @@
+--- What `lufa run` shows: the live view of a run's progress, and the summary when it ends.
+-- @module lufa.cli.view
+local lufa = require "lufa"
+
+local M = {}
+
+--- "12.3s" from milliseconds ("" when unknown).
+function M.seconds(ms)
+  if math.type(ms) ~= "integer" and type(ms) ~= "number" then return "" end
+  return string.format("%.1fs", ms / 1000)
+end
+local seconds = M.seconds
+
+local MARKS = { Succeeded = "\27[32m✔\27[0m", Failed = "\27[31m✘\27[0m", Skipped = "·",
+  Cancelled = "\27[33m⊘\27[0m", InProgress = "\27[36m…\27[0m" }
+
+--- The live view: on a terminal, one line per activity rewritten in place; otherwise a log line per change.
+function M.progress(quiet)
+  local tty = not quiet and lufa.isatty(2)
+  local order, state, drawn = {}, {}, 0
+  local started = lufa.now()
+  local function draw()
+    if drawn > 0 then io.stderr:write(string.format("\27[%dA", drawn)) end
+    for _, name in ipairs(order) do
+      local s = state[name]
+      io.stderr:write(string.format("\27[2K %s %-32s %-11s %s\n", MARKS[s.status] or " ", name, s.status,
+        s.note or ""))
+    end
+    drawn = #order
+  end
+  return function(ev)
+    if quiet then return end
+    if ev.type == "activity" then
+      local name = ev.activityName
+      if not state[name] then
+        order[#order + 1] = name
+        state[name] = {}
+      end
+      local s = state[name]
+      s.status = ev.status
+      s.note = ev.status ~= "InProgress" and seconds(ev.durationInMs) or
+        (math.type(ev.retryAttempt) == "integer" and ev.retryAttempt > 0 and ("retry " .. ev.retryAttempt) or "")
+      if ev.reused then s.note = "output of the earlier run" end
+      if ev.status == "Failed" and ev.error then s.note = s.note .. "  " .. tostring(ev.error.message or "") end
+      if tty then draw() else
+        io.stderr:write(string.format("%7.1fs  %-32s %s%s\n", lufa.now() - started, name, ev.status,
+          s.note ~= "" and ("  " .. s.note) or ""))
+      end
+    elseif ev.type == "log" and (ev.level == "warning" or ev.level == "error" or ev.level == "info") then
+      local line = string.format("%7.1fs  %-32s %s", lufa.now() - started, ev.activityName or "", ev.message)
+      if tty then  -- the log line takes the block's first line; the block moves down one
+        if drawn > 0 then io.stderr:write(string.format("\27[%dA", drawn)) end
+        io.stderr:write("\27[2K", line, "\n")
+        drawn = 0
+        draw()
+      else
+        io.stderr:write(line, "\n")
+      end
+    end
+  end
+end
+
+--- The summary of an ended run: its status, and a line per activity run with the failures' errors.
+function M.summary(record, activity_runs)
+  local out = {}
+  out[#out + 1] = string.format("pipeline %s: %s in %s (run %s)", record.pipelineName, record.status,
+    seconds(record.durationInMs), record.runId)
+  for _, a in ipairs(activity_runs) do
+    local line = string.format("  %-32s %-10s %s", a.activityName, a.status, seconds(a.durationInMs))
+    if a.reusedFrom then line = line .. "  (output of run " .. tostring(a.reusedFrom.pipelineRunId) .. ")" end
+    if a.status == "Failed" and type(a.error) == "table" then
+      line = line .. string.format("\n      %s: %s", tostring(a.error.errorCode), tostring(a.error.message))
+    end
+    out[#out + 1] = line
+  end
+  if record.status ~= "Succeeded" and record.message and record.message ~= "" then
+    out[#out + 1] = "  " .. tostring(record.message)
+  end
+  return table.concat(out, "\n") .. "\n"
+end
+
+return M

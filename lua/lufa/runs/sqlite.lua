@@ -1,0 +1,333 @@
+--- The run store in one SQLite file (WAL), shared safely by several lufa processes.
+-- Writes join one transaction per turn of the event loop (`db:batch()`), committed before the loop next
+-- waits: a state change is on disk before lufa sends the request that acts on it, at the cost of one commit
+-- per turn rather than one per record. Records are stored as JSON beside the columns that lists filter on;
+-- secrets reach the file only as their redaction marker.
+-- @module lufa.runs.sqlite
+local lufa = require "lufa"
+local json = require "lufa.json"
+local sqlite = require "lufa.sqlite"
+local E = require "lufa.error"
+local runs = require "lufa.runs"
+local owner = require "lufa.runs.owner"
+local schema = require "lufa.runs.schema"
+
+local has_redact, redact = pcall(require, "lufa.redact")
+
+local M = {}
+
+local Store = {}
+Store.__index = Store
+
+--- How long an owner's claim on a run lasts without renewal, and how often it is renewed (seconds).
+M.LEASE_SECONDS = 60
+M.RENEW_SECONDS = 10
+--- How often an owner looks for cancel requests made by other processes (seconds).
+M.CANCEL_POLL_SECONDS = 1
+
+local function store_error(code, fmt, ...)
+  return E.new{kind = "runs", code = code, message = string.format(fmt, ...)}
+end
+
+-- JSON text safe to write: secrets as markers, and anything shaped like a credential scrubbed.
+local function encode(v)
+  local s = json.encode(v)
+  if has_redact then s = redact.text(s) end
+  return s
+end
+
+local function ms(t) return t and math.floor(t * 1000 + 0.5) or nil end
+
+local function exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() return true end
+  return false
+end
+
+--- Opens (and creates, with its folder, unless `opts.create == false`) the store at `path`.
+-- @param opts `busy_timeout` (ms), `readonly`, `create`
+-- @return store, or nil and a lufa.error (newer schema, not a database, cannot create)
+function M.open(path, opts)
+  opts = opts or {}
+  if not exists(path) then
+    if opts.create == false or opts.readonly then
+      return nil, store_error("no_store", "no run store at %s (no run has been recorded there yet)", path)
+    end
+    local dir = path:match("^(.*)/[^/]+$")
+    if dir and dir ~= "" then
+      local made, why = require("lufa.fs").mkdir(dir, tonumber("700", 8), true)
+      if not made then
+        return nil, store_error("cantopen", "cannot create the folder of the run store %s: %s", path, tostring(why))
+      end
+    end
+  end
+  local db, err = sqlite.open(path, {busy_timeout = opts.busy_timeout or 5000, readonly = opts.readonly})
+  if not db then
+    return nil, store_error(err and err.code or "cantopen", "cannot open the run store %s: %s", path,
+      err and err.message or "unknown error")
+  end
+  local ok, problem = pcall(schema.migrate, db, path, opts.readonly)
+  if not ok then
+    db:close()
+    if E.is(problem) then return nil, problem end
+    return nil, store_error("schema", "cannot use the run store %s: %s", path, tostring(problem))
+  end
+  return setmetatable({db = db, path = path, durable = true, owned = {}, owned_count = 0}, Store)
+end
+
+--- Commits what this turn of the loop wrote, now.
+function Store:flush()
+  if self.db then self.db:flush() end
+end
+
+function Store:close()
+  if self.db then self.db:close() end
+  self.db = nil
+end
+
+-- Every write joins the turn's transaction.
+function Store:write(sql, ...)
+  self.db:batch()
+  return self.db:run(sql, ...)
+end
+
+local function invoked_by(record)
+  local ib = type(record.invokedBy) == "table" and record.invokedBy or {}
+  return type(ib.invokedByType) == "string" and ib.invokedByType or nil,
+    type(ib.name) == "string" and ib.name or nil
+end
+
+function Store:put_pipeline_run(record, meta)
+  local t, trigger = invoked_by(record)
+  local start = runs.parse_time(record.runStart)
+  self:write([[INSERT INTO pipeline_runs (run_id, run_group_id, pipeline_name, status, start_ms, duration_ms,
+      invoked_by_type, invoked_by_name, record, origin)
+    VALUES (:id, :group, :pipeline, :status, :start, :duration, :type, :trigger, :record, :origin)
+    ON CONFLICT (run_id) DO UPDATE SET run_group_id = excluded.run_group_id, status = excluded.status,
+      start_ms = excluded.start_ms, duration_ms = excluded.duration_ms, record = excluded.record,
+      origin = coalesce(excluded.origin, origin)]],
+    {id = record.runId, group = record.runGroupId or record.runId, pipeline = record.pipelineName,
+     status = record.status, start = ms(start),
+     duration = math.type(record.durationInMs) == "integer" and record.durationInMs or nil,
+     type = t, trigger = trigger, record = encode(record),
+     origin = meta and meta.origin and encode(meta.origin) or nil})
+end
+
+local function decode(text)
+  if text == nil then return nil end
+  return json.decode(text)
+end
+
+local function info_of(row)
+  return {origin = decode(row.origin), owner = decode(row.owner), cancel = row.cancel,
+    lease_until = row.lease_until and row.lease_until / 1000 or nil}
+end
+
+function Store:get_pipeline_run(run_id)
+  local row = self.db:first("SELECT * FROM pipeline_runs WHERE run_id = ?", run_id)
+  if not row then return nil end
+  return decode(row.record), info_of(row)
+end
+
+function Store:find_run(id)
+  if type(id) ~= "string" or id == "" then return nil, "a run id is needed" end
+  if self.db:first("SELECT 1 AS x FROM pipeline_runs WHERE run_id = ?", id) then return id end
+  if id:find("[^%x%-]") then return nil, string.format("no run '%s' in the store %s", id, self.path) end
+  local rows = self.db:query("SELECT run_id FROM pipeline_runs WHERE run_id >= ? AND run_id < ? LIMIT 2",
+    id, id .. "\255")
+  if #rows == 1 then return rows[1].run_id end
+  if #rows > 1 then return nil, string.format("run id '%s' is ambiguous (several runs start with it)", id) end
+  return nil, string.format("no run '%s' in the store %s", id, self.path)
+end
+
+-- Filter fields with a column of their own; others are matched on the decoded record.
+local COLUMNS = {pipelineName = "pipeline_name", status = "status", runGroupId = "run_group_id",
+  trigger = "invoked_by_name", invokedByType = "invoked_by_type"}
+
+function Store:pipeline_runs(filter, opts)
+  opts = opts or {}
+  local where, params, rest = {}, {}, nil
+  for k, v in pairs(filter or {}) do
+    local col = COLUMNS[k]
+    if col then
+      where[#where + 1] = col .. " = ? COLLATE NOCASE"
+      params[#params + 1] = v
+    else
+      rest = rest or {}
+      rest[k] = v
+    end
+  end
+  if opts.since then where[#where + 1] = "start_ms >= ?"; params[#params + 1] = ms(opts.since) end
+  if opts.before then where[#where + 1] = "start_ms < ?"; params[#params + 1] = ms(opts.before) end
+  local sql = "SELECT record FROM pipeline_runs" .. (#where > 0 and (" WHERE " .. table.concat(where, " AND ")) or "")
+    .. (opts.newest_first and " ORDER BY start_ms DESC, seq DESC" or " ORDER BY start_ms, seq")
+  if opts.limit and not rest then sql = sql .. " LIMIT " .. math.tointeger(opts.limit) end
+  local out = {}
+  for row in self.db:rows(sql, table.unpack(params)) do
+    local r = decode(row.record)
+    if runs.matches(r, rest) then
+      out[#out + 1] = r
+      if opts.limit and #out >= opts.limit then break end
+    end
+  end
+  return out
+end
+
+function Store:put_activity_run(record)
+  self:write([[INSERT INTO activity_runs (activity_run_id, pipeline_run_id, activity_name, status, record)
+    VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (activity_run_id) DO UPDATE SET status = excluded.status, record = excluded.record]],
+    record.activityRunId, record.pipelineRunId, record.activityName, record.status, encode(record))
+end
+
+function Store:activity_runs(run_id, filter)
+  local out = {}
+  for row in self.db:rows("SELECT record FROM activity_runs WHERE pipeline_run_id = ? ORDER BY seq", run_id) do
+    local r = decode(row.record)
+    if runs.matches(r, filter) then out[#out + 1] = r end
+  end
+  return out
+end
+
+function Store:journal_put(run_id, key, value)
+  if value == nil then
+    self:write("DELETE FROM journal WHERE run_id = ? AND key = ?", run_id, key)
+  else
+    self:write([[INSERT INTO journal (run_id, key, value, updated_ms) VALUES (?, ?, ?, ?)
+      ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, updated_ms = excluded.updated_ms]],
+      run_id, key, encode(value), ms(runs.wall_time()))
+  end
+end
+
+function Store:journal_get(run_id, key)
+  local row = self.db:first("SELECT value FROM journal WHERE run_id = ? AND key = ?", run_id, key)
+  return row and decode(row.value)
+end
+
+function Store:journal(run_id)
+  local out = {}
+  for row in self.db:rows("SELECT key, value FROM journal WHERE run_id = ?", run_id) do
+    out[row.key] = decode(row.value)
+  end
+  return out
+end
+
+-- ---------------------------------------------------------------- ownership, leases, cancel requests
+
+-- One task per store renews the leases of the runs this process executes and delivers cancel requests
+-- that other processes wrote; it ends when the process owns no run any more.
+local function heartbeat(self)
+  local since_renew = 0
+  while self.owned_count > 0 and self.db do
+    lufa.sleep(M.CANCEL_POLL_SECONDS)
+    if self.owned_count == 0 or not self.db then break end
+    since_renew = since_renew + M.CANCEL_POLL_SECONDS
+    if since_renew >= M.RENEW_SECONDS then
+      since_renew = 0
+      local until_ms = ms(runs.wall_time() + M.LEASE_SECONDS)
+      for id in pairs(self.owned) do
+        self:write("UPDATE pipeline_runs SET lease_until = ? WHERE run_id = ?", until_ms, id)
+      end
+    end
+    for id, on_cancel in pairs(self.owned) do
+      local row = self.db:first("SELECT cancel FROM pipeline_runs WHERE run_id = ?", id)
+      if row and row.cancel and on_cancel ~= true then
+        self.owned[id] = true  -- delivered once
+        local ok, err = pcall(on_cancel, row.cancel)
+        if not ok then io.stderr:write("lufa: cancelling run ", id, " failed: ", tostring(err), "\n") end
+      end
+    end
+  end
+  self.heartbeat_task = nil
+end
+
+--- This process executes `run_id`: records the owner and a lease; `on_cancel(reason)` is called when
+-- another process asks (through `request_cancel`) for the run to be cancelled.
+function Store:own(run_id, on_cancel)
+  self:write("UPDATE pipeline_runs SET owner = ?, lease_until = ? WHERE run_id = ?", encode(owner.self()),
+    ms(runs.wall_time() + M.LEASE_SECONDS), run_id)
+  if self.owned[run_id] == nil then self.owned_count = self.owned_count + 1 end
+  self.owned[run_id] = on_cancel or function() end
+  if not self.heartbeat_task then self.heartbeat_task = lufa.spawn(heartbeat, self) end
+end
+
+--- The run has ended here: its lease is released.
+function Store:disown(run_id)
+  if self.owned[run_id] == nil then return end
+  self.owned[run_id] = nil
+  self.owned_count = self.owned_count - 1
+  self:write("UPDATE pipeline_runs SET lease_until = NULL WHERE run_id = ?", run_id)
+  if self.owned_count == 0 and self.heartbeat_task then
+    self.heartbeat_task:cancel("no run left")
+    self.heartbeat_task = nil
+  end
+end
+
+function Store:request_cancel(run_id, reason)
+  local n = self:write("UPDATE pipeline_runs SET cancel = ? WHERE run_id = ?", reason or "cancelled", run_id)
+  self:flush()
+  return n > 0
+end
+
+function Store:cancel_request(run_id)
+  local row = self.db:first("SELECT cancel FROM pipeline_runs WHERE run_id = ?", run_id)
+  return row and row.cancel
+end
+
+--- Whether a run that the store shows as executing has an owner still alive.
+function Store:owner_alive(info)
+  local alive = owner.alive(info.owner)
+  if alive == "unknown" then return info.lease_until ~= nil and info.lease_until > runs.wall_time() end
+  return alive == "yes"
+end
+
+--- Marks Interrupted the runs left InProgress (or Canceling) by a process that died; returns their records.
+function Store:reap()
+  local found = {}
+  for row in self.db:rows("SELECT * FROM pipeline_runs WHERE status IN ('InProgress', 'Canceling')") do
+    local info = info_of(row)
+    if not owner.is_self(info.owner) and not self:owner_alive(info) then found[#found + 1] = row end
+  end
+  local out = {}
+  if #found == 0 then return out end
+  self.db:transaction(function()
+    for _, row in ipairs(found) do
+      local r = decode(row.record)
+      r.status = "Interrupted"
+      r.message = string.format("the lufa process executing this run (%s) stopped before the run ended; " ..
+        "'lufa resume %s' continues it", owner.describe(decode(row.owner)), r.runId)
+      r.lastUpdated = runs.iso8601()
+      -- a run stopped while it was being cancelled is cancelled when it resumes
+      self.db:run([[UPDATE pipeline_runs SET status = 'Interrupted', record = ?, lease_until = NULL,
+        cancel = CASE WHEN status = 'Canceling' THEN coalesce(cancel, 'cancelled') ELSE cancel END
+        WHERE run_id = ?]], encode(r), r.runId)
+      for _, arow in ipairs(self.db:query(
+          "SELECT record FROM activity_runs WHERE pipeline_run_id = ? AND status = 'InProgress'", r.runId)) do
+        local a = decode(arow.record)
+        a.status = "Interrupted"
+        self.db:run("UPDATE activity_runs SET status = 'Interrupted', record = ? WHERE activity_run_id = ?",
+          encode(a), a.activityRunId)
+      end
+      out[#out + 1] = r
+    end
+  end)
+  return out
+end
+
+--- Deletes the runs (with their activity runs and journals) that started before `before` (epoch s) and
+-- have ended. @return the number of pipeline runs deleted
+function Store:prune(before)
+  local n = self.db:transaction(function()
+    return (self.db:run([[DELETE FROM pipeline_runs WHERE start_ms < ?
+      AND status NOT IN ('InProgress', 'Canceling')]], ms(before)))
+  end)
+  return n
+end
+
+--- `PRAGMA integrity_check`: "ok", or what SQLite found.
+function Store:check()
+  return self.db:integrity_check()
+end
+
+M.Store = Store
+return M

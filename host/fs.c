@@ -190,7 +190,7 @@ static int fs_list(lua_State *L) {
   closedir(d);
   if (oom) return luaL_error(L, "not enough memory to list '%s'", path);
   if (e) return fs_fail(L, e, "list", path);
-  qsort(ns->v, ns->n, sizeof *ns->v, cmp_names);
+  if (ns->n > 1) qsort(ns->v, ns->n, sizeof *ns->v, cmp_names);  /* an empty folder has no array at all */
   lua_createtable(L, ns->n > INT_MAX ? INT_MAX : (int)ns->n, 0);
   for (size_t i = 0; i < ns->n; i++) {
     lua_pushstring(L, ns->v[i]);

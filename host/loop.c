@@ -36,6 +36,7 @@ struct Loop {
   int nwatches, capwatches;
   int nwaiting_watches;   /* the watches that are not passive: pending work */
   LoopPrepare *prepares;  /* hooks run at the start of every step */
+  unsigned long added;    /* transfers added since the hooks last ran */
   int depth;
   int closed;
   int uncaught;
@@ -189,7 +190,10 @@ static LoopWatch *watch_of(Loop *loop, int fd) {
 CURLMcode loop_add_transfer(Loop *loop, CURL *easy, LoopTransfer *t) {
   curl_easy_setopt(easy, CURLOPT_PRIVATE, (void *)t);
   CURLMcode rc = curl_multi_add_handle(loop->multi, easy);
-  if (rc == CURLM_OK) loop->ntransfers++;
+  if (rc == CURLM_OK) {
+    loop->ntransfers++;
+    loop->added++;
+  }
   return rc;
 }
 
@@ -234,10 +238,11 @@ void loop_prepare_remove(Loop *loop, LoopPrepare *p) {
 }
 
 /* next is read before each call, so a hook may remove itself. */
-static void prepares_run(Loop *loop) {
+static void prepares_run(Loop *loop, int quiet) {
+  loop->added = 0;
   for (LoopPrepare *p = loop->prepares, *next; p != NULL; p = next) {
     next = p->next;
-    p->fn(p);
+    p->fn(p, quiet);
   }
 }
 
@@ -432,7 +437,8 @@ static void loop_arm(Loop *loop) {
 int loop_step(Loop *loop, int timeout_ms) {
   struct epoll_event evs[64];
   int running, n;
-  prepares_run(loop);  /* before any I/O that the previous step's Lua code asked for can happen */
+  /* before any I/O that the previous step's Lua code asked for can happen */
+  prepares_run(loop, loop->nready > 0 && loop->added == 0);
   int t = loop_next_timeout(loop);
   if (timeout_ms >= 0 && (t < 0 || t > timeout_ms)) t = timeout_ms;
   if (t < 0 && !loop_has_work(loop)) t = 0;  /* nothing can ever wake us: do not block */
@@ -552,7 +558,7 @@ static int loop_gc(lua_State *L) {
 
 void loop_close(Loop *loop) {
   if (loop->closed) return;
-  prepares_run(loop);
+  prepares_run(loop, 0);
   while (loop->prepares) loop_prepare_remove(loop, loop->prepares);
   loop->closed = 1;
   /* Transfers still attached are removed by their owners' finalizers, which check loop->closed;

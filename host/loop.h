@@ -41,9 +41,12 @@ typedef struct LoopWatch {
 
 /* A hook called at the very start of every loop_step (before the loop waits for I/O or timers) and once
 ** from loop_close. For work that must happen before the loop sleeps, such as committing writes grouped
-** during one turn. fn must not run Lua; it may remove its own hook (only). Hooks are not pending work. */
+** during one turn. `quiet` is set when the coming step will neither wait nor start a transfer (tasks are
+** ready and no request was added since the last step): work that only has to precede waits and requests
+** may then be left for a later step. fn must not run Lua; it may remove its own hook (only). Hooks are not
+** pending work. */
 typedef struct LoopPrepare {
-  void (*fn)(struct LoopPrepare *p);
+  void (*fn)(struct LoopPrepare *p, int quiet);
   struct LoopPrepare *next, *prev;
   int active;
 } LoopPrepare;

@@ -56,6 +56,8 @@ typedef struct {
   LoopPrepare hook;     /* commits the batch; notices waits inside db:transaction */
   int depth;            /* db:transaction calls in progress */
   int batch;            /* the open transaction is a batch that the hook commits */
+  int batch_steps;      /* quiet loop steps the open batch has spanned */
+  double batch_started; /* loop_now() when the batch began */
   int stalled;          /* the loop stepped while a db:transaction function ran */
   int deferred_rc;      /* a batch commit that failed in the hook: raised by the next call */
   char *deferred_msg;
@@ -198,12 +200,19 @@ static int batch_commit(Db *d, char **msg) {
   return rc;
 }
 
-static void db_hook(LoopPrepare *p) {
+/* A batch may span quiet steps (tasks ready, no request started: nothing acts on its writes yet), up to
+** these bounds, so that other connections never wait long for the write lock. */
+#define BATCH_MAX_STEPS 256
+#define BATCH_MAX_SECONDS 0.02
+
+static void db_hook(LoopPrepare *p, int quiet) {
   Db *d = (Db *)((char *)p - offsetof(Db, hook));
   if (d->depth > 0) {  /* the loop steps inside a db:transaction function: it waits */
     d->stalled = 1;
     return;
   }
+  if (quiet && d->batch && ++d->batch_steps < BATCH_MAX_STEPS && loop_now() - d->batch_started < BATCH_MAX_SECONDS)
+    return;
   loop_prepare_remove(d->loop, p);
   if (d->batch && d->db) {
     char *msg = NULL;
@@ -771,8 +780,8 @@ static int db_transaction(lua_State *L) {
   return lua_error(L);  /* fn's own error value, unchanged */
 }
 
-/** db:batch() → true: opens a transaction that commits before the loop next waits (or at db:flush,
-** db:close). Inside an open transaction it does nothing. */
+/** db:batch() → true: opens a transaction that commits before the loop next waits or starts a request
+** (or at db:flush, db:close). Inside an open transaction it does nothing. */
 static int db_batch(lua_State *L) {
   Db *d = check_usable(L);
   if (sqlite3_db_readonly(d->db, "main") == 1) {  /* BEGIN IMMEDIATE would not say so */
@@ -783,6 +792,8 @@ static int db_batch(lua_State *L) {
     int rc = sqlite3_exec(d->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     if (rc != SQLITE_OK) return raise_db(L, d, rc);
     d->batch = 1;
+    d->batch_steps = 0;
+    d->batch_started = loop_now();
     loop_prepare_add(d->loop, &d->hook);
   }
   lua_pushboolean(L, 1);

@@ -467,6 +467,53 @@ describe("lufa.sqlite", function()
       reader:close()
     end)
 
+    it("spans steps in which tasks are ready and no request starts, for at most 20 ms", function()
+      local db = open_t()
+      local reader = open_t()
+      local seen = {}
+      local writer = lufa.spawn(function()
+        db:batch()
+        db:run("INSERT INTO t(v) VALUES ('w')")
+        for _ = 1, 5 do coroutine.yield() end  -- stays ready: nothing acts on the write yet
+      end)
+      local watcher = lufa.spawn(function()
+        for _ = 1, 5 do
+          seen[#seen + 1] = count(reader)
+          lufa.sleep(0)
+        end
+      end)
+      writer:wait()
+      watcher:wait()
+      assert.are.same({ 0, 0, 0, 0, 0 }, seen)
+      -- busy steps past the bound commit it all the same
+      local spin = lufa.spawn(function()
+        local t0 = lufa.now()
+        while lufa.now() - t0 < 0.05 do coroutine.yield() end
+      end)
+      spin:wait()
+      assert.are.equal(1, count(reader))
+      db:close()
+      reader:close()
+    end)
+
+    it("is committed before a request that a task starts is sent", function()
+      local db = open_t()
+      local reader = open_t()
+      local t = lufa.spawn(function()
+        db:batch()
+        db:run("INSERT INTO t(v) VALUES ('before the request')")
+        local other = lufa.spawn(function() for _ = 1, 100 do coroutine.yield() end end)  -- keeps tasks ready
+        -- port 9 on loopback: nothing listens, the request fails at once; what matters is that it started
+        require("lufa.http").request{ url = "http://127.0.0.1:9/", timeout = 5 }
+        other:cancel("done")
+        pcall(other.wait, other)
+        return count(reader)
+      end)
+      assert.are.equal(1, t:wait())
+      db:close()
+      reader:close()
+    end)
+
     it("commits at flush, close and collection", function()
       local db = open_t()
       local reader = open_t()

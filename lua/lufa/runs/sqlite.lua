@@ -284,7 +284,7 @@ end
 --- Marks Interrupted the runs left InProgress (or Canceling) by a process that died; returns their records.
 function Store:reap()
   local found = {}
-  for row in self.db:rows("SELECT * FROM pipeline_runs WHERE status IN ('InProgress', 'Canceling')") do
+  for row in self.db:rows("SELECT * FROM pipeline_runs WHERE status COLLATE NOCASE IN ('InProgress', 'Canceling')") do
     local info = info_of(row)
     if not owner.is_self(info.owner) and not self:owner_alive(info) then found[#found + 1] = row end
   end

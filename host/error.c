@@ -1,5 +1,7 @@
 /*
 ** lufa.error: the one shape of runtime failures, shared by every native module and the Lua layer.
+** Errors are where a service's echo of a request (a SAS URL, a key) would reach the user, so every
+** message passes lufa.redact: when built here, when adopted by E.new, and again when turned into text.
 */
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,6 +10,7 @@
 #include <lauxlib.h>
 
 #include "error.h"
+#include "redact.h"
 
 static int error_tostring(lua_State *L);
 
@@ -24,7 +27,8 @@ static void error_setmeta(lua_State *L) {
   lua_setmetatable(L, -2);
 }
 
-/* "message" alone reads best; the code is appended when the message does not already say it. */
+/* "message" alone reads best; the code is appended when the message does not already say it.
+** Redacted again: Lua code may have changed the message since (err.message = prefix .. err.message). */
 static int error_tostring(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_getfield(L, 1, "message");
@@ -36,6 +40,7 @@ static int error_tostring(lua_State *L) {
     lua_pushfstring(L, "%s (%s)", msg, code);
   else
     lua_pushstring(L, msg);
+  lufa_redact_at(L, -1);
   return 1;
 }
 
@@ -46,6 +51,7 @@ static int error_vpush(lua_State *L, const char *kind, const char *code, const c
   lua_pushstring(L, code);
   lua_setfield(L, -2, "code");
   lua_pushvfstring(L, fmt, ap);
+  lufa_redact_at(L, -1);
   lua_setfield(L, -2, "message");
   error_setmeta(L);
   return lua_gettop(L);
@@ -77,10 +83,12 @@ void lufa_error_setint(lua_State *L, int idx, const char *name, lua_Integer valu
 void lufa_error_setstr(lua_State *L, int idx, const char *name, const char *value) {
   idx = lua_absindex(L, idx);
   lua_pushstring(L, value);
+  lufa_redact_at(L, -1);
   lua_setfield(L, idx, name);
 }
 
-/* E.new{kind=, code=, message=, ...}: adopts the given table as an error. */
+/* E.new{kind=, code=, message=, ...}: adopts the given table as an error, its string fields redacted
+** (nested tables are left to redact.error: they are usually errors already redacted when made). */
 static int error_new(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_getfield(L, 1, "message");
@@ -88,6 +96,7 @@ static int error_new(lua_State *L) {
     return luaL_argerror(L, 1, "field 'message' must be a string");
   lua_pop(L, 1);
   lua_settop(L, 1);
+  lufa_redact_table(L, 1, 0);
   error_setmeta(L);
   return 1;
 }

@@ -17,6 +17,7 @@
 #include "http.h"
 #include "loop.h"
 #include "modules.h"
+#include "redact.h"
 #include "secret.h"
 #include "sqlite.h"
 #include "xml.h"
@@ -30,6 +31,7 @@ static const luaL_Reg native_modules[] = {
   {"lufa.core.http", luaopen_lufa_core_http},
   {"lufa.core.xml", luaopen_lufa_core_xml},
   {"lufa.fs", luaopen_lufa_fs},
+  {"lufa.redact", luaopen_lufa_redact},
   {"lufa.sqlite", luaopen_lufa_sqlite},
   {NULL, NULL}
 };

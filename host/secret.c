@@ -2,13 +2,138 @@
 ** lufa.secret: opaque secret values.
 ** The bytes live in a userdata that Lua code cannot read except through secret.expose; every conversion to
 ** text (tostring, string.format, json.encode) yields the marker instead. The memory is wiped when collected.
+**
+** Every secret's bytes are also remembered in a process-wide set, so output that quotes them anyway (a
+** service echoing a request in its error message) can be redacted: see lufa.redact. Lookup is one pass
+** over the text: a bitmap of the values' first two bytes rejects most positions, and a hash of the first
+** four bytes finds the candidates.
 */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <lauxlib.h>
 #include <openssl/crypto.h>
 
 #include "secret.h"
+
+/* ------------------------------------------------------------------------------------------------------ */
+/* The set of remembered values                                                                           */
+/* ------------------------------------------------------------------------------------------------------ */
+
+typedef struct {
+  char *bytes;
+  size_t len;
+  uint32_t head;  /* the first four bytes */
+  size_t next;    /* the next value in the same bucket, or KNOWN_NONE */
+} Known;
+
+#define KNOWN_NONE ((size_t)-1)
+
+static pthread_mutex_t known_mu = PTHREAD_MUTEX_INITIALIZER;
+static Known *known;
+static size_t known_n, known_cap;
+static size_t *known_buckets;  /* heads of the bucket chains; a power of two of them */
+static size_t known_nbuckets;
+static uint64_t known_pairs[65536 / 64];  /* bit p: some value starts with the two bytes p */
+
+static uint32_t head_of(const char *p) {
+  uint32_t h;
+  memcpy(&h, p, sizeof h);
+  return h;
+}
+
+static size_t bucket_of(uint32_t head, size_t nbuckets) {
+  uint32_t h = head;  /* an integer mix, so every bit of the four bytes reaches the low bits */
+  h ^= h >> 16;
+  h *= 0x7feb352du;
+  h ^= h >> 15;
+  h *= 0x846ca68bu;
+  h ^= h >> 16;
+  return (size_t)h & (nbuckets - 1);
+}
+
+static unsigned pair_of(const char *p) {
+  return (unsigned)(unsigned char)p[0] << 8 | (unsigned char)p[1];
+}
+
+static int known_rehash(size_t nbuckets) {
+  size_t *b = (size_t *)malloc(nbuckets * sizeof *b);
+  if (b == NULL) return -1;
+  for (size_t i = 0; i < nbuckets; i++) b[i] = KNOWN_NONE;
+  for (size_t i = 0; i < known_n; i++) {
+    size_t k = bucket_of(known[i].head, nbuckets);
+    known[i].next = b[k];
+    b[k] = i;
+  }
+  free(known_buckets);
+  known_buckets = b;
+  known_nbuckets = nbuckets;
+  return 0;
+}
+
+int lufa_secret_remember(const char *bytes, size_t len) {
+  if (len < LUFA_SECRET_REMEMBER_MIN) return 0;
+  uint32_t head = head_of(bytes);
+  int rc = 1;
+  pthread_mutex_lock(&known_mu);
+  if (known_nbuckets) {
+    for (size_t i = known_buckets[bucket_of(head, known_nbuckets)]; i != KNOWN_NONE; i = known[i].next)
+      if (known[i].len == len && memcmp(known[i].bytes, bytes, len) == 0) goto done;
+  }
+  if (known_n == known_cap) {
+    size_t cap = known_cap ? known_cap * 2 : 64;
+    Known *k = (Known *)realloc(known, cap * sizeof *k);
+    if (k == NULL) { rc = -1; goto done; }
+    known = k;
+    known_cap = cap;
+  }
+  if (known_n * 2 >= known_nbuckets && known_rehash(known_nbuckets ? known_nbuckets * 2 : 128) != 0) {
+    rc = -1;
+    goto done;
+  }
+  char *copy = (char *)malloc(len);
+  if (copy == NULL) { rc = -1; goto done; }
+  memcpy(copy, bytes, len);
+  size_t b = bucket_of(head, known_nbuckets);
+  known[known_n] = (Known){ copy, len, head, known_buckets[b] };
+  known_buckets[b] = known_n++;
+  unsigned p = pair_of(bytes);
+  known_pairs[p >> 6] |= (uint64_t)1 << (p & 63);
+done:
+  pthread_mutex_unlock(&known_mu);
+  return rc;
+}
+
+size_t lufa_secret_find_known(const char *s, size_t n, size_t from, size_t *len) {
+  size_t found = n;
+  pthread_mutex_lock(&known_mu);
+  if (known_n == 0 || n < LUFA_SECRET_REMEMBER_MIN) goto done;
+  for (size_t i = from; i + LUFA_SECRET_REMEMBER_MIN <= n; i++) {
+    unsigned p = pair_of(s + i);
+    if (!(known_pairs[p >> 6] >> (p & 63) & 1)) continue;
+    uint32_t head = head_of(s + i);
+    size_t best = 0;
+    for (size_t k = known_buckets[bucket_of(head, known_nbuckets)]; k != KNOWN_NONE; k = known[k].next) {
+      const Known *v = &known[k];
+      if (v->head == head && v->len > best && v->len <= n - i && memcmp(v->bytes, s + i, v->len) == 0)
+        best = v->len;
+    }
+    if (best) {
+      found = i;
+      *len = best;
+      break;
+    }
+  }
+done:
+  pthread_mutex_unlock(&known_mu);
+  return found;
+}
+
+/* ------------------------------------------------------------------------------------------------------ */
+/* Secret values                                                                                          */
+/* ------------------------------------------------------------------------------------------------------ */
 
 typedef struct {
   size_t len;
@@ -28,6 +153,7 @@ void lufa_secret_push(lua_State *L, const char *bytes, size_t len) {
   s->bytes[len] = '\0';
   secret_pushmeta(L);
   lua_setmetatable(L, -2);
+  if (lufa_secret_remember(s->bytes, len) < 0) luaL_error(L, "not enough memory to remember a secret");
 }
 
 const char *lufa_secret_bytes(lua_State *L, int idx, size_t *len) {

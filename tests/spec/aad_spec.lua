@@ -340,29 +340,8 @@ describe("lufa.aad", function()
       assert.are.equal(2, #token_requests())
     end)
 
-    it("refreshes ahead of expiry, at most once per refresh interval", function()
-      lifetime(200)  -- less than the 300 s refresh margin: due for refresh as soon as it arrives
-      local t1 = secret_cred():token(STORAGE)
-      assert.are.equal(t1, secret_cred():token(STORAGE))  -- the 30 s minimum interval holds it
-      assert.are.equal(1, #token_requests())
-      local eager = secret_cred{ refresh_min_interval = 0 }
-      local t2 = eager:token(STORAGE)
-      assert.are_not.equal(t1, t2)
-      assert.are.equal(2, #token_requests())
-    end)
-
-    it("keeps the still-valid token when an early refresh fails", function()
-      lifetime(200)
-      local cred = secret_cred{ refresh_min_interval = 0, retry = fast_retry(2) }
-      local t1 = cred:token(STORAGE)
-      faults{ { route = "aad.token.*", sequence = { { type = "status", status = 503 } }, ["repeat"] = true } }
-      local t2, expires_on = cred:token(STORAGE)
-      assert.are.equal(t1, t2)
-      assert.is_number(expires_on)
-      local reqs = token_requests()
-      assert.are.equal(3, #reqs)
-      assert.are.same({ 200, 503, 503 }, { reqs[1].status, reqs[2].status, reqs[3].status })
-    end)
+    -- when tokens are refreshed, how close to expiry they may go out, and what a failed early refresh
+    -- keeps: tests/spec/aad_refresh_spec.lua (with an injected clock)
 
     it("computes the refresh time from the margin, refresh_in and half-life", function()
       local cache = require "lufa.aad.cache"

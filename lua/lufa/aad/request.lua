@@ -1,6 +1,7 @@
 --- lufa.aad.request: sends one token request (with retries for transient failures) and returns the parsed
 -- token or a lufa.error of kind "aad".
 local http = require "lufa.http"
+local clock = require "lufa.aad.clock"
 local response = require "lufa.aad.response"
 
 local request = {}
@@ -48,7 +49,7 @@ function request.send(opts, ctx)
   if not res then
     err = response.transport_error(herr, ctx)
   elseif res.status >= 200 and res.status < 300 then
-    tok, err = response.parse_token(res, ctx, os.time())
+    tok, err = response.parse_token(res, ctx, clock.time())
   else
     err = response.error(res, ctx)
   end

@@ -107,6 +107,23 @@ describe("durable runs of the sample pipeline", function()
     child:cleanup()
   end)
 
+  it("lufa resume of a run whose job the service no longer has fails the activity and says what to do", function()
+    emu:settings{ jobDurationMs = 120000 }
+    local child = emu:spawn_lufa(run_args())
+    local id = child:run_id()
+    assert.is_table(running_job(), "the batch job never started")
+    child:signal("KILL")
+    child:wait(10)
+    emu:reset()  -- the service forgets every job
+    emu:upload(sample.INPUT, gens[2].file)
+    local r = lufa("resume", id)
+    assert.are.equal(1, r.status, r.output)
+    assert.matches("no longer exists on the service", r.stdout)
+    assert.truthy(r.stdout:find("'lufa rerun " .. id .. " --from-failure' submits a new job", 1, true), r.stdout)
+    assert.are.equal(0, route_count("ml.bes.submit"))
+    child:cleanup()
+  end)
+
   for _, case in ipairs{ { "TERM", 143 }, { "HUP", 129 } } do
     it("SIG" .. case[1] .. " during training deletes the job and records the run Cancelled (exit " .. case[2] .. ")",
       function()

@@ -181,3 +181,25 @@ describe("a plain rerun", function()
     h:wait()
   end)
 end)
+
+describe("records of ForEach iterations", function()
+  it("carry the iteration they ran in, and a failed ForEach runs again as a whole", function()
+    local f = factory{
+      act("Loop", "ForEach", nil, {items = "@createArray(1, 2, 3)", isSequential = true,
+        activities = {act("Inner", "Fragile", nil, {seen = "@item()"})}}),
+    }
+    broken.Inner = true
+    local first = assert(f:run("P"))
+    assert.are.equal("Failed", first.status)
+    local iterations = {}
+    for _, r in ipairs(f:activity_runs(first.runId, {activityName = "Inner"})) do
+      iterations[#iterations + 1] = r.iteration
+    end
+    assert.are.same({"1", "2", "3"}, iterations)
+    broken.Inner = nil
+    local second = assert(f:rerun(first.runId, {from_failure = true})):wait()
+    assert.are.equal("Succeeded", second.status)
+    assert.are.equal(3, #f:activity_runs(second.runId, {activityName = "Inner"}))
+    assert.are.equal(6, executed.Inner)
+  end)
+end)

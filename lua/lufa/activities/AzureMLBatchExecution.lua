@@ -114,8 +114,8 @@ function M.run(ctx, activity)
     if not st then
       if serr.status == 404 then
         ctx:fail("2600", string.format("batch job %s, started before lufa stopped, no longer exists on the " ..
-          "service at %s; rerun the activity (lufa rerun RUN_ID --from-failure) to submit a new job", job_id,
-          ml.ml_endpoint:match("^[^?]*")))
+          "service at %s; 'lufa rerun %s --from-failure' submits a new job", job_id,
+          ml.ml_endpoint:match("^[^?]*"), ctx.run_id))
       end
       fail_with(ctx, ml, serr)
     end

@@ -8,6 +8,7 @@ local json = require "lufa.json"
 local pipeline = require "lufa.pipeline"
 local runs = require "lufa.runs"
 local view = require "lufa.cli.view"
+local stdout, stderr = view.out, view.err
 
 local M = {}
 
@@ -33,7 +34,7 @@ RUN_ID may be shortened to a unique prefix.
 ]]
 
 local function die(fmt, ...)
-  io.stderr:write("lufa: ", string.format(fmt, ...), "\n")
+  stderr("lufa: ", string.format(fmt, ...), "\n")
   return 2
 end
 
@@ -80,7 +81,7 @@ local function load(path, o)
   local factory, problems = pipeline.load_factory(path, { override = o.override, activity_folders = o.activities,
     store = o.opened_store })
   if not factory then
-    io.stderr:write(pipeline.format_problems(problems))
+    stderr(pipeline.format_problems(problems))
     return nil
   end
   return factory
@@ -94,25 +95,29 @@ local function open_store(o, create)
   return store
 end
 
+-- Problems of the factory that stop a run; a broken trigger only warns (it is not what runs now).
 local function check(factory)
   local problems = factory:validate()
+  for _, p in ipairs(problems) do
+    if p.trigger and p.severity == "error" then p.severity = "warning" end
+  end
   if pipeline.has_errors(problems) then
-    io.stderr:write(pipeline.format_problems(problems))
+    stderr(pipeline.format_problems(problems))
     return false
   end
-  io.stderr:write(pipeline.format_problems(problems))  -- warnings
+  stderr(pipeline.format_problems(problems))  -- warnings
   return true
 end
 
 -- Waits for a started run; a signal cancels it (remote jobs deleted, the run recorded Cancelled).
 local function finish(handle, factory, store, o)
   store:flush()  -- the run is on disk before its id is shown
-  io.stderr:write(string.format("lufa: run %s of pipeline %s, recorded in %s\n", handle.runId,
+  stderr(string.format("lufa: run %s of pipeline %s, recorded in %s\n", handle.runId,
     handle.record.pipelineName, store.path))
   local signal
   lufa.on_interrupt(function(name, number)
     signal = number
-    io.stderr:write(string.format("lufa: interrupted: cancelling the run (%s; a second signal stops lufa at " ..
+    stderr(string.format("lufa: interrupted: cancelling the run (%s; a second signal stops lufa at " ..
       "once, and 'lufa resume %s' then finishes the cancellation)\n", name, handle.runId))
     handle:cancel(name == "SIGINT" and "interrupted" or name)
   end)
@@ -120,9 +125,9 @@ local function finish(handle, factory, store, o)
   lufa.on_interrupt(nil)
   local acts = factory:activity_runs(record.runId) or {}
   if o.json then
-    io.stdout:write(json.encode({ pipelineRun = record, activityRuns = json.array(acts) }, { pretty = true }), "\n")
+    stdout(json.encode({ pipelineRun = record, activityRuns = json.array(acts) }, { pretty = true }), "\n")
   else
-    io.stdout:write(view.summary(record, acts))
+    stdout(view.summary(record, acts))
   end
   store:close()
   if signal and record.status == "Cancelled" then return 128 + signal end
@@ -147,14 +152,14 @@ function M.validate(o)
   if not factory then return 2 end
   local problems = factory:validate()
   if o.json then
-    io.stdout:write(json.encode(json.array(problems), { pretty = true }), "\n")
+    stdout(json.encode(json.array(problems), { pretty = true }), "\n")
   else
-    io.stdout:write(pipeline.format_problems(problems))
+    stdout(pipeline.format_problems(problems))
     local errors, warnings = 0, 0
     for _, p in ipairs(problems) do
       if p.severity == "error" then errors = errors + 1 else warnings = warnings + 1 end
     end
-    io.stdout:write(string.format("%s: %d error(s), %d warning(s); pipelines: %s\n", o[1], errors, warnings,
+    stdout(string.format("%s: %d error(s), %d warning(s); pipelines: %s\n", o[1], errors, warnings,
       table.concat(factory:pipelines(), ", ")))
   end
   return pipeline.has_errors(problems) and 2 or 0
@@ -209,7 +214,7 @@ function M.runs(o)
   local store, serr = open_store(o, false)
   if not store then
     if sub == "list" and not o.store and not os.getenv("LUFA_STORE") and serr:find("no run store", 1, true) then
-      io.stdout:write("no runs recorded yet\n")
+      stdout("no runs recorded yet\n")
       return 0
     end
     return die("%s", serr)
@@ -232,7 +237,7 @@ function M.main(command, ...)
   local ok, o = pcall(parse, { ... })
   if not ok then return die("%s\n%s", o, USAGE) end
   if o.help then
-    io.stdout:write(USAGE)
+    stdout(USAGE)
     return 0
   end
   local f = M[command]

@@ -4,6 +4,7 @@ local lufa = require "lufa"
 local json = require "lufa.json"
 local runs = require "lufa.runs"
 local view = require "lufa.cli.view"
+local stdout, stderr = view.out, view.err
 
 local M = {}
 
@@ -49,11 +50,11 @@ function M.list(o, store)
   local more = #list > limit
   if more then list[#list] = nil end
   if o.json then
-    io.stdout:write(json.encode(json.array(list), {pretty = true}), "\n")
+    stdout(json.encode(json.array(list), {pretty = true}), "\n")
     return 0
   end
   if #list == 0 then
-    io.stdout:write("no runs", (next(filter) or since) and " match" or " recorded", " in ", store.path, "\n")
+    stdout("no runs", (next(filter) or since) and " match" or " recorded", " in ", store.path, "\n")
     return 0
   end
   local lines = {string.format("%-36s  %-24s %-12s %-20s %9s  %s", "RUN ID", "PIPELINE", "STATUS", "START (UTC)",
@@ -63,7 +64,7 @@ function M.list(o, store)
       short_time(r.runStart), view.seconds(r.durationInMs), trigger_of(r))
   end
   if more then lines[#lines + 1] = string.format("(the newest %d; --limit N shows more)", limit) end
-  io.stdout:write(table.concat(lines, "\n"), "\n")
+  stdout(table.concat(lines, "\n"), "\n")
   return 0
 end
 
@@ -80,7 +81,7 @@ function M.show(o, store, id)
   local record, info = store:get_pipeline_run(id)
   local acts = store:activity_runs(id)
   if o.json then
-    io.stdout:write(json.encode({pipelineRun = record, activityRuns = json.array(acts)}, {pretty = true}), "\n")
+    stdout(json.encode({pipelineRun = record, activityRuns = json.array(acts)}, {pretty = true}), "\n")
     return 0
   end
   local out = {}
@@ -111,7 +112,7 @@ function M.show(o, store, id)
     local output = a.status == "Succeeded" and compact(a.output, 400)
     if output then add("      output %s", output) end
   end
-  io.stdout:write(table.concat(out, "\n"), "\n")
+  stdout(table.concat(out, "\n"), "\n")
   return 0
 end
 
@@ -125,28 +126,28 @@ function M.cancel(o, store, id)
     record.message = "Pipeline run cancelled (it was interrupted)"
     store:put_pipeline_run(record)
     store:flush()
-    io.stdout:write("run ", id, " was interrupted; it is now recorded Cancelled\n")
+    stdout("run ", id, " was interrupted; it is now recorded Cancelled\n")
     for k, v in pairs(journal) do
-      io.stdout:write("  remote work it had started may still run: ", k, " ", json.encode(v), "\n")
+      stdout("  remote work it had started may still run: ", k, " ", json.encode(v), "\n")
     end
     return 0
   end
   if record.status ~= "InProgress" and record.status ~= "Canceling" then
-    io.stdout:write("run ", id, " has ended (", record.status, "): nothing to cancel\n")
+    stdout("run ", id, " has ended (", record.status, "): nothing to cancel\n")
     return 0
   end
   store:request_cancel(id, o.reason or "cancelled by lufa runs cancel")
-  io.stderr:write("lufa: asked ", require("lufa.runs.owner").describe(info.owner), " to cancel run ", id, "\n")
+  stderr("lufa: asked ", require("lufa.runs.owner").describe(info.owner), " to cancel run ", id, "\n")
   local deadline = lufa.now() + (tonumber(o.wait) or 60)
   while lufa.now() < deadline do
     lufa.sleep(0.2)
     record = store:get_pipeline_run(id)
     if record.status ~= "InProgress" and record.status ~= "Canceling" then
-      io.stdout:write("run ", id, ": ", record.status, "\n")
+      stdout("run ", id, ": ", record.status, "\n")
       return record.status == "Cancelled" and 0 or 1
     end
   end
-  io.stdout:write("run ", id, " is still ", record.status, " after ", tostring(o.wait or 60), " s; its cancellation goes on\n")
+  stdout("run ", id, " is still ", record.status, " after ", tostring(o.wait or 60), " s; its cancellation goes on\n")
   return 1
 end
 
@@ -154,13 +155,13 @@ function M.prune(o, store)
   local age = o.older_than and M.duration(o.older_than)
   if not age then return nil, "prune needs --older-than AGE (e.g. 90d, 12h)" end
   local n = store:prune(runs.wall_time() - age)
-  io.stdout:write(string.format("pruned %d run(s) that started more than %s ago from %s\n", n, o.older_than, store.path))
+  stdout(string.format("pruned %d run(s) that started more than %s ago from %s\n", n, o.older_than, store.path))
   return 0
 end
 
 function M.check(_, store)
   local result = store:check()
-  io.stdout:write(store.path, ": ", result, "\n")
+  stdout(store.path, ": ", result, "\n")
   return result == "ok" and 0 or 1
 end
 

@@ -4,6 +4,20 @@ local lufa = require "lufa"
 
 local M = {}
 
+local redact = require "lufa.redact"
+
+-- Everything the commands print passes here: a secret that a service echoed in its answer, or anything
+-- shaped like a credential, is scrubbed whatever path it took.
+local function writer(stream)
+  return function(...)
+    local n = select("#", ...)
+    local parts = {...}
+    for i = 1, n do parts[i] = tostring(parts[i]) end
+    stream:write(redact.text(table.concat(parts, "", 1, n)))
+  end
+end
+M.out, M.err = writer(io.stdout), writer(io.stderr)
+
 --- "12.3s" from milliseconds ("" when unknown).
 function M.seconds(ms)
   if math.type(ms) ~= "integer" and type(ms) ~= "number" then return "" end
@@ -20,10 +34,10 @@ function M.progress(quiet)
   local order, state, drawn = {}, {}, 0
   local started = lufa.now()
   local function draw()
-    if drawn > 0 then io.stderr:write(string.format("\27[%dA", drawn)) end
+    if drawn > 0 then M.err(string.format("\27[%dA", drawn)) end
     for _, name in ipairs(order) do
       local s = state[name]
-      io.stderr:write(string.format("\27[2K %s %-32s %-11s %s\n", MARKS[s.status] or " ", name, s.status,
+      M.err(string.format("\27[2K %s %-32s %-11s %s\n", MARKS[s.status] or " ", name, s.status,
         s.note or ""))
     end
     drawn = #order
@@ -43,18 +57,18 @@ function M.progress(quiet)
       if ev.reused then s.note = "output of the earlier run" end
       if ev.status == "Failed" and ev.error then s.note = s.note .. "  " .. tostring(ev.error.message or "") end
       if tty then draw() else
-        io.stderr:write(string.format("%7.1fs  %-32s %s%s\n", lufa.now() - started, name, ev.status,
+        M.err(string.format("%7.1fs  %-32s %s%s\n", lufa.now() - started, name, ev.status,
           s.note ~= "" and ("  " .. s.note) or ""))
       end
     elseif ev.type == "log" and (ev.level == "warning" or ev.level == "error" or ev.level == "info") then
       local line = string.format("%7.1fs  %-32s %s", lufa.now() - started, ev.activityName or "", ev.message)
       if tty then  -- the log line takes the block's first line; the block moves down one
-        if drawn > 0 then io.stderr:write(string.format("\27[%dA", drawn)) end
-        io.stderr:write("\27[2K", line, "\n")
+        if drawn > 0 then M.err(string.format("\27[%dA", drawn)) end
+        M.err("\27[2K", line, "\n")
         drawn = 0
         draw()
       else
-        io.stderr:write(line, "\n")
+        M.err(line, "\n")
       end
     end
   end

@@ -21,9 +21,11 @@
 #include "secret.h"
 #include "sqlite.h"
 #include "xml.h"
+#include "process.h"
 
 static const luaL_Reg native_modules[] = {
   {"lufa", luaopen_lufa},
+  {"lufa.process", luaopen_lufa_process},
   {"lufa.error", luaopen_lufa_error},
   {"lufa.secret", luaopen_lufa_secret},
   {"lufa.json", luaopen_lufa_json},

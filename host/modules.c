@@ -22,6 +22,7 @@
 #include "sqlite.h"
 #include "xml.h"
 #include "process.h"
+#include "systemd.h"
 
 static const luaL_Reg native_modules[] = {
   {"lufa", luaopen_lufa},
@@ -35,6 +36,7 @@ static const luaL_Reg native_modules[] = {
   {"lufa.fs", luaopen_lufa_fs},
   {"lufa.redact", luaopen_lufa_redact},
   {"lufa.sqlite", luaopen_lufa_sqlite},
+  {"lufa.systemd", luaopen_lufa_systemd},
   {NULL, NULL}
 };
 

@@ -123,6 +123,13 @@ describe("cron next_after", function()
     assert.are.equal("2027-01-04T09:00:00Z", iso(c:next_after(t"2027-01-04T08:00:00Z" + 0.5)))
   end)
 
+  it("has no fire time after an infinite or NaN instant", function()
+    local c = assert(cron.parse("* * * * *"))
+    assert.is_nil(c:next_after(math.huge))
+    assert.is_nil(c:next_after(-math.huge))
+    assert.is_nil(c:next_after(0 / 0))
+  end)
+
   it("uses the zone's wall clock (half-hour offset, Windows name)", function()
     assert.are.same({"2027-01-04T03:30:00Z", "2027-01-05T03:30:00Z"},
       fires("0 9 * * *", "2027-01-04T00:00:00Z", 2, "India Standard Time"))

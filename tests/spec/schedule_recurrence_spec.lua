@@ -241,6 +241,13 @@ describe("next_after", function()
     assert.are.equal("2047-06-30T09:00:00Z", iso(m:next_after(t"2047-01-01T00:00:00Z")))
   end)
 
+  it("has no fire time after the end of time, and the first one after its beginning", function()
+    local c = compile{frequency = "Hour", startTime = "2027-01-04T08:00:00Z"}
+    assert.is_nil(c:next_after(math.huge))
+    assert.is_nil(c:next_after(0 / 0))
+    assert.are.equal(c.start, c:next_after(-math.huge))
+  end)
+
   it("returns nil for a schedule that never matches, after a bounded search", function()
     local c = compile{frequency = "Month", interval = 12, startTime = "2027-02-01T00:00:00Z",
       schedule = {monthDays = {30}, hours = {0}}}

@@ -214,6 +214,7 @@ end
 --- The first instant strictly after `t` (epoch seconds) whose wall-clock time in `z` (a zone object from
 -- lufa.schedule.zone; UTC when nil) matches, or nil when none within 8 years.
 function Cron:next_after(t, z)
+  if t ~= t or t == math.huge or t == -math.huge then return nil end
   z = z or zone.utc()
   local off = z:offset_at(t)
   local w = math.floor(t) + off

@@ -419,6 +419,7 @@ end
 --- The first fire time strictly after `t` (epoch seconds), or nil when there is none (endTime reached,
 -- or a schedule that matches no day within a century).
 function Compiled:next_after(t)
+  if t ~= t or t == math.huge then return nil end   -- NaN, or after the end of time
   local x
   if self.schedule then x = self:scheduled_next(t) else x = self:plain_next(t) end
   if x and self.end_time and x >= self.end_time then return nil end

@@ -323,6 +323,12 @@ describe("recurrence.validate", function()
         timeZone = "Pacific Standard Time"})
   end)
 
+  it("warns about a UTC startTime without its Z (ADF refuses it; lufa reads it as UTC)", function()
+    assert.are.same({"warning .startTime: startTime '2027-01-04T08:00:00' has no 'Z': with timeZone UTC ADF expects " ..
+      "yyyy-MM-ddTHH:mm:ssZ (lufa reads it as UTC)"}, problems_of{frequency = "Day", startTime = "2027-01-04T08:00:00"})
+    assert.are.equal(t"2027-01-04T08:00:00Z", compile{frequency = "Day", startTime = "2027-01-04T08:00:00"}.start)
+  end)
+
   it("rejects an unknown zone", function()
     assert.are.same({"error .timeZone: unknown time zone 'Pacific Time' (expected an IANA name such as Europe/Berlin " ..
       "or a Windows name such as W. Europe Standard Time)"},

@@ -155,6 +155,10 @@ local function read(rec)
     end
     if not parts.zone then return nil, true end
     if offset then return wall - offset, false end
+    if utc then
+      problem("." .. field, "warning", "%s '%s' has no 'Z': with timeZone UTC ADF expects yyyy-MM-ddTHH:mm:ssZ " ..
+        "(lufa reads it as UTC)", field, v)
+    end
     local t = parts.zone:wall_to_utc(wall)
     return t, false, wall
   end

@@ -196,6 +196,23 @@ describe("a recurrence in a zone with DST", function()
         schedule = {monthlyOccurrences = {{day = "Saturday", occurrence = -1}}, hours = {7}, minutes = {0}}}, 2))
   end)
 
+  it("agrees with a minute-by-minute check across fall-back in New Zealand (UTC+13 in summer)", function()
+    local z = require("lufa.schedule.zone").get("Pacific/Auckland")
+    local c = compile{frequency = "Day", startTime = "2027-04-01T00:00:00", timeZone = "New Zealand Standard Time",
+      schedule = {hours = {2, 3, 12}, minutes = {0, 30}}}
+    local walked = {}
+    for x = t"2027-03-31T00:00:00Z", t"2027-04-10T00:00:00Z", 60 do
+      local l = z:to_local(x)
+      local wanted = (l.hour == 2 or l.hour == 3 or l.hour == 12) and (l.min == 0 or l.min == 30)
+      if wanted and x >= c.start and z:to_utc(l) == x then walked[#walked + 1] = iso(x) end   -- first occurrences
+    end
+    local got = {}
+    for i, x in ipairs(c:next_n(t"2027-03-31T00:00:00Z", #walked)) do got[i] = iso(x) end
+    -- six a day (04-04's 02:00 and 02:30 once each, though they happen twice) for 04-01..04-09, five on 04-10
+    assert.are.equal(9 * 6 + 5, #walked)
+    assert.are.same(walked, got)
+  end)
+
   it("uses the footer rule in 2040", function()
     assert.are.same({"2040-03-10T10:30:00Z", "2040-03-11T10:30:00Z", "2040-03-12T09:30:00Z"},
       fires({frequency = "Day", startTime = "2040-03-10T02:30:00", timeZone = "Pacific Standard Time"}, 3))

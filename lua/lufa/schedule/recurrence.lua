@@ -390,8 +390,10 @@ end
 function Compiled:first_on_day(dn, after)
   local z = self.zone
   local base = dn * 86400
-  local off_a = z:offset_at(base - 86400 / 2)
-  local off_b = z:offset_at(base + 86400 * 1.5)
+  -- the day's instants lie within a day either side of `base` (offsets are under 24 h): the same offset at
+  -- both ends means no transition in between, and the wall times map in order
+  local off_a = z:offset_at(base - 86400)
+  local off_b = z:offset_at(base + 2 * 86400)
   local best
   for _, tod in ipairs(self.times) do
     if self:time_in_period(dn, tod) then

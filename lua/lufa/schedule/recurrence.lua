@@ -119,7 +119,7 @@ local function read(rec)
 
   local interval = L.get(rec, "interval")
   if interval == nil then parts.interval = 1
-  elseif type(interval) ~= "number" or not is_int(interval) or interval < 1 then
+  elseif type(interval) ~= "number" or not math.tointeger(interval) or interval < 1 then
     problem(".interval", "error", "interval must be a positive integer (how many %s between runs), got %s",
       parts.frequency and (parts.frequency:lower() .. "s") or "periods",
       type(interval) == "string" and string.format("the string '%s'", interval) or tostring(interval))

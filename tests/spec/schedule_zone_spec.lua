@@ -64,6 +64,17 @@ describe("zone.get", function()
     assert.is_nil((zone.get(nil)))
   end)
 
+  it("reads $TZDIR, and says so when a known zone has no file there", function()
+    local util = require "tests.support.util"
+    local p = assert(io.popen("TZDIR=/nonexistent-tzdir " .. util.shell_quote(util.lufa_binary()) ..
+      [[ -e 'local z = require "lufa.schedule.zone"; print(select(2, z.get("Pacific Standard Time")));]] ..
+      [[ print(z.get("UTC").name)' 2>&1]]))
+    local out = p:read("a")
+    p:close()
+    assert.are.equal("time zone 'Pacific Standard Time' is America/Los_Angeles, which has no TZif file in " ..
+      "/nonexistent-tzdir (is tzdata installed?)\nEtc/UTC\n", out)
+  end)
+
   it("caches zones by name", function()
     assert.are.equal(get("Europe/Berlin"), get("Europe/Berlin"))
     assert.are_not.equal(get("Europe/Berlin"), get("W. Europe Standard Time"))

@@ -381,6 +381,10 @@ function M.get(name)
   local data, err = load_iana(iana)
   if not data then
     if err then return nil, err end
+    if win then   -- a known id whose zone this system lacks
+      return nil, string.format("time zone '%s' is %s, which has no TZif file in %s (is tzdata installed?)", name, iana,
+        (os.getenv("TZDIR") or "") ~= "" and os.getenv("TZDIR") or "/usr/share/zoneinfo")
+    end
     return unknown(name)
   end
   z = setmetatable({name = iana, windows = win, trans = data.trans, idx = data.idx, types = data.types,

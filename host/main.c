@@ -12,11 +12,12 @@
 #include "include/lufa.h"
 #include "loop.h"
 #include "modules.h"
+#include "version.h"
 
 static const char *progname = "lufa";
 
-/* Subcommands implemented in Lua by lufa.cli (run, validate, runs, rerun, resume, schedule, trigger). */
-static const char *const commands[] = {"run", "validate", "runs", "rerun", "resume", "schedule", "trigger", NULL};
+/* Subcommands implemented in Lua by lufa.cli (run, validate, runs, rerun, resume, schedule, trigger, help). */
+static const char *const commands[] = {"run", "validate", "runs", "rerun", "resume", "schedule", "trigger", "help", NULL};
 
 static void usage(FILE *out) {
   fprintf(out,
@@ -178,7 +179,7 @@ int main(int argc, char **argv) {
       if (i + 1 < argc) script = i + 1;
       break;
     } else if (strcmp(a, "-v") == 0 || strcmp(a, "--version") == 0) {
-      printf("lufa %s (%s)\n", LUFA_VERSION, LUA_RELEASE);
+      lufa_print_versions(stdout);
       ran = 1;
     } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
       usage(stdout);

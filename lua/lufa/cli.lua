@@ -1,4 +1,4 @@
---- lufa.cli: the `lufa run`, `validate`, `runs`, `rerun` and `resume` commands.
+--- lufa.cli: the `lufa run`, `validate`, `runs`, `rerun`, `resume`, `schedule`, `trigger` and `help` commands.
 -- `main(command, ...)` returns the process exit status: 0 only when the run succeeded (or the factory
 -- is valid); 1 when the run failed; 2 for bad usage, an invalid factory or an unusable store; 128 + the
 -- signal number when a signal cancelled the run (130 SIGINT, 143 SIGTERM, 129 SIGHUP).
@@ -26,6 +26,7 @@ usage: lufa run FACTORY PIPELINE [options]       run a pipeline; its run is reco
        lufa schedule FACTORY --next N [--from TIME] [--json]   the next fire times, nothing run
        lufa schedule FACTORY --once              run what fell due since the last check, then exit
        lufa trigger start|stop NAME [FACTORY]    start or stop a trigger (kept in the store)
+       lufa help [COMMAND]                       this text, or one command's
 options:
   --store PATH           the run store (default: LUFA_STORE, else $XDG_STATE_HOME/lufa/runs.db);
                          ':memory:' records nothing beyond the process
@@ -79,7 +80,12 @@ local function parse(args)
     elseif FLAGS[a] then
       o[FLAGS[a]] = true
     elseif a:sub(1, 1) == "-" and a ~= "-" then
-      error(string.format("unknown option '%s'", a), 0)
+      local known = {}
+      for k in pairs(VALUED) do known[#known + 1] = k end
+      for k in pairs(FLAGS) do known[#known + 1] = k end
+      table.sort(known)
+      local near = require("lufa.options").nearest(a, known)
+      error(string.format("unknown option '%s'%s", a, near and (" (did you mean '" .. near .. "'?)") or ""), 0)
     else
       o[#o + 1] = a
     end
@@ -255,10 +261,41 @@ function M.trigger(o)
   return require("lufa.cli.schedule").trigger(o, schedule_context())
 end
 
+--- `lufa help [COMMAND]`: the usage lines of one command and its options, or everything.
+function M.help(o)
+  local command = o[1]
+  if not command then
+    stdout(USAGE)
+    return 0
+  end
+  local lines, section = {}, nil
+  for line in USAGE:gmatch("[^\n]+") do
+    local usage_line = line:match("^usage: (lufa .*)$") or line:match("^       (lufa .*)$")
+    if usage_line then
+      if usage_line:match("^lufa " .. command:gsub("%p", "%%%0") .. "[ %]|]") or usage_line == "lufa " .. command then
+        lines[#lines + 1] = (#lines == 0 and "usage: " or "       ") .. usage_line
+      end
+    elseif line:match("^%S.*:$") then
+      section = line:match("^(%S+) options:$") or (line == "options:" and "" or nil)
+      if section == command or section == "" then lines[#lines + 1] = line end
+    elseif line:match("^%s") and (section == command or section == "") then
+      lines[#lines + 1] = line
+    elseif not line:match("^%s") then
+      section = nil
+      lines[#lines + 1] = line
+    end
+  end
+  if not lines[1] or not lines[1]:match("^usage:") then
+    return die("unknown command '%s' (lufa help lists the commands)", command)
+  end
+  stdout(table.concat(lines, "\n") .. "\n")
+  return 0
+end
+
 --- Entry point: `main("run", args...)`.
 function M.main(command, ...)
   local ok, o = pcall(parse, { ... })
-  if not ok then return die("%s\n%s", o, USAGE) end
+  if not ok then return die("%s; 'lufa help %s' lists the options", o, tostring(command)) end
   if o.help then
     stdout(USAGE)
     return 0

@@ -35,6 +35,8 @@ options:
   --activities DIR       a folder of <Type>.lua activity modules that add or replace types
   --json                 print the run record (or the problems) as JSON on standard output
   --quiet                no live progress, only the summary
+  --dry-run              (run) show the parameters, linked services, activities in order and the calls a
+                         run would make; call nothing, record nothing
 schedule options:
   --schedules FILE       cron schedules of Lua scripts (docs/scheduling.md)
   --trigger NAME         only this trigger
@@ -55,7 +57,7 @@ local VALUED = {["--override"] = "override", ["--activities"] = "activities", ["
   ["--param"] = "param", ["-p"] = "param", ["--schedules"] = "schedules", ["--grace"] = "grace",
   ["--drain-grace"] = "drain_grace", ["--poll"] = "poll", ["--next"] = "next", ["--from"] = "from"}
 local FLAGS = {["--json"] = "json", ["--quiet"] = "quiet", ["-q"] = "quiet", ["--from-failure"] = "from_failure",
-  ["-h"] = "help", ["--help"] = "help", ["--once"] = "once", ["--verbose"] = "verbose", ["-v"] = "verbose"}
+  ["-h"] = "help", ["--help"] = "help", ["--once"] = "once", ["--dry-run"] = "dry_run", ["--verbose"] = "verbose", ["-v"] = "verbose"}
 
 --- Parses `args` into `{positional..., override=, store=, params={}, activities={}, json=, quiet=, ...}`.
 local function parse(args)
@@ -153,6 +155,11 @@ end
 
 function M.run(o)
   if #o ~= 2 then return die("run needs FACTORY and PIPELINE\n%s", USAGE) end
+  if o.dry_run then
+    local factory = load(o[1], o)
+    if not factory then return 2 end
+    return require("lufa.cli.dryrun").run(factory, o[2], o.params, stdout, stderr)
+  end
   local store, serr = open_store(o, true)
   if not store then return die("%s", serr) end
   store:reap()

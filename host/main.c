@@ -16,8 +16,8 @@
 
 static const char *progname = "lufa";
 
-/* Subcommands implemented in Lua by lufa.cli (run, validate, runs, rerun, resume, schedule, trigger, help). */
-static const char *const commands[] = {"run", "validate", "runs", "rerun", "resume", "schedule", "trigger", "help", NULL};
+/* Subcommands implemented in Lua by lufa.cli (run, validate, runs, rerun, resume, schedule, trigger, help, completions). */
+static const char *const commands[] = {"run", "validate", "runs", "rerun", "resume", "schedule", "trigger", "help", "completions", NULL};
 
 static void usage(FILE *out) {
   fprintf(out,

@@ -27,6 +27,7 @@ usage: lufa run FACTORY PIPELINE [options]       run a pipeline; its run is reco
        lufa schedule FACTORY --once              run what fell due since the last check, then exit
        lufa trigger start|stop NAME [FACTORY]    start or stop a trigger (kept in the store)
        lufa help [COMMAND]                       this text, or one command's
+       lufa completions bash|zsh|fish            the shell's completion script
 options:
   --store PATH           the run store (default: LUFA_STORE, else $XDG_STATE_HOME/lufa/runs.db);
                          ':memory:' records nothing beyond the process
@@ -266,6 +267,45 @@ end
 
 function M.trigger(o)
   return require("lufa.cli.schedule").trigger(o, schedule_context())
+end
+
+--- The command table: `commands` (in usage order: `{name, sub = {subcommands}, summary}`), `valued` (options
+-- that take a value) and `flags`, read from the usage text and the option tables that parse the command line.
+function M.command_table()
+  local t, by_name = {commands = {}, valued = {}, flags = {}}, {}
+  for line in USAGE:gmatch("[^\n]+") do
+    local rest = line:match("^usage: lufa (.*)$") or line:match("^       lufa (.*)$")
+    if rest then
+      local name, after = rest:match("^(%S+)%s*(.*)$")
+      local c = by_name[name]
+      if not c then
+        c = {name = name, sub = {}, summary = after:match("%s%s+(%S.*)$") or ""}
+        by_name[name] = c
+        t.commands[#t.commands + 1] = c
+      end
+      local first = after:match("^(%S+)")
+      if first and first:match("^[a-z|]+$") then
+        for s in first:gmatch("[a-z]+") do
+          local seen = false
+          for _, x in ipairs(c.sub) do seen = seen or x == s end
+          if not seen then c.sub[#c.sub + 1] = s end
+        end
+      end
+    end
+  end
+  for k in pairs(VALUED) do t.valued[#t.valued + 1] = k end
+  for k in pairs(FLAGS) do t.flags[#t.flags + 1] = k end
+  table.sort(t.valued)
+  table.sort(t.flags)
+  return t
+end
+
+--- `lufa completions bash|zsh|fish`: the shell's completion script.
+function M.completions(o)
+  local script = require("lufa.cli.completions").script(o[1] or "", M.command_table())
+  if not script then return die("completions needs a shell: bash, zsh or fish") end
+  stdout(script)
+  return 0
 end
 
 --- `lufa help [COMMAND]`: the usage lines of one command and its options, or everything.

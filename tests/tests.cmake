@@ -46,3 +46,7 @@ set_tests_properties(c/embed_frame_loop PROPERTIES LABELS "c" TIMEOUT 60)
 # The rockspec builds lufa for a stock lua5.4 (offline) and lua5.4 can require it.
 add_test(NAME install/rockspec COMMAND bash ${PROJECT_SOURCE_DIR}/tests/install/rockspec_test.sh)
 set_tests_properties(install/rockspec PROPERTIES LABELS "install" TIMEOUT 300)
+
+# cmake --install gives a working command, man page, completions, lufa.pc and find_package(lufa).
+add_test(NAME install/cmake COMMAND bash ${PROJECT_SOURCE_DIR}/tests/install/cmake_install_test.sh ${PROJECT_BINARY_DIR})
+set_tests_properties(install/cmake PROPERTIES LABELS "install" TIMEOUT 300)

@@ -426,9 +426,17 @@ function M.update_arm(opts)
       delay = math.min(10, delay * 1.5)
     end
   end
-  local function already_applied()
+  -- Whether an update whose answer was lost went through. The model's location alone cannot tell when each
+  -- run writes its model to the same blob (the location was already that): the definition's modifiedOn,
+  -- read before the update was sent, must have changed too, or its provisioning be under way.
+  local function already_applied(modified_before)
     local def = read()
-    return def and wanted ~= nil and M.model_location(def, opts.name) == wanted
+    if not def or wanted == nil or M.model_location(def, opts.name) ~= wanted then return false end
+    local props = member(def, "properties")
+    local state = member(props, "provisioningState")
+    if state ~= nil and state ~= "Succeeded" and state ~= "Failed" then return true end
+    if modified_before == nil then return true end  -- a definition without modifiedOn: the location is all there is
+    return member(props, "modifiedOn") ~= modified_before
   end
 
   local async
@@ -436,29 +444,35 @@ function M.update_arm(opts)
   if resumed and resumed.phase == "accepted" and type(resumed.operation) == "string" then
     log("following the web-service update accepted before lufa stopped")
     async = resumed.operation
-  elseif resumed and resumed.phase == "sent" and already_applied() then
+  elseif resumed and resumed.phase == "sent" and already_applied(resumed.modified) then
     log("the web-service update sent before lufa stopped went through; following its provisioning")
     return wait_provisioned()
   else
-    local def, err = read()
-    if not def then return nil, err end
-    local ok, serr = M.set_model_location(def, opts.name, opts.uri)
-    if not ok then return nil, serr end
-    -- the read-only state is not ours to send back
-    local props = member(def, "properties")
-    local _, pkey = member(props, "provisioningState")
-    if pkey then props[pkey] = nil end
-    journal({ phase = "sent" })
-    local res
-    res, err = call("updating web service " .. split_query(url), { method = "PATCH", url = url,
-      body = json.encode(def, { reveal_secrets = true }), fresh_connection = true }, PATCH_RETRY)
-    if not res then
-      -- the answer may have been lost after the service took the update: look before failing
-      if (err.status == 409 or err.status == nil) and already_applied() then
+    local res, err
+    for attempt = 1, 3 do
+      local def
+      def, err = read()
+      if not def then return nil, err end
+      local ok, serr = M.set_model_location(def, opts.name, opts.uri)
+      if not ok then return nil, serr end
+      -- the read-only state is not ours to send back
+      local props = member(def, "properties")
+      local _, pkey = member(props, "provisioningState")
+      if pkey then props[pkey] = nil end
+      local modified = member(props, "modifiedOn")
+      journal({ phase = "sent", modified = modified })
+      res, err = call("updating web service " .. split_query(url), { method = "PATCH", url = url,
+        body = json.encode(def, { reveal_secrets = true }), fresh_connection = true }, PATCH_RETRY)
+      if res then break end
+      -- the answer may have been lost after the service took the update: look before deciding
+      if err.status ~= 409 and err.status ~= nil then return nil, err end
+      if already_applied(modified) then
         log("the web-service update went through although its answer was lost; following its provisioning")
         return wait_provisioned()
       end
-      return nil, err
+      -- the service did not take it: sending it again cannot apply it twice
+      if err.status ~= nil or attempt == 3 then return nil, err end
+      log("the web-service update's answer was lost and the service did not take it; sending it again")
     end
     async = res.headers["azure-asyncoperation"]
     if async then journal({ phase = "accepted", operation = async }) end

@@ -20,8 +20,10 @@ local function write_json(path, value)
 end
 
 -- The factory as it would be published, or nil after printing why it cannot be.
-local function publishable(o, ctx)
-  local factory, problems = pipeline.load_factory(o[1])
+local function publishable(o)
+  -- Activity folders are loaded so that their types are recognised (and refused) as Lua activities.
+  local activity_folders = #o.activities > 0 and o.activities or nil
+  local factory, problems = pipeline.load_factory(o[1], {activity_folders = activity_folders})
   if not factory then
     stderr(pipeline.format_problems(problems))
     return nil
@@ -30,7 +32,6 @@ local function publishable(o, ctx)
   for _, p in ipairs(factory:validate()) do
     if p.severity == "error" then problems[#problems + 1] = p end
   end
-  local activity_folders = #o.activities > 0 and o.activities or nil
   for _, p in ipairs(check.refusals(factory, {override = o.override, activity_folders = activity_folders})) do
     problems[#problems + 1] = p
   end
@@ -55,7 +56,7 @@ function M.publish(o, ctx)
   if deploying and not (o.subscription and o.resource_group and o.factory) then
     return ctx.die("deploying needs --subscription, --resource-group and --factory")
   end
-  local factory, built = publishable(o, ctx)
+  local factory, built = publishable(o)
   if not factory then return 2 end
   if o.out then
     local ok, err = pcall(fs.mkdir, o.out, 493, true)

@@ -270,6 +270,8 @@ function triggerState(ctx, state, runtimeState) {
 }
 
 const BASE = String.raw`^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.DataFactory/factories/([^/]+)`;
+// Child routes are named per kind (adf.pipelines.put, …) so that a fault can aim at one kind.
+const kindName = (verb) => (ctx) => `adf.${(ctx.params.kind ?? 'unknown').toLowerCase()}.${verb}`;
 const route = (name, method, suffix, keys, handler) => ({ name, method, path: new RegExp(`${BASE}${suffix}/?$`, 'i'), keys: ['sub', 'rg', 'factory', ...keys], handler });
 
 export function createAdfService({ state, directory, faults, log }) {
@@ -283,16 +285,16 @@ export function createAdfService({ state, directory, faults, log }) {
     })),
     route('adf.trigger.start', 'POST', '/triggers/([^/]+)/start', ['name'], g((ctx) => triggerState(ctx, state, 'Started'))),
     route('adf.trigger.stop', 'POST', '/triggers/([^/]+)/stop', ['name'], g((ctx) => triggerState(ctx, state, 'Stopped'))),
-    route('adf.child.list', 'GET', '/([^/]+)', ['kind'], g((ctx) => {
+    route(kindName('list'), 'GET', '/([^/]+)', ['kind'], g((ctx) => {
       const f = requireFactory(ctx, state);
       return jsonResponse(200, { value: [...f.children[ctx.kind].values()].map((r) => childView(state, f, ctx.kind, r)) });
     })),
-    route('adf.child.get', 'GET', '/([^/]+)/([^/]+)', ['kind', 'name'], g((ctx) => {
+    route(kindName('get'), 'GET', '/([^/]+)/([^/]+)', ['kind', 'name'], g((ctx) => {
       const f = requireFactory(ctx, state);
       return jsonResponse(200, childView(state, f, ctx.kind, requireChild(ctx, state, f)));
     })),
-    route('adf.child.put', 'PUT', '/([^/]+)/([^/]+)', ['kind', 'name'], g((ctx) => putChild(ctx, state))),
-    route('adf.child.delete', 'DELETE', '/([^/]+)/([^/]+)', ['kind', 'name'], g((ctx) => deleteChild(ctx, state))),
+    route(kindName('put'), 'PUT', '/([^/]+)/([^/]+)', ['kind', 'name'], g((ctx) => putChild(ctx, state))),
+    route(kindName('delete'), 'DELETE', '/([^/]+)/([^/]+)', ['kind', 'name'], g((ctx) => deleteChild(ctx, state))),
   ];
   return createService({ service: 'adf', routes, errors: armErrors, faults, log });
 }

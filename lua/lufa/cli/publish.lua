@@ -21,9 +21,10 @@ end
 
 -- The factory as it would be published, or nil after printing why it cannot be.
 local function publishable(o)
-  -- Activity folders are loaded so that their types are recognised (and refused) as Lua activities.
+  -- Activity folders are loaded so that their types are recognised (and refused) as Lua activities; ADF's
+  -- activity types that lufa does not run (Copy, Lookup, …) are published all the same.
   local activity_folders = #o.activities > 0 and o.activities or nil
-  local factory, problems = pipeline.load_factory(o[1], {activity_folders = activity_folders})
+  local factory, problems = pipeline.load_factory(o[1], {activities = check.registry(activity_folders)})
   if not factory then
     stderr(pipeline.format_problems(problems))
     return nil

@@ -22,6 +22,22 @@ for _, t in ipairs{
   "WebHook",
 } do M.ADF_ACTIVITY_TYPES[t:lower()] = t end
 
+-- Stands for an ADF activity type that lufa does not run itself (Copy, Lookup, …): it is published, not run.
+local PUBLISHED_ONLY = {published_only = true, run = function(_, activity)
+  error(string.format("activity type '%s' runs in Azure Data Factory, not in lufa", tostring(activity.type)), 0)
+end}
+
+--- A registry with the given folders of Lua activity modules that also knows every ADF activity type lufa
+-- does not run, so that a factory using them validates for publishing (a folder's module still comes first).
+function M.registry(folders)
+  local registry = activities.new(activities.root)
+  for _, dir in ipairs(folders or {}) do registry:add_folder(dir) end
+  for _, t in pairs(M.ADF_ACTIVITY_TYPES) do
+    if not registry:get(t) then registry:register(t, PUBLISHED_ONLY) end
+  end
+  return registry
+end
+
 -- typeProperties keys lufa adds to ADF's linked-service types.
 local LINKED_EXTENSIONS = {
   azureml = {authorityHost = "lufa's Azure AD authority for local stand-ins"},
@@ -62,6 +78,7 @@ local function check_activities(list, path, file, registry, problems)
     local t = L.get(activity, "type")
     local name = tostring(L.get(activity, "name") or "?")
     local mod = registry and type(t) == "string" and registry:get(t) or nil
+    if mod == PUBLISHED_ONLY then mod = nil end
     if type(t) ~= "string" or not M.ADF_ACTIVITY_TYPES[t:lower()] then
       refuse(problems, file, apath .. ".type", string.format(
         "activity '%s' has type '%s', which only lufa runs (%s); ADF would reject the pipeline", name,

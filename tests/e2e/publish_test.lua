@@ -330,6 +330,40 @@ describe("lufa publish", function()
       assert.are.equal("key-from-the-file", ls.properties.typeProperties.apiKey)
     end)
 
+    it("publishes and deploys the factory's global parameters as ADF does", function()
+      local dir = copy_sample()
+      os.execute("mkdir -p " .. shell_quote(dir .. "/factory"))
+      local gp = {modelName = {type = "String", value = "bikes"}, epochs = {type = "Int", value = 3},
+        rate = {type = "Float", value = 0.5}}
+      emulators.write_file(dir .. "/factory/adf-retraining.json", json.encode{name = "adf-retraining",
+        location = "westeurope", properties = {globalParameters = gp}})
+      local r = publish{"publish", dir, "--out", work .. "/arm-gp"}
+      assert.are.equal(0, r.status, r.output)
+      local t = decode(work .. "/arm-gp/ARMTemplateForFactory.json")
+      local f = t.resources[1]
+      assert.are.equal("Microsoft.DataFactory/factories", f.type)
+      assert.are.equal("[parameters('factoryName')]", f.name)
+      assert.are.equal("[parameters('dataFactory_location')]", f.location)
+      assert.are.same({type = "String", value = "[parameters('dataFactory_properties_globalParameters_modelName_value')]"},
+        f.properties.globalParameters.modelName)
+      assert.are.same({type = "Float", value = 0.5}, f.properties.globalParameters.rate)
+      assert.are.same({type = "int", defaultValue = 3}, t.parameters.dataFactory_properties_globalParameters_epochs_value)
+      assert.are.same({type = "string", defaultValue = "westeurope"}, t.parameters.dataFactory_location)
+
+      local d = publish(deploy_args(dir, FACTORY))
+      assert.are.equal(0, d.status, d.output)
+      local _, factory = arm_get(FACTORY)
+      assert.are.equal(canonical(gp), canonical(factory.properties.globalParameters))
+
+      gp.modelName.value = "scooters"
+      emulators.write_file(dir .. "/factory/adf-retraining.json", json.encode{name = "adf-retraining",
+        location = "westeurope", properties = {globalParameters = gp}})
+      local dry = publish(deploy_args(dir, FACTORY, {"--dry-run"}))
+      assert.are.equal(0, dry.status, dry.output)
+      assert.is_truthy(dry.stdout:find("~ factory " .. FACTORY .. " (1 change(s))\n    " ..
+        "$.properties.globalParameters.modelName.value: \"bikes\" -> \"scooters\"", 1, true), dry.stdout)
+    end)
+
     it("stops at what ARM refuses, naming the resource and ARM's error, and restarts the stopped trigger", function()
       emu:faults{rules = {{route = "adf.pipelines.put", sequence = {{type = "status", status = 400}}}}}
       local r = publish(deploy_args(SAMPLE, FACTORY))

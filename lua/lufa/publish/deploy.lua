@@ -106,15 +106,21 @@ local function extras(client, built)
   return lines
 end
 
-local function put_factory(client, remote, o)
-  local body = json.object{location = o.location or (remote and remote.location), properties = json.object{}}
+-- The factory's PUT body: its location, tags and identity as Azure has them, and the global parameters of
+-- the template (else those Azure has).
+local function factory_body(remote, built, values, o)
+  local body = json.object{location = o.location or (remote and remote.location) or values.dataFactory_location,
+    properties = json.object{}}
   if remote then
     if remote.tags then body.tags = remote.tags end
     if remote.identity then body.identity = remote.identity end
     local gp = type(remote.properties) == "table" and remote.properties.globalParameters
     if gp then body.properties.globalParameters = gp end
   end
-  return client:call("PUT", client:path(), body)
+  if built.factory_properties then
+    body.properties.globalParameters = M.evaluate(built.factory_properties.globalParameters, values)
+  end
+  return body
 end
 
 --- `lufa publish FACTORY --subscription S --resource-group G --factory F [--dry-run]`.
@@ -127,7 +133,7 @@ function M.main(factory, built, o, ctx)
   if not values then return ctx.die("%s", verr) end
   local remote_factory, ferr = client:get()
   if remote_factory == nil then return ctx.die("%s", tostring(ferr)) end
-  if not remote_factory and not o.location and not o.dry_run then
+  if not remote_factory and not (o.location or values.dataFactory_location) and not o.dry_run then
     return ctx.die("factory %s does not exist in resource group %s; give --location to create it", o.factory,
       o.resource_group)
   end
@@ -148,15 +154,24 @@ function M.main(factory, built, o, ctx)
   if o.dry_run then
     stdout(header)
     local changed = 0
+    if built.factory_properties and remote_factory then
+      local want = factory_body(remote_factory, built, values, o).properties
+      local have = json.object{globalParameters = type(remote_factory.properties) == "table" and
+        remote_factory.properties.globalParameters or nil}
+      local changes = diff.properties(have, want, {})
+      stdout(diff.format("factory", o.factory, changes))
+      if #changes > 0 then changed = changed + 1 end
+    end
     for _, s in ipairs(steps) do
       stdout(diff.format(s.resource.entry.kind, s.resource.entry.name, s.changes))
       if s.changes == nil or #s.changes > 0 then changed = changed + 1 end
     end
     if remote_factory then for _, line in ipairs(extras(client, built)) do stdout(line) end end
-    stdout(string.format("dry run: %d of %d resource(s) would change; nothing was changed\n", changed, #steps))
+    local total = #steps + ((built.factory_properties and remote_factory) and 1 or 0)
+    stdout(string.format("dry run: %d of %d resource(s) would change; nothing was changed\n", changed, total))
     return 0
   end
-  local put_ok, err = put_factory(client, remote_factory or nil, o)
+  local put_ok, err = client:call("PUT", client:path(), factory_body(remote_factory or nil, built, values, o))
   if not put_ok then return ctx.die("%s", tostring(err)) end
   -- Started triggers are stopped before anything changes, as ADF requires for the triggers it updates.
   local stopped = {}

@@ -100,7 +100,9 @@ end
 function M.file(factory_name, list)
   local params = json.object{factoryName = json.object{value = factory_name}}
   for _, p in ipairs(list) do
-    params[p.name] = json.object{value = p.secure and "" or p.defaultValue}
+    local value = p.defaultValue
+    if p.secure or value == nil then value = "" end
+    params[p.name] = json.object{value = value}
   end
   return json.object{
     ["$schema"] = "https://schema.management.azure.com/schemas/2015-01-01/deploymentParameters.json#",

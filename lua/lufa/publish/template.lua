@@ -94,11 +94,53 @@ local function stray_secrets(entry, problems)
   walk(L.get(entry.resource, "properties"), "$.properties")
 end
 
+-- ARM parameter types of ADF's global-parameter types; a Float has none and is written as it is.
+local GLOBAL_TYPES = {string = "string", int = "int", bool = "bool", array = "array", object = "object"}
+
+-- The factory resource ADF writes when the factory has global parameters: its location and each global
+-- parameter's value become parameters (`dataFactory_location`, `dataFactory_properties_globalParameters_<n>_value`).
+local function factory_resource(factory, template_params, params, problems)
+  local file = factory.files[1]
+  if not file then return nil end
+  local doc, err = json.decode_file(file)
+  if doc == nil then
+    problems[#problems + 1] = {severity = "error", file = file, path = "$", message = err and err.message or "cannot read it"}
+    return nil
+  end
+  local gp = L.dig(doc, "properties", "globalParameters")
+  if not L.is_object(gp) or next(gp) == nil then return nil end
+  local location = L.get(doc, "location")
+  template_params.dataFactory_location = json.object{type = "string", defaultValue = location}
+  params[#params + 1] = {name = "dataFactory_location", type = "string", defaultValue = location, value = location}
+  local names = {}
+  for n in pairs(gp) do names[#names + 1] = n end
+  table.sort(names)
+  local out = json.object{}
+  for _, n in ipairs(names) do
+    local spec = gp[n]
+    local t, v = L.get(spec, "type"), L.get(spec, "value")
+    local arm_type = type(t) == "string" and GLOBAL_TYPES[t:lower()]
+    if arm_type then
+      local pname = "dataFactory_properties_globalParameters_" .. n .. "_value"
+      template_params[pname] = json.object{type = arm_type, defaultValue = v}
+      params[#params + 1] = {name = pname, type = arm_type, defaultValue = v, value = v}
+      out[n] = json.object{type = t, value = "[parameters('" .. pname .. "')]"}
+    else
+      out[n] = parameters.escape(spec)
+    end
+  end
+  local properties = json.object{globalParameters = out}
+  return json.object{name = "[parameters('factoryName')]", type = "Microsoft.DataFactory/factories",
+    apiVersion = M.API_VERSION, location = "[parameters('dataFactory_location')]", properties = properties,
+    dependsOn = json.array{}}, properties
+end
+
 --- Build the template.
 -- @param factory a loaded factory
 -- @param opts `name` (the factoryName parameter's default; default: the factory's name)
 -- @return `{template = the JSON table, parameters = list (see lufa.publish.parameters), resources = list of
---   {entry, segment, properties, depends = entries, secret_paths = {"typeProperties.apiKey", …}}, problems}`
+--   {entry, segment, properties, depends = entries, secret_paths = {"typeProperties.apiKey", …}},
+--   factory_properties = the factory's own properties (global parameters) or nil, problems}`
 function M.build(factory, opts)
   opts = opts or {}
   local problems, params, resources = {}, {}, {}
@@ -109,6 +151,8 @@ function M.build(factory, opts)
     for _, entry in ipairs(factory.order[k.kind]) do refs[entry] = M.references(factory, entry) end
   end
   local list = json.array{}
+  local factory_res, factory_properties = factory_resource(factory, template_params, params, problems)
+  if factory_res then list[1] = factory_res end
   for _, k in ipairs(M.KINDS) do
     for _, entry in ipairs(ordered(factory, k.kind, refs)) do
       local props = L.get(entry.resource, "properties")
@@ -146,7 +190,8 @@ function M.build(factory, opts)
     variables = json.object{factoryId = "[concat('Microsoft.DataFactory/factories/', parameters('factoryName'))]"},
     resources = list,
   }
-  return {template = template, parameters = params, resources = resources, problems = problems}
+  return {template = template, parameters = params, resources = resources, problems = problems,
+    factory_properties = factory_properties}
 end
 
 return M

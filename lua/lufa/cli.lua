@@ -28,8 +28,7 @@ usage: lufa run FACTORY PIPELINE [options]       run a pipeline; its run is reco
        lufa schedule FACTORY --once              run what fell due since the last check, then exit
        lufa trigger start|stop NAME [FACTORY]    start or stop a trigger (kept in the store)
        lufa publish FACTORY --out DIR            write ADF's ARM template of the factory (docs/publish.md)
-       lufa publish FACTORY --subscription S --resource-group G --factory F [--dry-run]
-                                                 deploy it through Azure Resource Manager
+       lufa publish FACTORY --subscription S --resource-group G --factory F [--dry-run]   deploy it through ARM
        lufa help [COMMAND]                       this text, or one command's
        lufa completions bash|zsh|fish            the shell's completion script
 options:

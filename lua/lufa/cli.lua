@@ -1,4 +1,5 @@
---- lufa.cli: the `lufa run`, `validate`, `runs`, `rerun`, `resume`, `schedule`, `trigger` and `help` commands.
+--- lufa.cli: the `lufa run`, `validate`, `runs`, `rerun`, `resume`, `schedule`, `trigger`, `publish` and `help`
+-- commands.
 -- `main(command, ...)` returns the process exit status: 0 only when the run succeeded (or the factory
 -- is valid); 1 when the run failed; 2 for bad usage, an invalid factory or an unusable store; 128 + the
 -- signal number when a signal cancelled the run (130 SIGINT, 143 SIGTERM, 129 SIGHUP).
@@ -26,6 +27,8 @@ usage: lufa run FACTORY PIPELINE [options]       run a pipeline; its run is reco
        lufa schedule FACTORY --next N [--from TIME] [--json]   the next fire times, nothing run
        lufa schedule FACTORY --once              run what fell due since the last check, then exit
        lufa trigger start|stop NAME [FACTORY]    start or stop a trigger (kept in the store)
+       lufa publish FACTORY --out DIR            write ADF's ARM template of the factory (docs/publish.md)
+       lufa publish FACTORY --subscription S --resource-group G --factory F [--dry-run]   deploy it through ARM
        lufa help [COMMAND]                       this text, or one command's
        lufa completions bash|zsh|fish            the shell's completion script
 options:
@@ -44,6 +47,13 @@ schedule options:
   --grace S              a ScheduleTrigger fire time missed by at most S seconds still runs (default 0)
   --drain-grace S        on SIGTERM, runs in progress get S seconds to finish before they are cancelled (60)
   --poll S               how often BlobEventsTriggers list their container (30)
+publish options:
+  --out DIR              write ARMTemplateForFactory.json and ARMTemplateParametersForFactory.json there
+  --factory F            the factory's name in Azure (also the template's factoryName default)
+  --parameters FILE      an ARM parameters file with the values to deploy with (secure ones included)
+  --location L           the region of a factory that does not exist yet
+  --arm-url URL          the Azure Resource Manager endpoint (default: LUFA_ARM_URL, else management.azure.com)
+  --dry-run              show what would change in the factory in Azure, change nothing
 RUN_ID may be shortened to a unique prefix.
 ]]
 
@@ -56,7 +66,9 @@ local VALUED = {["--override"] = "override", ["--activities"] = "activities", ["
   ["--from"] = "from", ["--pipeline"] = "pipeline", ["--status"] = "status", ["--since"] = "since",
   ["--limit"] = "limit", ["--older-than"] = "older_than", ["--trigger"] = "trigger", ["--wait"] = "wait",
   ["--param"] = "param", ["-p"] = "param", ["--schedules"] = "schedules", ["--grace"] = "grace",
-  ["--drain-grace"] = "drain_grace", ["--poll"] = "poll", ["--next"] = "next", ["--from"] = "from"}
+  ["--drain-grace"] = "drain_grace", ["--poll"] = "poll", ["--next"] = "next", ["--from"] = "from",
+  ["--out"] = "out", ["--subscription"] = "subscription", ["--resource-group"] = "resource_group",
+  ["--factory"] = "factory", ["--arm-url"] = "arm_url", ["--location"] = "location", ["--parameters"] = "parameters"}
 local FLAGS = {["--json"] = "json", ["--quiet"] = "quiet", ["-q"] = "quiet", ["--from-failure"] = "from_failure",
   ["-h"] = "help", ["--help"] = "help", ["--once"] = "once", ["--dry-run"] = "dry_run", ["--verbose"] = "verbose", ["-v"] = "verbose"}
 
@@ -337,6 +349,10 @@ function M.help(o)
   end
   stdout(table.concat(lines, "\n") .. "\n")
   return 0
+end
+
+function M.publish(o)
+  return require("lufa.cli.publish").publish(o, schedule_context())
 end
 
 --- Entry point: `main("run", args...)`.

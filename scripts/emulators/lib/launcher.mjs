@@ -192,6 +192,9 @@ function buildEnv(info, stateDir, caFile) {
     LUFA_EMU_ML_SUBSCRIPTION_ID: info.ml.subscriptionId,
     LUFA_EMU_ML_RESOURCE_GROUP: info.ml.resourceGroup,
     LUFA_EMU_ML_LOCATION: info.ml.location,
+    LUFA_EMU_ADF_ARM_URL: info.adf.armEndpoint,
+    LUFA_EMU_ADF_SUBSCRIPTION_ID: info.adf.subscriptionId,
+    LUFA_EMU_ADF_RESOURCE_GROUP: info.adf.resourceGroup,
   };
   if (training) {
     const e = training.endpoints[0];
@@ -319,6 +322,7 @@ async function start(argv) {
         `  Azure AD              ${info.aad.authority}  tenant ${info.aad.tenantId} (${info.aad.tenantDomains.join(', ')})`,
         `  Managed identity      IMDS ${info.identity.imdsEndpoint}  App Service ${info.identity.identityEndpoint}`,
         `  Azure ML              BES/RRS ${info.ml.dataEndpoint}  classic management ${info.ml.managementEndpoint}  ARM ${info.ml.armEndpoint}`,
+        `  Data Factory (ARM)    ${info.adf.armEndpoint}  subscription ${info.adf.subscriptionId}  resource group ${info.adf.resourceGroup}`,
         training ? `  Training BES          ${vars.LUFA_EMU_ML_TRAINING_BES_URL}?api-version=2.0` : null,
         `  Control               ${info.control}`,
         'Storage connection string (Azurite\'s published development key):',

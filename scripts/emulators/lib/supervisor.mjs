@@ -1,5 +1,5 @@
 // The long-running emulator process: runs the Azure AD, managed-identity, Azure ML
-// (data plane, classic management, ARM) and control listeners, and Azurite as a child
+// (data plane, classic management, ARM), Data Factory management and control listeners, and Azurite as a child
 // process. It reports its addresses and credentials in STATE/supervisor.json (mode 0600)
 // and stops Azurite and itself on SIGTERM, when its owner process dies, or when Azurite dies.
 
@@ -102,10 +102,10 @@ async function main() {
   const keyPromise = promisify(crypto.generateKeyPair)('rsa', { modulusLength: 2048 });
   const [{ listen }, { FaultInjector }, { RequestLog }, { Directory, createAadService }, { createIdentityService, APP_SERVICE_PATH },
     { MlState, validateConfig, ConfigError: MlConfigError }, { createDataPlaneService }, { createClassicService }, { createArmService },
-    { seedInitialModels }, { createControlService }, { createBlobProxy }] = await Promise.all([
+    { seedInitialModels }, { createControlService }, { createBlobProxy }, { AdfState, createAdfService }] = await Promise.all([
     import('./http-kit.mjs'), import('./faults.mjs'), import('./request-log.mjs'), import('./aad.mjs'), import('./identity.mjs'),
     import('./azureml/state.mjs'), import('./azureml/dataplane.mjs'), import('./azureml/classic.mjs'), import('./azureml/arm.mjs'),
-    import('./azureml/models.mjs'), import('./control.mjs'), import('./blob-proxy.mjs'),
+    import('./azureml/models.mjs'), import('./control.mjs'), import('./blob-proxy.mjs'), import('./adf.mjs'),
   ]);
   const checked = (fn) => {
     try {
@@ -145,6 +145,9 @@ async function main() {
   servers.mlData = await listen(createDataPlaneService({ state, faults, log }), tls);
   servers.mlManagement = await listen(createClassicService({ state, urls, faults, log }), tls);
   servers.arm = await listen(createArmService({ state, directory, urls, faults, log }), tls);
+  // Data factories live in the same subscription and resource group as the ML web services.
+  const adfState = new AdfState({ subscriptionId: mlConfig.subscriptionId, resourceGroup: mlConfig.resourceGroup });
+  servers.adf = await listen(createAdfService({ state: adfState, directory, faults, log }), tls);
   urls.data = url(servers.mlData);
   urls.management = url(servers.mlManagement);
   urls.arm = url(servers.arm);
@@ -162,6 +165,7 @@ async function main() {
       faults.clear();
       directory.reset(aadDefaults);
       state.reset();
+      adfState.reset();
       await seedInitialModels(state);
     },
   };
@@ -266,6 +270,11 @@ async function main() {
             secondaryKey: secret(e.keys.secondary),
           })),
         })),
+      },
+      adf: {
+        armEndpoint: url(servers.adf),
+        subscriptionId: mlConfig.subscriptionId,
+        resourceGroup: mlConfig.resourceGroup,
       },
       control: `${url(servers.control)}/_emulator`,
     };

@@ -42,6 +42,8 @@ struct Loop {
   int uncaught;
   loop_error_fn on_error;
   void *error_ud;
+  int (*interrupt_check)(void *ud);
+  void *interrupt_ud;
 };
 
 static const char loop_key = 'L';
@@ -497,6 +499,11 @@ void loop_set_error_handler(Loop *loop, loop_error_fn fn, void *ud) {
   loop->error_ud = ud;
 }
 
+void loop_set_interrupt_check(Loop *loop, int (*check)(void *ud), void *ud) {
+  loop->interrupt_check = check;
+  loop->interrupt_ud = ud;
+}
+
 int loop_uncaught_errors(Loop *loop) {
   return loop->uncaught;
 }
@@ -539,6 +546,11 @@ int loop_wait(lua_State *L, LoopWait *w) {
       return luaL_error(L, "deadlock: waiting for work that nothing can finish");
     }
     loop_step(loop, -1);
+    if (t == NULL && !w->done && loop->interrupt_check && loop->interrupt_check(loop->interrupt_ud)) {
+      if (w->cancel) w->cancel(w);  /* as task_cancel does: the pending work must not outlive the wait */
+      loop->driver = saved;
+      return luaL_error(L, "interrupted");
+    }
   }
   loop->driver = saved;
   if (t) {

@@ -104,6 +104,11 @@ int loop_running(Loop *loop);
 /* After an error (such as out of memory) escaped a step called from the embedding API: the step is over. */
 void loop_recover(Loop *loop);
 
+/* The interactive prompt's Ctrl-C: while check(ud) returns nonzero, a wait that the main thread drives
+** itself (lufa.sleep, task:wait() or a request outside any task) is cancelled and raises "interrupted".
+** check is called after every step of such a wait; NULL removes it. */
+void loop_set_interrupt_check(Loop *loop, int (*check)(void *ud), void *ud);
+
 /* Uncaught task errors go to this handler (message includes a traceback). */
 typedef void (*loop_error_fn)(void *ud, const char *message);
 void loop_set_error_handler(Loop *loop, loop_error_fn fn, void *ud);

@@ -1,0 +1,183 @@
+-- The interactive prompt, driven through a real pseudo-terminal (tmux): line editing, history across
+-- restarts, completion, multi-line chunks, pretty results, the loop turning while the prompt waits,
+-- Ctrl-C and Ctrl-D; and the same prompt fed through a pipe.
+local fs = require "lufa.fs"
+local server = require "tests.support.server"
+local terminal = require "tests.support.terminal"
+local util = require "tests.support.util"
+
+local lufa_bin = util.lufa_binary()
+
+describe("the prompt on a terminal", function()
+  local state, term
+
+  local function start()
+    term = terminal.start(util.shell_quote(lufa_bin), { env = { XDG_STATE_HOME = state, HOME = state } })
+    term:wait_for("> ")
+    return term
+  end
+
+  -- Types a line, presses Enter and waits for `expect` (plain text) on the screen.
+  local function enter(line, expect)
+    term:type(line)
+    term:keys("Enter")
+    if expect then return term:wait_for(expect) end
+  end
+
+  before_each(function()
+    assert.is_true(terminal.available(), "tmux is needed (scripts/deps installs it)")
+    state = util.tempdir()
+    start()
+  end)
+
+  after_each(function()
+    if term then term:stop() end
+    os.execute("rm -rf " .. util.shell_quote(state))
+  end)
+
+  it("continues an unfinished chunk on the next line and pretty-prints the result", function()
+    enter("function squares(n)", ">> ")
+    enter("  local t = {n = n, list = {}} for i = 1, n do t.list[i] = i * i end")
+    enter("  return t, 'two', nil end")
+    enter("squares(3)", '{list = {1, 4, 9}, n = 3}')
+    local s = enter("=#squares(2).list", "\n2\n")
+    assert.matches(">> +return t, 'two', nil end", s)
+    assert.matches('{list = {1, 4, 9}, n = 3}%s+"two"%s+nil\n', s)  -- every result, tab-separated
+  end)
+
+  it("edits with the arrow keys and recalls history after a restart", function()
+    term:type('print("ac")')
+    term:keys("Left", "Left", "Left")
+    term:type("b")
+    term:keys("Enter")
+    term:wait_for("\nabc\n")
+    enter(".quit", "[exit 0]")
+    term:stop()
+    start()
+    term:keys("Up")
+    term:wait_for('> .quit')
+    term:keys("Up")
+    term:wait_for('> print("abc")')
+    term:keys("Enter")
+    local s = term:wait_for("\nabc\n> ")
+    assert.not_matches("%[exit", s)
+  end)
+
+  it("completes globals' fields, methods and module names", function()
+    term:type("string.fo")
+    term:keys("Tab")
+    term:wait_for("> string.format")
+    term:keys("C-u")
+    enter('s = "word"')
+    term:type("s:upp")
+    term:keys("Tab")
+    term:type("()")
+    enter("", '\n"WORD"')
+    term:type('b = require "lufa.bl')
+    term:keys("Tab")
+    term:wait_for('require "lufa.blob')
+    term:keys("C-u")
+    term:type("lufa.j")
+    term:keys("Tab")
+    term:wait_for("> lufa.json")
+  end)
+
+  it("runs a task spawned at the prompt while it waits, without losing the line being typed", function()
+    enter('lufa.spawn(function() lufa.sleep(0.2) print("tick from the task") end)', "<task")
+    term:type("half typed")
+    local s = term:wait_for("[task 1 done]")
+    assert.matches("tick from the task\n", s)
+    term:wait_for("> half typed")
+    term:keys("C-u")
+    enter("1 + 2", "\n3\n")
+  end)
+
+  it("completes a request spawned at the prompt while it is idle", function()
+    local srv = server.start()
+    local ok, err = pcall(function()
+      enter(string.format('lufa.spawn(function() res = lufa.http.request{url = %q} print("got " .. res.status) end)',
+        srv.url .. "/delay?ms=200"), "<task")
+      term:wait_for("got 200")  -- no key pressed meanwhile
+      enter("res", "<http response 200")
+    end)
+    srv:stop()
+    assert(ok, err)
+  end)
+
+  it("interrupts a running chunk with Ctrl-C and returns to a live prompt", function()
+    enter('print("spinning") while true do end', "\nspinning\n")
+    term:keys("C-c")
+    term:wait_for("interrupted")
+    enter("1 + 41", "\n42\n")
+    enter('print("sleeping") lufa.sleep(600)', "\nsleeping\n")
+    term:keys("C-c")
+    local s = term:wait_for("interrupted", 10)
+    enter("2 + 2", "\n4\n")
+    assert.not_matches("%[exit", s)
+  end)
+
+  it("drops the line on Ctrl-C at the prompt and leaves on Ctrl-D", function()
+    term:type("this is not lua")
+    term:keys("C-c")
+    enter("10 * 10", "\n100\n")
+    local s = term:screen()
+    assert.not_matches("syntax error", s)
+    term:keys("C-d")
+    term:wait_for("[exit 0]")
+  end)
+
+  it("warns on Ctrl-D while tasks run and leaves on the second", function()
+    enter("t = lufa.spawn(function() lufa.sleep(600) end)")
+    enter("t", "<task")
+    term:keys("C-d")
+    term:wait_for("1 task still running")
+    term:keys("C-d")
+    term:wait_for("[exit 0]")
+  end)
+
+  it("keeps its history file private and writes no line holding a secret", function()
+    enter('k = lufa.secret.new("s3cr3t-literal-value")', "> ")
+    enter('opts = {client_secret = "another-secret-42"}', "> ")
+    enter("k", "<secret>")
+    enter('"kept" .. "line"', '"keptline"')
+    enter(".quit", "[exit 0]")
+    local path = state .. "/lufa/history"
+    local st = assert(fs.stat(path))
+    assert.equal(tonumber("600", 8), st.mode)
+    local text = assert(util.read_file(path))
+    assert.matches("kept", text)
+    assert.not_matches("s3cr3t", text)
+    assert.not_matches("another%-secret", text)
+  end)
+end)
+
+describe("the prompt fed through a pipe", function()
+  it("runs line by line without prompts or escape codes and ends like a script", function()
+    local dir = util.tempdir()
+    local input = dir .. "/input.lua"
+    util.write_file(input, table.concat({
+      "x = 20",
+      "function twice(n)",
+      "  return 2 * n",
+      "end",
+      "=twice(x) + 2",
+      "{b = {1, 2}, a = true}",
+      'lufa.spawn(function() lufa.sleep(0.05) print("task ran") end)',
+    }, "\n") .. "\n")
+    local p = assert(io.popen(string.format("XDG_STATE_HOME=%s %s < %s 2>&1; echo \"exit=$?\"",
+      util.shell_quote(dir), util.shell_quote(lufa_bin), util.shell_quote(input))))
+    local out = p:read("a")
+    p:close()
+    os.execute("rm -rf " .. util.shell_quote(dir))
+    assert.equal('42\n{a = true, b = {1, 2}}\n<task ready>\ntask ran\nexit=0\n', out)
+  end)
+
+  it("fails like a script when a chunk fails", function()
+    local p = assert(io.popen(string.format("printf 'error(\"boom\")\\n' | %s 2>&1; echo \"exit=$?\"",
+      util.shell_quote(lufa_bin))))
+    local out = p:read("a")
+    p:close()
+    assert.matches("stdin:1: boom", out)
+    assert.matches("exit=1\n$", out)
+  end)
+end)

@@ -77,7 +77,8 @@ end
 
 local render
 
-local function render_table(t, opts, level, ancestors)
+-- `used`: the columns the line holds before this table (indentation and key), for the one-line test.
+local function render_table(t, opts, level, ancestors, used)
   if ancestors[t] then return "<cycle>" end
   local mt = getmetatable(t)
   local n = 0
@@ -107,7 +108,7 @@ local function render_table(t, opts, level, ancestors)
   end
   for i = 1, seq do
     if shown >= opts.items then break end
-    add(render(rawget(t, i), opts, level + 1, ancestors))
+    add(render(rawget(t, i), opts, level + 1, ancestors, #opts.indent * (level + 1)))
   end
   for _, k in ipairs(keys) do
     if shown >= opts.items then break end
@@ -115,12 +116,12 @@ local function render_table(t, opts, level, ancestors)
     local key = is_identifier(k) and k or "[" .. render(k, opts, opts.depth, ancestors) .. "]"
     local text
     if body_limit and k == "body" and type(v) == "string" then text = quote(v, body_limit)
-    else text = render(v, opts, level + 1, ancestors) end
+    else text = render(v, opts, level + 1, ancestors, #opts.indent * (level + 1) + #key + 3) end
     add(key .. " = " .. text)
   end
   ancestors[t] = nil
   if n > shown then add(string.format("…(%d more)", n - shown)) end
-  if not multiline and total + #opts.indent * level <= opts.width then
+  if not multiline and used + #prefix + total <= opts.width then
     return prefix .. "{" .. table.concat(parts, ", ") .. "}"
   end
   -- children are laid out from column 0; each level indents what it holds
@@ -129,8 +130,8 @@ local function render_table(t, opts, level, ancestors)
   return prefix .. "{\n" .. table.concat(parts, ",\n") .. "\n}"
 end
 
-function render(v, opts, level, ancestors)
-  if type(v) == "table" and v ~= json.null then return render_table(v, opts, level, ancestors) end
+function render(v, opts, level, ancestors, used)
+  if type(v) == "table" and v ~= json.null then return render_table(v, opts, level, ancestors, used or 0) end
   return scalar(v, opts)
 end
 

@@ -68,6 +68,18 @@ describe("completion", function()
     assert.is_true(has((candidates('require "lufa.js')), "lufa.json"))  -- a C module (preloaded)
   end)
 
+  it("completes a factory's pipeline names inside factory:run(\"…", function()
+    local pipeline = require "lufa.pipeline"
+    local factory = assert(pipeline.load_factory("examples/adf-retraining"))
+    local env = { f = factory }
+    local list, n = candidates('f:run("Look', env)
+    assert.same({ "LookupPipelineDemo" }, list)
+    assert.equal(4, n)
+    assert.same({ "LookupPipelineDemo" }, (candidates("f:start('", env)))
+    assert.same({}, (candidates('f:run("Nothing', env)))
+    assert.is_true(has((candidates("f:", env)), "run"))
+  end)
+
   it("offers nothing inside numbers or after a word character it cannot follow", function()
     assert.same({}, (candidates("x = 3.")))
     assert.same({}, (candidates("")))

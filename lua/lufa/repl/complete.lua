@@ -1,7 +1,8 @@
 --- Tab completion for the prompt: what the word before the cursor may become.
 -- Globals and keywords; fields after `.` (`string.fo` → `format`, `res.he` → `headers`, a factory's
 -- `f.pipelines.`); methods after `:` (the value's fields and its metatable's `__index` tables, the string
--- library for strings); module names inside `require "…`. Values are read with rawget and `__index`
+-- library for strings); module names inside `require "…`; pipeline names inside `factory:run("…`
+-- (also :start and :plan). Values are read with rawget and `__index`
 -- tables only: completing never runs the user's code.
 -- @module lufa.repl.complete
 local fs = require "lufa.fs"
@@ -98,6 +99,38 @@ local function module_names(prefix)
   return sorted(found)
 end
 
+-- The names of a factory's pipelines (the value lufa.pipeline.load_factory returns), or nil.
+local function pipeline_names(v)
+  local order = type(v) == "table" and rawget(v, "order")
+  local list = type(order) == "table" and rawget(order, "pipeline")
+  if type(list) ~= "table" then return nil end
+  local names = {}
+  for _, e in ipairs(list) do
+    if type(e) == "table" and type(rawget(e, "name")) == "string" then names[#names + 1] = e.name end
+  end
+  return names
+end
+
+local PIPELINE_METHODS = { run = true, start = true, plan = true }
+
+-- Inside the first string argument of factory:run / :start / :plan: the factory's pipeline names.
+local function complete_pipeline(text, env)
+  local path, method, word = text:match("([%a_][%w_%.]*):([%a_]+)%s*%(%s*[\"']([^\"']*)$")
+  if not path or not PIPELINE_METHODS[method] then return nil end
+  local v = env
+  for name in path:gmatch("[^.]+") do
+    v = field(v, name)
+    if v == nil then return nil end
+  end
+  local names = pipeline_names(v)
+  if not names then return nil end
+  local found = {}
+  for _, n in ipairs(names) do
+    if n:sub(1, #word) == word then found[n] = true end
+  end
+  return #word, sorted(found)
+end
+
 --- Candidates for the word that ends `text` (the line up to the cursor).
 -- @tparam string text
 -- @tparam[opt] table env where globals are looked up (default _G)
@@ -107,6 +140,8 @@ function M.complete(text, env)
   env = env or _G
   local req = text:match("require%s*%(?%s*[\"']([%w_%.]*)$")
   if req then return #req, module_names(req) end
+  local n, names = complete_pipeline(text, env)
+  if n then return n, names end
   local path = text:match("[%a_][%w_%.:]*$")
   if path == nil or text:sub(-#path - 1, -#path - 1):find("[%w_]") then return 0, {} end
   local base, sep, word = path:match("^(.-)([%.:]?)([%w_]*)$")

@@ -549,7 +549,8 @@ int loop_wait(lua_State *L, LoopWait *w) {
     if (t == NULL && !w->done && loop->interrupt_check && loop->interrupt_check(loop->interrupt_ud)) {
       if (w->cancel) w->cancel(w);  /* as task_cancel does: the pending work must not outlive the wait */
       loop->driver = saved;
-      return luaL_error(L, "interrupted");
+      lua_pushliteral(L, "interrupted");  /* no position: the wait is where the user pressed Ctrl-C */
+      return lua_error(L);
     }
   }
   loop->driver = saved;

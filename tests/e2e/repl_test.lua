@@ -116,6 +116,17 @@ describe("the prompt on a terminal", function()
     assert.not_matches("%[exit", s)
   end)
 
+  it("cancels a factory:run interrupted with Ctrl-C and records it Cancelled", function()
+    enter('f = lufa.pipeline.from_table{name = "p", activities = {{name = "w", type = "Wait", ' ..
+      'typeProperties = {waitTimeInSeconds = 600}}}}')
+    enter('r = f:run("p", {on_event = function(e) print("event " .. e.type .. " " .. e.status) end})',
+      "event activity InProgress")
+    term:keys("C-c")
+    term:wait_for("event pipeline Cancelled")
+    term:wait_for("interrupted")
+    enter("f:activity_runs(f.runs.pipeline_order[1])[1].error.message", "was cancelled (interrupted)")
+  end)
+
   it("drops the line on Ctrl-C at the prompt and leaves on Ctrl-D", function()
     term:type("this is not lua")
     term:keys("C-c")

@@ -85,14 +85,22 @@ function M.expose_lufa(env)
   end
 end
 
--- Tasks spawned by the prompt's own code (not by the libraries it calls) are numbered, listed by .tasks
+-- Whether the function calling lufa.spawn (level 3 from here) is a chunk typed at the prompt; when the
+-- chunk's `return lufa.spawn(...)` was a tail call, the chunk's frame is gone and xpcall called spawn.
+local function called_from_prompt()
+  if debug.getinfo(2, "t").istailcall then return debug.getinfo(3, "f").func == xpcall end
+  local caller = debug.getinfo(3, "S")
+  return caller ~= nil and caller.source == CHUNK_NAME
+end
+
+-- Tasks spawned by code typed at the prompt (not by the libraries it calls) are numbered, listed by .tasks
 -- and announced when they end.
 function Session:track_spawns()
   local spawn = lufa.spawn
   local session = self
   lufa.spawn = function(...)
     local t = spawn(...)
-    if session.in_chunk and lufa.current() == nil then
+    if session.in_chunk and called_from_prompt() then
       session.task_count = session.task_count + 1
       session.tasks[#session.tasks + 1] = { task = t, number = session.task_count, chunk = session.chunks }
     end

@@ -367,8 +367,9 @@ static int editor_open(Repl *r) {
   el_set(r->el, EL_PROMPT, repl_prompt);
   el_set(r->el, EL_HIST, history, r->hist);
   el_set(r->el, EL_GETCFN, repl_getc);
-  el_set(r->el, EL_ADDFN, "lufa-complete", "complete the word before the cursor", on_complete_key);
-  el_set(r->el, EL_ADDFN, "lufa-interrupt", "drop the line", on_interrupt_key);
+  /* the wide call keeps these static names; the narrow one copies them and el_end never frees the copies */
+  el_wset(r->el, EL_ADDFN, L"lufa-complete", L"complete the word before the cursor", on_complete_key);
+  el_wset(r->el, EL_ADDFN, L"lufa-interrupt", L"drop the line", on_interrupt_key);
   el_set(r->el, EL_BIND, "^I", "lufa-complete", NULL);
   el_set(r->el, EL_BIND, "^C", "lufa-interrupt", NULL);
   el_set(r->el, EL_BIND, "^R", "em-inc-search-prev", NULL);

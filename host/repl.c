@@ -7,7 +7,9 @@
 ** Ctrl-C: at the prompt the signal handler only writes the pipe and repl_getc hands libedit a ^C bound to
 ** "lufa-interrupt", which drops the line. While a chunk runs, the handler also sets a Lua hook (as lua.c
 ** does) that raises "interrupted" at the next instruction, and a wait the chunk drives (lufa.sleep,
-** task:wait()) is cancelled through loop_set_interrupt_check. The process never dies of it.
+** task:wait()) is cancelled through loop_set_interrupt_check. The process does not die of it, unless a
+** second Ctrl-C comes before the first was taken (a task spinning in Lua, which no hook on the main
+** thread reaches): that one ends the process, as a second SIGINT does under lufa.on_interrupt.
 **
 ** Without a terminal on stdin (or with TERM=dumb) lines are read plainly, still pumping the loop between
 ** them, and no escape codes are written; without a terminal no prompt is printed either.
@@ -71,6 +73,11 @@ static void on_signal(int sig) {
   int saved = errno;
   char c = (char)sig;
   if (sig == SIGINT) {
+    if (interrupt_pending && chunk_running) {
+      /* the first Ctrl-C was not taken (a task busy in Lua, a long native call): this one ends lufa */
+      signal(SIGINT, SIG_DFL);
+      raise(SIGINT);
+    }
     interrupt_pending = 1;
     /* lua_sethook is safe to call from a signal handler (lua.c relies on it) */
     if (chunk_running) lua_sethook(running_state, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);

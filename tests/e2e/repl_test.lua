@@ -99,6 +99,12 @@ describe("the prompt on a terminal", function()
         srv.url .. "/delay?ms=200"), "<task")
       term:wait_for("got 200")  -- no key pressed meanwhile
       enter("res", "<http response 200")
+      -- a request the prompt's own chunk waits for is aborted by Ctrl-C
+      enter(string.format('print("asking") r2, e2 = lufa.http.request{url = %q}', srv.url .. "/delay?ms=60000"),
+        "\nasking\n")
+      term:keys("C-c")
+      term:wait_for("interrupted")
+      enter("r2 == nil", "\ntrue\n")
     end)
     srv:stop()
     assert(ok, err)
@@ -199,6 +205,31 @@ describe("the prompt fed through a pipe", function()
     p:close()
     os.execute("rm -rf " .. util.shell_quote(dir))
     assert.equal('42\n{a = true, b = {1, 2}}\n<task ready>\ntask ran\nexit=0\n', out)
+  end)
+
+  it("runs the . commands", function()
+    local dir = util.tempdir()
+    util.write_file(dir .. "/lib.lua", "loaded_value = 7\nprint('lib ran')\n")
+    local p = assert(io.popen(string.format("%s 2>&1 <<'EOF'\n%s\nEOF\necho \"exit=$?\"", util.shell_quote(lufa_bin),
+      table.concat({
+        ".load " .. dir .. "/lib.lua",
+        "loaded_value * 6",
+        ".time loaded_value + 1",
+        "scope = {pipeline = {parameters = {epochs = 10}}}",
+        ".expr @mul(pipeline().parameters.epochs, 2)",
+        "t = lufa.spawn(function() lufa.sleep(0.05) end)",
+        ".tasks",
+        ".nosuch",
+        ".quit",
+        "print('not reached')",
+      }, "\n"))))
+    local out = p:read("a")
+    p:close()
+    os.execute("rm -rf " .. util.shell_quote(dir))
+    assert.matches("^lib ran\n42\n8\nwall [%d.]+ s, cpu [%d.]+ s\n20\n  task 1  %a+\n", out)
+    assert.matches("unknown command .nosuch %(.help lists them%)\n", out)
+    assert.not_matches("not reached", out)
+    assert.matches("exit=1\n$", out)  -- a failed command fails a piped script
   end)
 
   it("takes lines of any length", function()

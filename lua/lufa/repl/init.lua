@@ -211,8 +211,12 @@ end
 function Session:exit_warning()
   local n = lufa.tasks()
   if n == 0 then return nil end
-  return string.format("%d task%s still running (.tasks lists them); Ctrl-D again leaves and cancels them",
-    n, n == 1 and "" or "s")
+  local lines = { string.format("%d task%s still running; Ctrl-D again leaves and cancels them:", n,
+    n == 1 and " is" or "s are") }
+  local mine = self:running_tasks()
+  for _, e in ipairs(mine) do lines[#lines + 1] = string.format("  task %d  %s", e.number, e.status) end
+  if n > #mine then lines[#lines + 1] = string.format("  (%d started by library code)", n - #mine) end
+  return table.concat(lines, "\n")
 end
 
 M.Session = Session

@@ -44,6 +44,8 @@ struct Loop {
   void *error_ud;
   int (*interrupt_check)(void *ud);
   void *interrupt_ud;
+  void (*resume_hook)(void *ud);
+  void *resume_ud;
 };
 
 static const char loop_key = 'L';
@@ -388,6 +390,7 @@ static void tasks_run_ready(Loop *loop) {
   while (n-- > 0) {
     Task *t = ready_pop(loop);
     if (t == NULL) break;
+    if (loop->resume_hook) loop->resume_hook(loop->resume_ud);
     task_resume(loop, t);
   }
 }
@@ -497,6 +500,11 @@ int loop_running(Loop *loop) {
 void loop_set_error_handler(Loop *loop, loop_error_fn fn, void *ud) {
   loop->on_error = fn;
   loop->error_ud = ud;
+}
+
+void loop_set_resume_hook(Loop *loop, void (*fn)(void *ud), void *ud) {
+  loop->resume_hook = fn;
+  loop->resume_ud = ud;
 }
 
 void loop_set_interrupt_check(Loop *loop, int (*check)(void *ud), void *ud) {

@@ -109,6 +109,10 @@ void loop_recover(Loop *loop);
 ** check is called after every step of such a wait; NULL removes it. */
 void loop_set_interrupt_check(Loop *loop, int (*check)(void *ud), void *ud);
 
+/* Called by loop_step before it resumes a task (the only way Lua code, and so output, happens in a step):
+** the prompt hides the line being edited then. fn must not run Lua. NULL removes it. */
+void loop_set_resume_hook(Loop *loop, void (*fn)(void *ud), void *ud);
+
 /* Uncaught task errors go to this handler (message includes a traceback). */
 typedef void (*loop_error_fn)(void *ud, const char *message);
 void loop_set_error_handler(Loop *loop, loop_error_fn fn, void *ud);

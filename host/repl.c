@@ -49,6 +49,8 @@ typedef struct Repl {
   char history_path[PATH_MAX];
   mbstate_t mb;
   int line_dropped;         /* the line ended by Ctrl-C, not Enter */
+  int reading;              /* el_gets is editing a line (nothing to hide otherwise) */
+  int line_hidden;          /* the line was cleared for a task's output and must be drawn again */
   int eof_warned;           /* Ctrl-D once with tasks running */
   int failed;               /* a chunk failed (reported when stdin is not a terminal) */
   char *pending;            /* plain mode: bytes read past the current line */
@@ -154,14 +156,24 @@ static const char *session_string(Repl *r, const char *method, char *buf, size_t
   return buf;
 }
 
+/* Before a task runs at the prompt (it may print): the line being edited is cleared, to be drawn again
+** after the step. A transfer progressing resumes no task, so it redraws nothing. */
+static void hide_line(void *ud) {
+  Repl *r = ud;
+  if (!r->editing || r->line_hidden || !r->reading) return;
+  fputs("\r\033[K", stdout);
+  fflush(stdout);
+  r->line_hidden = 1;
+}
+
 /* Notices from the session (tasks started at the prompt that ended), printed above the prompt. */
-static int print_notices(Repl *r) {
+static void print_notices(Repl *r) {
   char buf[4096];
   session_string(r, "notices", buf, sizeof buf);
-  if (buf[0] == '\0') return 0;
+  if (buf[0] == '\0') return;
+  hide_line(r);
   fputs(buf, stdout);
   fflush(stdout);
-  return 1;
 }
 
 /* ---- history ---- */
@@ -228,13 +240,10 @@ static int wait_for_input(Repl *r) {
     if (p[2].revents) drain_signal_pipe();
     if (p[0].revents) return 1;
     if (p[1].revents || n == 0) {
-      if (r->editing) {
-        fputs("\r\033[K", stdout);
-        fflush(stdout);
-      }
+      r->line_hidden = 0;
       lufa_poll(r->host, 0);
       print_notices(r);
-      if (r->editing) el_set(r->el, EL_REFRESH);
+      if (r->line_hidden) el_set(r->el, EL_REFRESH);
     }
   }
 }
@@ -444,7 +453,9 @@ static char *read_line(Repl *r) {
     return line;
   }
   int count = 0;
+  r->reading = 1;
   const char *line = el_gets(r->el, &count);
+  r->reading = 0;
   if (r->line_dropped) {
     fputs("\n", stdout);  /* el_gets ended the line without moving down */
     fflush(stdout);
@@ -539,6 +550,7 @@ enum repl_end lufa_repl(lufa_host *host, const char *progname, const char *banne
   LoopWatch watch = {signal_pipe[0], signal_watch_ready, 1, 0};
   loop_watch(r.loop, &watch);
   loop_set_interrupt_check(r.loop, interrupt_check, &r);
+  loop_set_resume_hook(r.loop, hide_line, &r);
   install_handlers();
   if (r.editing && !editor_open(&r)) {
     editor_close(&r);
@@ -572,6 +584,7 @@ enum repl_end lufa_repl(lufa_host *host, const char *progname, const char *banne
   editor_close(&r);
   free(r.pending);
   loop_set_interrupt_check(r.loop, NULL, NULL);
+  loop_set_resume_hook(r.loop, NULL, NULL);
   loop_unwatch(r.loop, &watch);
   signal(SIGINT, SIG_DFL);
   signal(SIGWINCH, SIG_DFL);

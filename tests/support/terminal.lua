@@ -80,6 +80,11 @@ function Terminal:wait_for(text, limit)
   end
 end
 
+--- Copies everything the program writes from now on, escape codes included, to the file at path.
+function Terminal:record(path)
+  self:tmux("pipe-pane -o -t main " .. util.shell_quote("cat >> " .. util.shell_quote(path)))
+end
+
 --- Ends the program and the terminal.
 function Terminal:stop()
   run(string.format("tmux -L %s kill-server", self.socket))

@@ -450,6 +450,7 @@ static char *read_line(Repl *r) {
     }
     char *line = plain_read_line(r);
     if (r->line_dropped && r->prompting) fputs("\n", stdout);
+    if (line == NULL && r->prompting) r->stdin_done = 0;  /* Ctrl-D on a terminal: it may be pressed again */
     return line;
   }
   int count = 0;

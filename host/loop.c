@@ -46,6 +46,7 @@ struct Loop {
   void *interrupt_ud;
   void (*resume_hook)(void *ud);
   void *resume_ud;
+  lua_State *volatile resuming;  /* read from a signal handler (loop_resuming) */
 };
 
 static const char loop_key = 'L';
@@ -349,7 +350,10 @@ static void task_resume(Loop *loop, Task *t) {
     }
   }
   t->state = TASK_RUNNING;
+  lua_State *outer = loop->resuming;
+  loop->resuming = co;
   status = lua_resume(co, D, nargs, &nres);
+  loop->resuming = outer;
   if (status == LUA_YIELD) {
     if (t->state == TASK_RUNNING) {  /* a plain coroutine.yield(): give others a turn, then continue */
       lua_pop(co, nres);
@@ -500,6 +504,10 @@ int loop_running(Loop *loop) {
 void loop_set_error_handler(Loop *loop, loop_error_fn fn, void *ud) {
   loop->on_error = fn;
   loop->error_ud = ud;
+}
+
+lua_State *loop_resuming(Loop *loop) {
+  return loop->resuming;
 }
 
 void loop_set_resume_hook(Loop *loop, void (*fn)(void *ud), void *ud) {

@@ -113,6 +113,10 @@ void loop_set_interrupt_check(Loop *loop, int (*check)(void *ud), void *ud);
 ** the prompt hides the line being edited then. fn must not run Lua. NULL removes it. */
 void loop_set_resume_hook(Loop *loop, void (*fn)(void *ud), void *ud);
 
+/* The coroutine of the task loop_step is resuming at this moment, or NULL. A plain read, so the prompt's
+** Ctrl-C handler may call it to set a Lua hook that stops a task spinning without ever waiting. */
+lua_State *loop_resuming(Loop *loop);
+
 /* Uncaught task errors go to this handler (message includes a traceback). */
 typedef void (*loop_error_fn)(void *ud, const char *message);
 void loop_set_error_handler(Loop *loop, loop_error_fn fn, void *ud);

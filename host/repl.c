@@ -8,8 +8,9 @@
 ** "lufa-interrupt", which drops the line. While a chunk runs, the handler also sets a Lua hook (as lua.c
 ** does) that raises "interrupted" at the next instruction, and a wait the chunk drives (lufa.sleep,
 ** task:wait()) is cancelled through loop_set_interrupt_check. The process does not die of it, unless a
-** second Ctrl-C comes before the first was taken (a task spinning in Lua, which no hook on the main
-** thread reaches): that one ends the process, as a second SIGINT does under lufa.on_interrupt.
+** second Ctrl-C comes while a chunk runs before the first was taken (a long native call): that one ends
+** the process, as a second SIGINT does under lufa.on_interrupt. A task that is running when Ctrl-C comes
+** (one spinning without ever waiting would block the prompt) gets the same hook and fails "interrupted".
 **
 ** Without a terminal on stdin (or with TERM=dumb) lines are read plainly, still pumping the loop between
 ** them, and no escape codes are written; without a terminal no prompt is printed either.
@@ -63,6 +64,7 @@ typedef struct Repl {
 static int signal_pipe[2] = {-1, -1};
 static volatile sig_atomic_t interrupt_pending, resize_pending, chunk_running;
 static lua_State *running_state;
+static Loop *running_loop;
 
 static void stop_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
@@ -82,7 +84,11 @@ static void on_signal(int sig) {
     }
     interrupt_pending = 1;
     /* lua_sethook is safe to call from a signal handler (lua.c relies on it) */
-    if (chunk_running) lua_sethook(running_state, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+    int mask = LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT;
+    if (chunk_running) lua_sethook(running_state, stop_hook, mask, 1);
+    /* a task running now is stopped too: it may be the one that never waits; it is alive while resumed */
+    lua_State *task = running_loop ? loop_resuming(running_loop) : NULL;
+    if (task) lua_sethook(task, stop_hook, mask, 1);
   } else {
     resize_pending = 1;
   }
@@ -548,6 +554,7 @@ enum repl_end lufa_repl(lufa_host *host, const char *progname, const char *banne
   }
   if (!session_open(&r)) return REPL_FAILED;
   running_state = r.L;
+  running_loop = r.loop;
   LoopWatch watch = {signal_pipe[0], signal_watch_ready, 1, 0};
   loop_watch(r.loop, &watch);
   loop_set_interrupt_check(r.loop, interrupt_check, &r);
@@ -586,6 +593,7 @@ enum repl_end lufa_repl(lufa_host *host, const char *progname, const char *banne
   free(r.pending);
   loop_set_interrupt_check(r.loop, NULL, NULL);
   loop_set_resume_hook(r.loop, NULL, NULL);
+  running_loop = NULL;
   loop_unwatch(r.loop, &watch);
   signal(SIGINT, SIG_DFL);
   signal(SIGWINCH, SIG_DFL);

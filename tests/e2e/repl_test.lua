@@ -134,6 +134,15 @@ describe("the prompt on a terminal", function()
     assert.not_matches("%[exit", s)
   end)
 
+  it("stops a task that spins without waiting with Ctrl-C, and the prompt comes back", function()
+    enter('spinner = lufa.spawn(function() print("spinner started") while true do end end)', "spinner started")
+    term:keys("C-c")
+    term:wait_for("[task 1 failed]")
+    enter("spinner:status()", '\n"failed"\n')
+    local s = enter("3 + 3", "\n6\n")
+    assert.matches("interrupted", s)
+  end)
+
   it("cancels a factory:run interrupted with Ctrl-C and records it Cancelled", function()
     enter('f = lufa.pipeline.from_table{name = "p", activities = {{name = "w", type = "Wait", ' ..
       'typeProperties = {waitTimeInSeconds = 600}}}}')

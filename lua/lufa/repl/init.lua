@@ -47,7 +47,13 @@ local function traceback(err)
   local tb = debug.traceback(err, 2)
   local cut = tb:find("\n%s*%[C%]: in function 'xpcall'")
   if cut then tb = tb:sub(1, cut - 1) end
-  return tb
+  -- an error raised by the Ctrl-C hook shows this handler as a frame of its own
+  local here = debug.getinfo(1, "S").short_src
+  local lines = {}
+  for line in tb:gmatch("[^\n]*") do
+    if not line:find(here, 1, true) then lines[#lines + 1] = line end
+  end
+  return table.concat(lines, "\n")
 end
 
 local function out(s)

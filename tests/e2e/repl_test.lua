@@ -189,6 +189,36 @@ describe("the prompt on a terminal", function()
   end)
 end)
 
+describe("the history file", function()
+  it("keeps the last 1000 lines", function()
+    local dir = util.tempdir()
+    assert(os.execute("mkdir -m 700 " .. util.shell_quote(dir .. "/lufa")))
+    local old = { "_HiStOrY_V2_" }
+    for i = 1, 1200 do old[#old + 1] = "x\\040=\\040" .. i end
+    util.write_file(dir .. "/lufa/history", table.concat(old, "\n") .. "\n")
+    local term = terminal.start(util.shell_quote(lufa_bin), { env = { XDG_STATE_HOME = dir } })
+    local ok, err = pcall(function()
+      term:wait_for("> ")
+      term:type("newest = true")
+      term:keys("Enter")
+      term:type(".quit")
+      term:keys("Enter")
+      term:wait_for("[exit 0]")
+    end)
+    term:stop()
+    local text = util.read_file(dir .. "/lufa/history") or ""
+    os.execute("rm -rf " .. util.shell_quote(dir))
+    assert(ok, err)
+    local lines = {}
+    for line in text:gmatch("[^\n]+") do lines[#lines + 1] = line end
+    assert.equal("_HiStOrY_V2_", lines[1])
+    assert.equal(1001, #lines)  -- the header and 1000 entries
+    assert.equal("x\\040=\\040203", lines[2])  -- the oldest kept: 1200 + 2 new - 1000 + 1
+    assert.equal(".quit", lines[#lines])
+    assert.equal("newest\\040=\\040true", lines[#lines - 1])
+  end)
+end)
+
 describe("the prompt on a dumb terminal", function()
   it("prompts and runs tasks but writes no escape code", function()
     local dir = util.tempdir()

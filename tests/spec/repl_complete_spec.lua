@@ -80,6 +80,19 @@ describe("completion", function()
     assert.is_true(has((candidates("f:", env)), "run"))
   end)
 
+  it("completes a factory's activity names in activity_runs and rerun filters", function()
+    local pipeline = require "lufa.pipeline"
+    local factory = assert(pipeline.from_table{ name = "p", activities = {
+      { name = "loop", type = "ForEach", typeProperties = { items = { value = "@createArray(1)", type = "Expression" },
+        activities = { { name = "inner_wait", type = "Wait", typeProperties = { waitTimeInSeconds = 0 } } } } },
+      { name = "last_wait", type = "Wait", typeProperties = { waitTimeInSeconds = 0 } },
+    } })
+    local env = { f = factory }
+    assert.same({ "inner_wait" }, (candidates('f:activity_runs(id, {activityName = "inn', env)))
+    assert.same({ "inner_wait", "last_wait", "loop" }, (candidates("f:rerun(id, {from = '", env)))
+    assert.same({}, (candidates('f:activity_runs(id, {other = "inn', env)))
+  end)
+
   it("offers nothing inside numbers or after a word character it cannot follow", function()
     assert.same({}, (candidates("x = 3.")))
     assert.same({}, (candidates("")))

@@ -2,7 +2,8 @@
 -- Globals and keywords; fields after `.` (`string.fo` → `format`, `res.he` → `headers`, a factory's
 -- `f.pipelines.`); methods after `:` (the value's fields and its metatable's `__index` tables, the string
 -- library for strings); module names inside `require "…`; pipeline names inside `factory:run("…`
--- (also :start and :plan). Values are read with rawget and `__index`
+-- (also :start and :plan); activity names after `activityName = "` or `from = "` in a call of
+-- factory:activity_runs or :rerun. Values are read with rawget and `__index`
 -- tables only: completing never runs the user's code.
 -- @module lufa.repl.complete
 local fs = require "lufa.fs"
@@ -111,7 +112,31 @@ local function pipeline_names(v)
   return names
 end
 
+-- Activity names anywhere in a factory's pipelines (inside ForEach, IfCondition, Switch, Until too).
+local function activity_names(v)
+  local order = type(v) == "table" and rawget(v, "order")
+  local list = type(order) == "table" and rawget(order, "pipeline")
+  if type(list) ~= "table" then return nil end
+  local names = {}
+  local function walk(t, depth)
+    if type(t) ~= "table" or depth > 12 then return end
+    for k, x in next, t do
+      if type(k) == "string" and k:find("[Aa]ctivities$") and type(x) == "table" then
+        for _, a in ipairs(x) do
+          if type(a) == "table" and type(rawget(a, "name")) == "string" then names[a.name] = true end
+          walk(a, depth + 1)
+        end
+      elseif type(x) == "table" then
+        walk(x, depth + 1)
+      end
+    end
+  end
+  for _, e in ipairs(list) do walk(type(e) == "table" and rawget(e, "resource"), 0) end
+  return names
+end
+
 local PIPELINE_METHODS = { run = true, start = true, plan = true }
+local ACTIVITY_METHODS = { activity_runs = true, rerun = true }
 
 -- Inside the first string argument of factory:run / :start / :plan: the factory's pipeline names.
 local function complete_pipeline(text, env)
@@ -131,6 +156,28 @@ local function complete_pipeline(text, env)
   return #word, sorted(found)
 end
 
+-- Inside `activityName = "…` or `from = "…` in a call of factory:activity_runs / :rerun: activity names.
+local function complete_activity(text, env)
+  local word = text:match("[%w_]+%s*=%s*[\"']([^\"']*)$")
+  local key = text:match("([%w_]+)%s*=%s*[\"'][^\"']*$")
+  if not word or (key ~= "activityName" and key ~= "from") then return nil end
+  local path, method
+  for p, m in text:gmatch("([%a_][%w_%.]*):([%a_]+)%s*%(") do path, method = p, m end
+  if not path or not ACTIVITY_METHODS[method] then return nil end
+  local v = env
+  for name in path:gmatch("[^.]+") do
+    v = field(v, name)
+    if v == nil then return nil end
+  end
+  local names = activity_names(v)
+  if not names then return nil end
+  local found = {}
+  for n in pairs(names) do
+    if n:sub(1, #word) == word then found[n] = true end
+  end
+  return #word, sorted(found)
+end
+
 --- Candidates for the word that ends `text` (the line up to the cursor).
 -- @tparam string text
 -- @tparam[opt] table env where globals are looked up (default _G)
@@ -141,6 +188,8 @@ function M.complete(text, env)
   local req = text:match("require%s*%(?%s*[\"']([%w_%.]*)$")
   if req then return #req, module_names(req) end
   local n, names = complete_pipeline(text, env)
+  if n then return n, names end
+  n, names = complete_activity(text, env)
   if n then return n, names end
   local path = text:match("[%a_][%w_%.:]*$")
   if path == nil or text:sub(-#path - 1, -#path - 1):find("[%w_]") then return 0, {} end

@@ -395,6 +395,10 @@ static int editor_open(Repl *r) {
   el_set(r->el, EL_BIND, "^I", "lufa-complete", NULL);
   el_set(r->el, EL_BIND, "^C", "lufa-interrupt", NULL);
   el_set(r->el, EL_BIND, "^R", "em-inc-search-prev", NULL);
+  el_set(r->el, EL_BIND, "^W", "ed-delete-prev-word", NULL);  /* as in readline; libedit kills a region */
+  el_set(r->el, EL_BIND, "\033[1;5D", "ed-prev-word", NULL);   /* Ctrl-Left, Ctrl-Right */
+  el_set(r->el, EL_BIND, "\033[1;5C", "em-next-word", NULL);
+  el_set(r->el, EL_BIND, "\033[3~", "ed-delete-next-char", NULL);  /* Delete */
   el_source(r->el, NULL);  /* ~/.editrc, as other libedit programs read it */
   return 1;
 }

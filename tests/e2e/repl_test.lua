@@ -46,9 +46,11 @@ describe("the prompt on a terminal", function()
   end)
 
   it("edits with the arrow keys and recalls history after a restart", function()
-    term:type('print("ac")')
-    term:keys("Left", "Left", "Left")
+    term:type('print("ac") garbage words')
+    term:keys("C-w", "C-w")  -- deletes a word each, as in readline
+    term:keys("Left", "Left", "Left", "Left")  -- over ' ', ')', '"' and 'c'
     term:type("b")
+    term:keys("C-e")
     term:keys("Enter")
     term:wait_for("\nabc\n")
     enter(".quit", "[exit 0]")

@@ -13,11 +13,12 @@
 #include "loop.h"
 #include "modules.h"
 #include "repl.h"
+#include "version.h"
 
 static const char *progname = "lufa";
 
-/* Subcommands implemented in Lua by lufa.cli (run, validate, runs, rerun, resume). */
-static const char *const commands[] = {"run", "validate", "runs", "rerun", "resume", NULL};
+/* Subcommands implemented in Lua by lufa.cli (run, validate, runs, rerun, resume, schedule, trigger, help). */
+static const char *const commands[] = {"run", "validate", "runs", "rerun", "resume", "schedule", "trigger", "help", NULL};
 
 static void usage(FILE *out) {
   fprintf(out,
@@ -30,10 +31,11 @@ static void usage(FILE *out) {
     "       %s run FACTORY PIPELINE [--override FILE] [--param NAME=VALUE]... [--store PATH] [--json]\n"
     "       %s validate FACTORY [--override FILE] [--json]\n"
     "       %s runs list|show|cancel|prune|check ...   %s rerun RUN_ID   %s resume RUN_ID\n"
+    "       %s schedule FACTORY [--next N | --once]   %s trigger start|stop NAME\n"
     "       (%s run --help lists their options)\n"
     "With no script and no -e, starts an interactive prompt (docs/repl.md). After the script ends, lufa runs\n"
     "its tasks until none is left. Lua modules: %s (override with LUFA_PATH).\n",
-    progname, progname, progname, progname, progname, progname, progname, lufa_lua_dir());
+    progname, progname, progname, progname, progname, progname, progname, progname, progname, lufa_lua_dir());
 }
 
 /* Message handler: a traceback, honouring __tostring for error objects. */
@@ -145,7 +147,7 @@ int main(int argc, char **argv) {
       if (i + 1 < argc) script = i + 1;
       break;
     } else if (strcmp(a, "-v") == 0 || strcmp(a, "--version") == 0) {
-      printf("lufa %s (%s)\n", LUFA_VERSION, LUA_RELEASE);
+      lufa_print_versions(stdout);
       ran = 1;
     } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
       usage(stdout);

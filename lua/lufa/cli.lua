@@ -1,4 +1,4 @@
---- lufa.cli: the `lufa run`, `validate`, `runs`, `rerun` and `resume` commands.
+--- lufa.cli: the `lufa run`, `validate`, `runs`, `rerun`, `resume`, `schedule`, `trigger` and `help` commands.
 -- `main(command, ...)` returns the process exit status: 0 only when the run succeeded (or the factory
 -- is valid); 1 when the run failed; 2 for bad usage, an invalid factory or an unusable store; 128 + the
 -- signal number when a signal cancelled the run (130 SIGINT, 143 SIGTERM, 129 SIGHUP).
@@ -22,6 +22,11 @@ usage: lufa run FACTORY PIPELINE [options]       run a pipeline; its run is reco
        lufa runs check                           check the store's integrity
        lufa rerun RUN_ID [--from-failure | --from ACTIVITY]   run again in the same run group
        lufa resume RUN_ID                        continue a run whose lufa process died
+       lufa schedule FACTORY [--schedules FILE]  run the triggers (and cron schedules) as a service
+       lufa schedule FACTORY --next N [--from TIME] [--json]   the next fire times, nothing run
+       lufa schedule FACTORY --once              run what fell due since the last check, then exit
+       lufa trigger start|stop NAME [FACTORY]    start or stop a trigger (kept in the store)
+       lufa help [COMMAND]                       this text, or one command's
 options:
   --store PATH           the run store (default: LUFA_STORE, else $XDG_STATE_HOME/lufa/runs.db);
                          ':memory:' records nothing beyond the process
@@ -30,6 +35,14 @@ options:
   --activities DIR       a folder of <Type>.lua activity modules that add or replace types
   --json                 print the run record (or the problems) as JSON on standard output
   --quiet                no live progress, only the summary
+  --dry-run              (run) show the parameters, linked services, activities in order and the calls a
+                         run would make; call nothing, record nothing
+schedule options:
+  --schedules FILE       cron schedules of Lua scripts (docs/scheduling.md)
+  --trigger NAME         only this trigger
+  --grace S              a ScheduleTrigger fire time missed by at most S seconds still runs (default 0)
+  --drain-grace S        on SIGTERM, runs in progress get S seconds to finish before they are cancelled (60)
+  --poll S               how often BlobEventsTriggers list their container (30)
 RUN_ID may be shortened to a unique prefix.
 ]]
 
@@ -41,9 +54,10 @@ end
 local VALUED = {["--override"] = "override", ["--activities"] = "activities", ["--store"] = "store",
   ["--from"] = "from", ["--pipeline"] = "pipeline", ["--status"] = "status", ["--since"] = "since",
   ["--limit"] = "limit", ["--older-than"] = "older_than", ["--trigger"] = "trigger", ["--wait"] = "wait",
-  ["--param"] = "param", ["-p"] = "param"}
+  ["--param"] = "param", ["-p"] = "param", ["--schedules"] = "schedules", ["--grace"] = "grace",
+  ["--drain-grace"] = "drain_grace", ["--poll"] = "poll", ["--next"] = "next", ["--from"] = "from"}
 local FLAGS = {["--json"] = "json", ["--quiet"] = "quiet", ["-q"] = "quiet", ["--from-failure"] = "from_failure",
-  ["-h"] = "help", ["--help"] = "help"}
+  ["-h"] = "help", ["--help"] = "help", ["--once"] = "once", ["--dry-run"] = "dry_run", ["--verbose"] = "verbose", ["-v"] = "verbose"}
 
 --- Parses `args` into `{positional..., override=, store=, params={}, activities={}, json=, quiet=, ...}`.
 local function parse(args)
@@ -68,7 +82,12 @@ local function parse(args)
     elseif FLAGS[a] then
       o[FLAGS[a]] = true
     elseif a:sub(1, 1) == "-" and a ~= "-" then
-      error(string.format("unknown option '%s'", a), 0)
+      local known = {}
+      for k in pairs(VALUED) do known[#known + 1] = k end
+      for k in pairs(FLAGS) do known[#known + 1] = k end
+      table.sort(known)
+      local near = require("lufa.options").nearest(a, known)
+      error(string.format("unknown option '%s'%s", a, near and (" (did you mean '" .. near .. "'?)") or ""), 0)
     else
       o[#o + 1] = a
     end
@@ -136,6 +155,11 @@ end
 
 function M.run(o)
   if #o ~= 2 then return die("run needs FACTORY and PIPELINE\n%s", USAGE) end
+  if o.dry_run then
+    local factory = load(o[1], o)
+    if not factory then return 2 end
+    return require("lufa.cli.dryrun").run(factory, o[2], o.params, stdout, stderr)
+  end
   local store, serr = open_store(o, true)
   if not store then return die("%s", serr) end
   store:reap()
@@ -232,10 +256,53 @@ function M.runs(o)
   return code
 end
 
+local function schedule_context()
+  return {die = die, open_store = open_store, load = load}
+end
+
+function M.schedule(o)
+  return require("lufa.cli.schedule").schedule(o, schedule_context())
+end
+
+function M.trigger(o)
+  return require("lufa.cli.schedule").trigger(o, schedule_context())
+end
+
+--- `lufa help [COMMAND]`: the usage lines of one command and its options, or everything.
+function M.help(o)
+  local command = o[1]
+  if not command then
+    stdout(USAGE)
+    return 0
+  end
+  local lines, section = {}, nil
+  for line in USAGE:gmatch("[^\n]+") do
+    local usage_line = line:match("^usage: (lufa .*)$") or line:match("^       (lufa .*)$")
+    if usage_line then
+      if usage_line:match("^lufa " .. command:gsub("%p", "%%%0") .. "[ %]|]") or usage_line == "lufa " .. command then
+        lines[#lines + 1] = (#lines == 0 and "usage: " or "       ") .. usage_line
+      end
+    elseif line:match("^%S.*:$") then
+      section = line:match("^(%S+) options:$") or (line == "options:" and "" or nil)
+      if section == command or section == "" then lines[#lines + 1] = line end
+    elseif line:match("^%s") and (section == command or section == "") then
+      lines[#lines + 1] = line
+    elseif not line:match("^%s") then
+      section = nil
+      lines[#lines + 1] = line
+    end
+  end
+  if not lines[1] or not lines[1]:match("^usage:") then
+    return die("unknown command '%s' (lufa help lists the commands)", command)
+  end
+  stdout(table.concat(lines, "\n") .. "\n")
+  return 0
+end
+
 --- Entry point: `main("run", args...)`.
 function M.main(command, ...)
   local ok, o = pcall(parse, { ... })
-  if not ok then return die("%s\n%s", o, USAGE) end
+  if not ok then return die("%s; 'lufa help %s' lists the options", o, tostring(command)) end
   if o.help then
     stdout(USAGE)
     return 0

@@ -13,6 +13,7 @@ local json = require "lufa.json"
 local secret = require "lufa.secret"
 local L = require "lufa.pipeline.lenient"
 local endpoint = require "lufa.linked.endpoint"
+local linked_name = require("lufa.linked").reference_name
 
 local M = {}
 
@@ -87,6 +88,29 @@ local function fail_with(ctx, ml, err)
   ctx:fail("2600", string.format("Batch Execution failed. The response from the Machine Learning service " ..
     "at endpoint %s was '%s'", ml.ml_endpoint:match("^[^?]*"),
     tostring(err.details or err.service_message or err.message)))
+end
+
+--- The calls a run would make (`lufa run --dry-run`), with what can be resolved beforehand.
+function M.dry_run(activity, env)
+  local props = env.linked(activity.linkedServiceName) or {}
+  local url = tostring(env.value(L.get(props, "mlEndpoint")) or "(mlEndpoint)")
+  local base = url:match("^[^?]*"):gsub("/+$", "")
+  local lines = {string.format("POST %s   submit a batch job", url)}
+  for _, key in ipairs{"webServiceInputs", "webServiceOutputs"} do
+    local files = L.get(activity.typeProperties, key)
+    local names = {}
+    for n in pairs(L.is_object(files) and files or {}) do names[#names + 1] = n end
+    table.sort(names)
+    for _, n in ipairs(names) do
+      local f = files[n]
+      lines[#lines + 1] = string.format("  %s %s %s %s (storage %s)", key == "webServiceInputs" and "input" or "output", n,
+        key == "webServiceInputs" and "<-" or "->", env.value(L.get(f, "filePath")),
+        tostring(linked_name(L.get(f, "linkedServiceName"))))
+    end
+  end
+  lines[#lines + 1] = string.format("POST %s/{jobId}/start   start it (the job id is journaled first)", base)
+  lines[#lines + 1] = string.format("GET  %s/{jobId}   poll until Finished, Failed or Cancelled", base)
+  return lines
 end
 
 function M.run(ctx, activity)

@@ -31,6 +31,21 @@ function M.validate(activity, report)
   end
 end
 
+--- The calls a run would make (`lufa run --dry-run`).
+function M.dry_run(activity, env)
+  local props = env.linked(activity.linkedServiceName) or {}
+  local url = tostring(env.value(L.get(props, "updateResourceEndpoint")) or "(updateResourceEndpoint)")
+  local model = string.format("%s in storage %s", env.property(activity, "trainedModelFilePath"),
+    tostring(require("lufa.linked").reference_name(L.get(activity.typeProperties, "trainedModelLinkedServiceName"))))
+  local name = env.property(activity, "trainedModelName")
+  if require("lufa.azureml").is_arm_endpoint(url) then
+    return {string.format("GET  %s   the web service definition (Azure Resource Manager)", url),
+      string.format("PATCH %s   asset '%s' now at %s (read-only SAS, 24 h)", url, name, model),
+      "GET  the Azure-AsyncOperation URL until the provisioning Succeeded or Failed"}
+  end
+  return {string.format("PATCH %s   resource '%s' now at %s (read-only SAS, 15 min)", url, name, model)}
+end
+
 function M.run(ctx, activity)
   local ml = ctx:linked_service(activity.linkedServiceName)
   if ml.ml_endpoint == nil then

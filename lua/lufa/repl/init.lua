@@ -87,6 +87,8 @@ function M.expose_lufa(env)
       if type(name) ~= "string" or not name:find("^[%a_][%w_]*$") then return nil end
       local ok, m = pcall(require, "lufa." .. name)
       if ok then return m end
+      -- a module that exists but fails to load says why; a missing one is just a missing field
+      if not tostring(m):find("module 'lufa." .. name .. "' not found", 1, true) then error(m, 2) end
     end })
   end
 end

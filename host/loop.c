@@ -42,6 +42,11 @@ struct Loop {
   int uncaught;
   loop_error_fn on_error;
   void *error_ud;
+  int (*interrupt_check)(void *ud);
+  void *interrupt_ud;
+  void (*resume_hook)(void *ud);
+  void *resume_ud;
+  lua_State *volatile resuming;  /* read from a signal handler (loop_resuming) */
 };
 
 static const char loop_key = 'L';
@@ -345,7 +350,10 @@ static void task_resume(Loop *loop, Task *t) {
     }
   }
   t->state = TASK_RUNNING;
+  lua_State *outer = loop->resuming;
+  loop->resuming = co;
   status = lua_resume(co, D, nargs, &nres);
+  loop->resuming = outer;
   if (status == LUA_YIELD) {
     if (t->state == TASK_RUNNING) {  /* a plain coroutine.yield(): give others a turn, then continue */
       lua_pop(co, nres);
@@ -386,6 +394,7 @@ static void tasks_run_ready(Loop *loop) {
   while (n-- > 0) {
     Task *t = ready_pop(loop);
     if (t == NULL) break;
+    if (loop->resume_hook) loop->resume_hook(loop->resume_ud);
     task_resume(loop, t);
   }
 }
@@ -497,6 +506,20 @@ void loop_set_error_handler(Loop *loop, loop_error_fn fn, void *ud) {
   loop->error_ud = ud;
 }
 
+lua_State *loop_resuming(Loop *loop) {
+  return loop->resuming;
+}
+
+void loop_set_resume_hook(Loop *loop, void (*fn)(void *ud), void *ud) {
+  loop->resume_hook = fn;
+  loop->resume_ud = ud;
+}
+
+void loop_set_interrupt_check(Loop *loop, int (*check)(void *ud), void *ud) {
+  loop->interrupt_check = check;
+  loop->interrupt_ud = ud;
+}
+
 int loop_uncaught_errors(Loop *loop) {
   return loop->uncaught;
 }
@@ -539,6 +562,12 @@ int loop_wait(lua_State *L, LoopWait *w) {
       return luaL_error(L, "deadlock: waiting for work that nothing can finish");
     }
     loop_step(loop, -1);
+    if (t == NULL && !w->done && loop->interrupt_check && loop->interrupt_check(loop->interrupt_ud)) {
+      if (w->cancel) w->cancel(w);  /* as task_cancel does: the pending work must not outlive the wait */
+      loop->driver = saved;
+      lua_pushliteral(L, "interrupted");  /* no position: the wait is where the user pressed Ctrl-C */
+      return lua_error(L);
+    }
   }
   loop->driver = saved;
   if (t) {

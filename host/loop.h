@@ -104,6 +104,19 @@ int loop_running(Loop *loop);
 /* After an error (such as out of memory) escaped a step called from the embedding API: the step is over. */
 void loop_recover(Loop *loop);
 
+/* The interactive prompt's Ctrl-C: while check(ud) returns nonzero, a wait that the main thread drives
+** itself (lufa.sleep, task:wait() or a request outside any task) is cancelled and raises "interrupted".
+** check is called after every step of such a wait; NULL removes it. */
+void loop_set_interrupt_check(Loop *loop, int (*check)(void *ud), void *ud);
+
+/* Called by loop_step before it resumes a task (the only way Lua code, and so output, happens in a step):
+** the prompt hides the line being edited then. fn must not run Lua. NULL removes it. */
+void loop_set_resume_hook(Loop *loop, void (*fn)(void *ud), void *ud);
+
+/* The coroutine of the task loop_step is resuming at this moment, or NULL. A plain read, so the prompt's
+** Ctrl-C handler may call it to set a Lua hook that stops a task spinning without ever waiting. */
+lua_State *loop_resuming(Loop *loop);
+
 /* Uncaught task errors go to this handler (message includes a traceback). */
 typedef void (*loop_error_fn)(void *ud, const char *message);
 void loop_set_error_handler(Loop *loop, loop_error_fn fn, void *ud);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -180,6 +181,15 @@ int main(int argc, char **argv) {
     create_arg_table(L, argv, argc, script);
     ok = run_script(L, argv, argc, script) == LUA_OK;
     if (!interactive) ok = drain_tasks(host) && ok;
+  }
+  if (ok && script == 0 && !ran && !interactive && !isatty(0)) {
+    /* stdin that is not a terminal runs as one script, as `lua -` does (`lufa -i` reads it line by line) */
+    create_arg_table(L, argv, argc, 0);
+    int status = luaL_loadfile(L, NULL);
+    if (status == LUA_OK) status = docall(L, 0, 0);
+    ok = report(L, status) == LUA_OK;
+    ok = drain_tasks(host) && ok;
+    ran = 1;
   }
   if ((ok || (interactive && (script > 0 || ran))) && (interactive || (!ran && script == 0))) {
     if (script == 0 && !ran) create_arg_table(L, argv, argc, 0);

@@ -278,7 +278,7 @@ describe("the prompt fed through a pipe", function()
       "{b = {1, 2}, a = true}",
       'lufa.spawn(function() lufa.sleep(0.05) print("task ran") end)',
     }, "\n") .. "\n")
-    local p = assert(io.popen(string.format("XDG_STATE_HOME=%s %s < %s 2>&1; echo \"exit=$?\"",
+    local p = assert(io.popen(string.format("XDG_STATE_HOME=%s %s -i < %s 2>&1; echo \"exit=$?\"",
       util.shell_quote(dir), util.shell_quote(lufa_bin), util.shell_quote(input))))
     local out = p:read("a")
     p:close()
@@ -289,7 +289,7 @@ describe("the prompt fed through a pipe", function()
   it("runs the . commands", function()
     local dir = util.tempdir()
     util.write_file(dir .. "/lib.lua", "loaded_value = 7\nprint('lib ran')\n")
-    local p = assert(io.popen(string.format("%s 2>&1 <<'EOF'\n%s\nEOF\necho \"exit=$?\"", util.shell_quote(lufa_bin),
+    local p = assert(io.popen(string.format("%s -i 2>&1 <<'EOF'\n%s\nEOF\necho \"exit=$?\"", util.shell_quote(lufa_bin),
       table.concat({
         ".load " .. dir .. "/lib.lua",
         "loaded_value * 6",
@@ -313,11 +313,20 @@ describe("the prompt fed through a pipe", function()
 
   it("takes lines of any length", function()
     local long = string.rep("x", 20000)
-    local p = assert(io.popen(string.format("printf 's = \"%s\"\\n#s\\n' | %s 2>&1", long,
+    local p = assert(io.popen(string.format("printf 's = \"%s\"\\n#s\\n' | %s -i 2>&1", long,
       util.shell_quote(lufa_bin))))
     local out = p:read("a")
     p:close()
     assert.equal("20000\n", out)
+  end)
+
+  it("without -i runs stdin that is not a terminal as one script, as lua - does", function()
+    local p = assert(io.popen(string.format("printf 'local n = 20\\nlocal function twice(x) return 2 * x end\\n" ..
+      "print(twice(n) + 2)\\nrequire(\"lufa\").spawn(function() print(\"task ran\") end)\\n' | %s 2>&1; " ..
+      "echo \"exit=$?\"", util.shell_quote(lufa_bin))))
+    local out = p:read("a")
+    p:close()
+    assert.equal("42\ntask ran\nexit=0\n", out)
   end)
 
   it("fails like a script when a chunk fails", function()

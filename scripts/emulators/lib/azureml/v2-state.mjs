@@ -108,7 +108,7 @@ export class V2State {
 
   /** Creates a job and runs its timed life; a command job with a CSV `training_data` input trains a model. */
   createJob(name, properties, storage, work = (job) => this.work(job, storage)) {
-    const job = { name, properties, status: 'NotStarted', created: Date.now(), outputs: {}, history: ['NotStarted'], failure: null };
+    const job = { name, properties, status: 'NotStarted', created: Date.now(), outputs: {}, metrics: {}, history: ['NotStarted'], failure: null };
     this.jobs.set(name, job);
     const step = Math.max(1, this.settings.jobDurationMs / JOB_STEPS.length);
     const done = work(job).catch((err) => { job.failure = err.message; });
@@ -151,6 +151,8 @@ export class V2State {
     const label = p.inputs.label?.value ?? 'rentals';
     const model = train(parseTable(data, 'csv'), { label, features: null, holdoutFraction: 0.2 });
     model.source = { jobName: job.name };
+    // a training script records its metrics as job properties; the emulator's "script" does the same
+    for (const [k, v] of Object.entries(model.metrics || {})) if (v !== null) job.metrics[k] = String(v);
     for (const [name, o] of Object.entries(p.outputs || {})) {
       if (['uri_folder', 'custom_model', 'mlflow_model', 'uri_file'].includes(String(o.jobOutputType).toLowerCase())) job.outputs[name] = model;
     }

@@ -72,7 +72,7 @@ const viewJob = (v2, job, urls) => ({
   id: `${v2.prefix()}/jobs/${job.name}`,
   name: job.name,
   type: 'Microsoft.MachineLearningServices/workspaces/jobs',
-  properties: { ...job.properties, status: job.status, properties: { ...(job.properties.properties || {}), ...(job.failure ? { 'lufa.failureReason': job.failure } : {}) }, services: { Studio: { endpoint: `${urls.v2}/studio/runs/${job.name}`, jobServiceType: 'Studio' } } },
+  properties: { ...job.properties, status: job.status, properties: { ...(job.properties.properties || {}), ...job.metrics, ...(job.failure ? { 'lufa.failureReason': job.failure } : {}) }, services: { Studio: { endpoint: `${urls.v2}/studio/runs/${job.name}`, jobServiceType: 'Studio' } } },
 });
 
 function validateJob(ctx, p) {

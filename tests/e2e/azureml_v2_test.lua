@@ -157,7 +157,12 @@ describe("the Azure ML v2 sample factory against the stand-in", function()
     local puts = emu:requests{ route = "mlv2.jobs.put" }
     assert.are.equal(1, #puts)
     assert.are.equal("reset:after", puts[1].fault)
-    assert.truthy(r.stdout:find("answer to submitting job", 1, true) or r.stderr:find("answer to submitting job", 1, true))
+    local all, after_put = emu:requests(), nil
+    for i, q in ipairs(all) do
+      if q.route == "mlv2.jobs.put" then after_put = all[i + 1] end
+    end
+    assert.are.equal("mlv2.jobs.get", after_put.route)
+    assert.are.equal(200, after_put.status)
     local online = state().online.rentals
     assert.are.same({ blue = 0, ["rentals-v2"] = 100 }, online.traffic)
     local throttled = 0
@@ -165,6 +170,23 @@ describe("the Azure ML v2 sample factory against the stand-in", function()
       if q.status == 429 then throttled = throttled + 1 end
     end
     assert.are.equal(1, throttled)
+  end)
+
+  it("runs ADF's AzureMLExecutePipeline as a batch-endpoint invoke of the pipeline deployment", function()
+    local r = emu:lufa{ "run", FACTORY, "RunRetrainingPipeline", "--override", OVERRIDE, "--json" }
+    assert.are.equal(0, r.status, r.output)
+    local doc = json.decode(r.stdout)
+    assert.are.equal("Succeeded", doc.pipelineRun.status)
+    local a = emulators.activity_run(doc, "RunTrainingPipeline")
+    assert.are.equal("Completed", a.output.status)
+    local job
+    for _, j in ipairs(state().jobs) do if j.name == a.output.jobName then job = j end end
+    assert.is_table(job)
+    assert.are.equal("rentals-pipeline", job.tags.endpoint)
+    assert.are.equal("v1", job.tags.deployment)
+    assert.are.same({ jobInputType = "uri_folder", uri = "azureml://datastores/workspaceblobstore/paths/rentals" }, job.inputs.raw)
+    assert.are.same({ jobInputType = "literal", value = "rentals" }, job.inputs.label)
+    assert.matches("^%d%d%d%d%-%d%d%-%d%d$", job.inputs.train_date.value)
   end)
 
   it("an interrupt during training cancels the job and records the run Cancelled", function()

@@ -91,6 +91,19 @@ describe('Azure ML v2 emulator', () => {
     assert.deepEqual(jobs[0].history.slice(0, 2), ['NotStarted', 'Queued']);
   });
 
+  it('cancels a job as a long-running operation', async () => {
+    assert.equal((await call('PUT', '/jobs/to-cancel', command())).status, 201);
+    const r = await call('POST', '/jobs/to-cancel/cancel');
+    assert.equal(r.status, 202);
+    assert.ok(r.headers.location && r.headers['retry-after']);
+    await eventually(async () => (await request(r.headers.location, { ca: emu.ca, headers: { authorization: `Bearer ${arm}` } })).status === 204);
+    const done = await eventually(async () => {
+      const g = await call('GET', '/jobs/to-cancel');
+      return g.json.properties.status === 'Canceled' && g.json;
+    });
+    assert.equal(done.properties.status, 'Canceled');
+  });
+
   it('registers a model version from the job output and refuses changing it', async () => {
     assert.equal((await call('PUT', '/models/bikes', { properties: { description: 'bikes' } })).status, 201);
     const body = { properties: { modelUri: 'azureml://jobs/train-1/outputs/model', modelType: 'custom_model', properties: { rmse: '0.1' } } };

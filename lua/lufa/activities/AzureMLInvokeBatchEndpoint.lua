@@ -9,8 +9,6 @@
 -- @module lufa.activities.AzureMLInvokeBatchEndpoint
 local json = require "lufa.json"
 local L = require "lufa.pipeline.lenient"
-local batch = require "lufa.azureml.v2.batch"
-local jobs = require "lufa.azureml.v2.jobs"
 local support = require "lufa.azureml.v2.activity"
 
 local M = {}
@@ -34,32 +32,8 @@ function M.run(ctx, activity)
   local ws = support.workspace(ctx, activity)
   local endpoint = ctx:property("endpointName")
   local deployment = ctx:property("deploymentName")
-  local handle
-  local journaled = ctx:journaled("v2.batch")
-  if journaled and type(journaled.jobName) == "string" then
-    handle = { name = journaled.jobName, endpoint = endpoint, scoring_uri = journaled.scoringUri }
-    ctx:log("info", "reconnected to batch job %s", handle.name)
-  else
-    local err
-    handle, err = batch.invoke(ws, endpoint, { inputs = data_map(ctx, "inputs"), outputs = data_map(ctx, "outputs"),
-      deployment = deployment })
-    if not handle then support.fail(ctx, err) end
-    ctx:journal("v2.batch", { jobName = handle.name, scoringUri = handle.scoring_uri })
-    ctx:log("info", "started batch job %s on %s%s", handle.name, endpoint, deployment and ("/" .. deployment) or "")
-  end
-  local ended = false
-  ctx:defer(function()
-    if ended then return end
-    local ok, cerr = jobs.cancel(ws, handle.name)
-    if not ok then ctx:log("warning", "could not cancel batch job %s: %s", handle.name, tostring(cerr)) end
-  end)
-  local final, werr = batch.wait(ws, handle, {
-    on_status = function(status) ctx:log("info", "batch job %s: %s", handle.name, status) end })
-  if not final then
-    ended = werr.status_code ~= nil
-    support.fail(ctx, werr)
-  end
-  ended = true
+  local final, handle = support.run_batch_job(ctx, ws, endpoint, { inputs = data_map(ctx, "inputs"),
+    outputs = data_map(ctx, "outputs"), deployment = deployment }, "batch job")
   return json.object{ jobName = handle.name, status = final.properties.status, endpointName = endpoint,
     deploymentName = deployment or json.null }
 end

@@ -40,7 +40,7 @@ function describeModels(state) {
 export function createControlService({ runtime }) {
   const { log, faults, state, directory, v2 } = runtime;
   const describeV2 = () => ({
-    jobs: [...v2.jobs.values()].map((j) => ({ name: j.name, status: j.status, history: j.history, jobType: j.properties.jobType, tags: j.properties.tags ?? {}, failure: j.failure, outputs: Object.keys(j.outputs) })),
+    jobs: [...v2.jobs.values()].map((j) => ({ name: j.name, status: j.status, history: j.history, jobType: j.properties.jobType, tags: j.properties.tags ?? {}, inputs: j.properties.inputs ?? {}, failure: j.failure, outputs: Object.keys(j.outputs) })),
     models: Object.fromEntries([...v2.models.entries()].map(([n, m]) => [n, [...m.versions.entries()].map(([v, x]) => ({ version: v, modelUri: x.resource.properties.modelUri, tags: x.resource.properties.tags, properties: x.resource.properties.properties, model: x.model }))])),
     online: Object.fromEntries([...v2.online.entries()].map(([n, e]) => [n, { traffic: e.resource.properties.traffic, mirrorTraffic: e.resource.properties.mirrorTraffic, deployments: Object.fromEntries([...e.deployments.entries()].map(([d, r]) => [d, { model: r.properties.model, provisioningState: r.properties.provisioningState }])) }])),
     batch: Object.fromEntries([...v2.batch.entries()].map(([n, e]) => [n, { defaults: e.resource.properties.defaults, deployments: [...e.deployments.keys()] }])),

@@ -4,6 +4,7 @@
 -- @module lufa.azureml.v2.activity
 local L = require "lufa.pipeline.lenient"
 local jobs = require "lufa.azureml.v2.jobs"
+local batch = require "lufa.azureml.v2.batch"
 
 local M = {}
 
@@ -53,6 +54,42 @@ function M.job_name(ctx, given)
   local it = ctx.frame and ctx.frame.iteration
   if it then return jobs.name_for(ctx.name, "i" .. it, ctx.run_id, "a" .. tostring(ctx.attempt or 0)) end
   return jobs.name_for(ctx.name, ctx.run_id, "a" .. tostring(ctx.attempt or 0))
+end
+
+--- Invokes a batch endpoint (or reconnects to the job a resumed attempt journaled) and follows the job to
+-- its end; a cancelled activity cancels it. `o` as for lufa.azureml.v2.batch.invoke; `what` names the job
+-- in logs ("batch job", "pipeline job").
+-- @return the final job and the handle (the activity fails otherwise)
+function M.run_batch_job(ctx, ws, endpoint, o, what)
+  local handle
+  local journaled = ctx:journaled("v2.batch")
+  if journaled and type(journaled.jobName) == "string" then
+    handle = { name = journaled.jobName, endpoint = endpoint, scoring_uri = journaled.scoringUri }
+    ctx:log("info", "reconnected to %s %s", what, handle.name)
+  else
+    local err
+    handle, err = batch.invoke(ws, endpoint, o)
+    if not handle then M.fail(ctx, err) end
+    -- the service chose the name: journaled as soon as it is known
+    ctx:journal("v2.batch", { jobName = handle.name, scoringUri = handle.scoring_uri })
+    ctx:log("info", "started %s %s on batch endpoint %s%s", what, handle.name, endpoint,
+      o.deployment and ("/" .. o.deployment) or "")
+  end
+  local ended = false
+  ctx:defer(function()
+    if ended then return end
+    local ok, cerr = jobs.cancel(ws, handle.name)
+    if ok then ctx:log("info", "cancelled %s %s", what, handle.name)
+    else ctx:log("warning", "could not cancel %s %s: %s", what, handle.name, tostring(cerr)) end
+  end)
+  local final, werr = batch.wait(ws, handle, {
+    on_status = function(status) ctx:log("info", "%s %s: %s", what, handle.name, status) end })
+  if not final then
+    ended = werr.status_code ~= nil
+    M.fail(ctx, werr)
+  end
+  ended = true
+  return final, handle
 end
 
 return M

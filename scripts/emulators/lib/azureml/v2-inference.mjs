@@ -116,17 +116,24 @@ function invoke(v2, directory, urls) {
     if (!isObject(b) || !isObject(b.properties)) armFail(ctx, 400, 'UserError', "The body needs 'properties' with InputData and OutputData.");
     for (const k of Object.keys(b.properties)) if (!['InputData', 'OutputData', 'Inputs', 'Outputs'].includes(k)) armFail(ctx, 400, 'UserError', `Could not find member '${k}' on object of type 'BatchJob'. Path 'properties.${k}'.`);
     const inputs = Object.entries(b.properties.InputData ?? {});
-    if (inputs.length !== 1) armFail(ctx, 400, 'UserError', `properties.InputData: a model deployment takes exactly one input, got ${inputs.length}.`);
-    const [[, input]] = inputs;
-    if (!isObject(input) || input.JobInputType !== 'UriFile' || typeof input.Uri !== 'string') armFail(ctx, 400, 'UserError', "properties.InputData: expected {JobInputType: 'UriFile', Uri: '...'} (this stand-in reads one CSV file).");
+    for (const [n, i] of inputs) {
+      const ok = isObject(i) && (i.JobInputType === 'Literal' ? typeof i.Value === 'string' : ['UriFile', 'UriFolder'].includes(i.JobInputType) && typeof i.Uri === 'string');
+      if (!ok) armFail(ctx, 400, 'UserError', `properties.InputData.${n}: expected {JobInputType: 'UriFile'|'UriFolder', Uri: '...'} or {JobInputType: 'Literal', Value: '...'}.`);
+    }
     const outputs = Object.entries(b.properties.OutputData ?? {});
-    for (const [name, o] of outputs) if (!isObject(o) || !['UriFile', 'UriFolder'].includes(o.JobOutputType) || typeof o.Uri !== 'string') armFail(ctx, 400, 'UserError', `properties.OutputData.${name}: expected {JobOutputType: 'UriFile', Uri: '...'}.`);
+    for (const [n, o] of outputs) if (!isObject(o) || !['UriFile', 'UriFolder'].includes(o.JobOutputType) || typeof o.Uri !== 'string') armFail(ctx, 400, 'UserError', `properties.OutputData.${n}: expected {JobOutputType: 'UriFile', Uri: '...'}.`);
     const name = ctx.headers['azureml-model-deployment'] || endpoint.resource.properties.defaults?.deploymentName;
     const deployment = name && endpoint.deployments.get(name);
     if (!deployment) armFail(ctx, 400, 'UserError', `Batch endpoint '${ctx.params.e}' has no deployment '${name ?? '(no default)'}'.`);
+    const pipeline = deployment.properties.deploymentConfiguration?.deploymentConfigurationType === 'PipelineComponent';
+    if (!pipeline && (inputs.length !== 1 || inputs[0][1].JobInputType !== 'UriFile')) armFail(ctx, 400, 'UserError', `properties.InputData: a model deployment takes exactly one UriFile input (this stand-in reads one CSV file), got ${inputs.length}.`);
+    const [[, input]] = inputs.length ? inputs : [[null, null]];
     const jobName = `batchjob-${crypto.randomUUID()}`;
     const storage = v2.storage;
-    const job = v2.createJob(jobName, { jobType: 'Pipeline', displayName: `${ctx.params.e}/${name}`, tags: { endpoint: ctx.params.e, deployment: name }, inputs: { [inputs[0][0]]: { jobInputType: 'uri_file', uri: input.Uri } }, outputs: Object.fromEntries(outputs.map(([k, o]) => [k, { jobOutputType: 'uri_file', uri: o.Uri }])) }, storage, async () => {
+    const jobInputs = Object.fromEntries(inputs.map(([k, i]) => [k, i.JobInputType === 'Literal' ? { jobInputType: 'literal', value: i.Value } : { jobInputType: i.JobInputType === 'UriFile' ? 'uri_file' : 'uri_folder', uri: i.Uri }]));
+    const job = v2.createJob(jobName, { jobType: 'Pipeline', displayName: `${ctx.params.e}/${name}`, tags: { endpoint: ctx.params.e, deployment: name }, inputs: jobInputs, outputs: Object.fromEntries(outputs.map(([k, o]) => [k, { jobOutputType: 'uri_file', uri: o.Uri }])) }, storage, async () => {
+      // a pipeline component's steps are not emulated: the job records its inputs and completes
+      if (pipeline) return;
       const model = v2.modelOf(deployment.properties.model.assetId);
       if (!model) throw new Error(`deployment ${name} has no loadable model`);
       const data = await readBlobByUrl(resolveDatastoreUri(input.Uri, storage), (u) => (accountOfUrl(u) === storage.accountName ? storage : null));

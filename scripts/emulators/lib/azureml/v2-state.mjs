@@ -55,6 +55,10 @@ export class V2State {
     const b = this.newBatchEndpoint('rentals-batch', { location: this.config.location, properties: { authMode: 'AADToken', description: 'bike rentals batch scoring', defaults: { deploymentName: 'blue' } } });
     b.deployments.set('blue', this.deploymentResource('batch', 'rentals-batch', 'blue', { location: this.config.location, properties: { model: { referenceType: 'Id', assetId: versionId }, compute: `${this.prefix()}/computes/cpu-cluster` } }, 'Succeeded'));
     this.batch.set('rentals-batch', b);
+    // what replaced v1 pipeline endpoints: a batch endpoint whose deployment is a pipeline component
+    const pipe = this.newBatchEndpoint('rentals-pipeline', { location: this.config.location, properties: { authMode: 'AADToken', description: 'rentals retraining pipeline', defaults: { deploymentName: 'v1' } } });
+    pipe.deployments.set('v1', this.deploymentResource('batch', 'rentals-pipeline', 'v1', { location: this.config.location, properties: { deploymentConfiguration: { deploymentConfigurationType: 'PipelineComponent', componentId: { referenceType: 'Id', assetId: `${this.prefix()}/components/retrain/versions/1` } } } }, 'Succeeded'));
+    this.batch.set('rentals-pipeline', pipe);
   }
 
   newOnlineEndpoint(name, body) {

@@ -19,7 +19,7 @@ const JOB_FIELDS = {
 };
 const MODEL_FIELDS = ['modelUri', 'modelType', 'description', 'tags', 'properties', 'flavors', 'isAnonymous', 'isArchived', 'jobName', 'stage', 'intellectualProperty'];
 const ONLINE_ENDPOINT_FIELDS = ['authMode', 'description', 'keys', 'properties', 'traffic', 'mirrorTraffic', 'compute', 'publicNetworkAccess', 'scoringUri', 'swaggerUri', 'provisioningState'];
-const ONLINE_DEPLOYMENT_FIELDS = ['endpointComputeType', 'model', 'instanceType', 'environmentId', 'codeConfiguration', 'description', 'properties', 'environmentVariables', 'appInsightsEnabled', 'scaleSettings', 'requestSettings', 'livenessProbe', 'readinessProbe', 'egressPublicNetworkAccess', 'dataCollector', 'provisioningState'];
+const ONLINE_DEPLOYMENT_FIELDS = ['endpointComputeType', 'model', 'instanceType', 'environmentId', 'codeConfiguration', 'description', 'properties', 'environmentVariables', 'appInsightsEnabled', 'scaleSettings', 'requestSettings', 'livenessProbe', 'readinessProbe', 'egressPublicNetworkAccess', 'dataCollector', 'modelMountPath', 'provisioningState'];
 const TOP_FIELDS = ['id', 'name', 'type', 'location', 'tags', 'identity', 'kind', 'sku', 'properties', 'systemData'];
 
 const userError = (ctx, message, status = 400) => armFail(ctx, status, 'UserError', message);
@@ -290,7 +290,16 @@ export function createV2Service({ v2, directory, urls, faults, log }) {
       route('mlv2.jobs.list', 'GET', '\\/jobs', [], () => jsonResponse(200, { value: [...v2.jobs.values()].map((j) => viewJob(v2, j, urls)) })),
       route('mlv2.jobs.get', 'GET', '\\/jobs\\/([^/]+)', ['job'], (ctx) => jsonResponse(200, viewJob(v2, job(ctx), urls))),
       route('mlv2.jobs.put', 'PUT', '\\/jobs\\/([^/]+)', ['job'], putJob(v2, urls)),
-      route('mlv2.jobs.cancel', 'POST', '\\/jobs\\/([^/]+)\\/cancel', ['job'], (ctx) => { v2.cancelJob(job(ctx)); return emptyResponse(200); }),
+      route('mlv2.jobs.cancel', 'POST', '\\/jobs\\/([^/]+)\\/cancel', ['job'], (ctx) => {
+        const j = job(ctx);
+        v2.cancelJob(j);
+        // the cancellation is a long-running operation: 202 with the Location to poll
+        const op = v2.startOperation(() => null);
+        return emptyResponse(202, {
+          location: `${urls.v2}/subscriptions/${v2.config.subscriptionId}/providers/Microsoft.MachineLearningServices/locations/${v2.config.location}/mfeOperationResults/${op.id}?api-version=${ctx.query.get('api-version')}`,
+          'retry-after': String(Math.max(1, Math.ceil(v2.settings.armOperationMs / 1000))),
+        });
+      }),
       route('mlv2.models.get', 'GET', '\\/models\\/([^/]+)', ['model'], (ctx) => jsonResponse(200, (v2.models.get(ctx.params.model) ?? notFound(ctx, `models/${ctx.params.model}`)).container)),
       route('mlv2.models.put', 'PUT', '\\/models\\/([^/]+)', ['model'], (ctx) => {
         const b = body(ctx);

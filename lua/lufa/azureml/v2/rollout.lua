@@ -68,7 +68,7 @@ end
 -- Runs `n` probes pinned to `deployment` and `n` through the endpoint; returns the step's numbers.
 local function probe(ws, o, n, deployment)
   local ep = online.endpoint(ws, o.endpoint)
-  local stats = { probes = 0, errors = 0, maxLatency = 0, failures = {} }
+  local stats = { probes = 0, errors = 0, maxLatency = 0, failures = json.array{} }
   local function one(pinned)
     local answer, info = online.score(ws, o.endpoint, o.request, { deployment = pinned, endpoint_resource = ep })
     stats.probes = stats.probes + 1

@@ -55,8 +55,8 @@ function M.invoke(ws, name, o)
     OutputData = data_map(o.outputs, "JobOutputType") } }
   local headers = { ["azureml-model-deployment"] = o.deployment }
   local what = "invoking batch endpoint " .. name
-  local res, doc = ws:call(what, { method = "POST", url = uri, body = body, headers = headers }, workspace.DATA_SCOPE,
-    INVOKE_RETRY)
+  local res, doc = ws:call(what, { method = "POST", url = uri, body = body, headers = headers,
+    fresh_connection = true }, workspace.DATA_SCOPE, INVOKE_RETRY)
   if not res then
     if doc.transport then
       doc.message = doc.message .. "; the job may have been created: look at the endpoint's jobs before invoking again"

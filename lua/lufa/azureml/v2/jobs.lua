@@ -88,7 +88,8 @@ function M.submit(ws, name, properties)
   local err
   for _ = 1, 3 do
     local job
-    job, err = ws:arm("submitting job " .. name, "PUT", path_of(name), body, SUBMIT_RETRY)
+    -- a fresh connection: a PUT re-sent by the transport would hide a lost answer from this loop
+    job, err = ws:arm("submitting job " .. name, "PUT", path_of(name), body, SUBMIT_RETRY, { fresh_connection = true })
     if job then return job, false end
     if not err.transport then return nil, err end
     local found, gerr = M.get(ws, name)

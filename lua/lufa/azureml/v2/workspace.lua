@@ -155,11 +155,15 @@ function Workspace:call(what, opts, scope, policy)
   return res, doc
 end
 
---- A management-plane call on a path under the workspace.
+--- A management-plane call on a path under the workspace (or a full URL, such as an operation's).
+-- `opts`: `query` (extra query string), `fresh_connection` (a request that must not be silently re-sent
+-- by the transport on a reused connection).
 -- @return decoded body, res; or nil, err, res
-function Workspace:arm(what, method, path, body, policy, query)
-  local url = path:match("^https?://") and path or self:url(path, query)
-  local res, doc, raw = self:call(what, { method = method, url = url, body = body }, M.MANAGEMENT_SCOPE, policy)
+function Workspace:arm(what, method, path, body, policy, opts)
+  opts = opts or {}
+  local url = path:match("^https?://") and path or self:url(path, opts.query)
+  local res, doc, raw = self:call(what, { method = method, url = url, body = body,
+    fresh_connection = opts.fresh_connection }, M.MANAGEMENT_SCOPE, policy)
   if not res then return nil, doc, raw end
   return doc, res
 end

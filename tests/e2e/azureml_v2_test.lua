@@ -189,6 +189,40 @@ describe("the Azure ML v2 sample factory against the stand-in", function()
     assert.matches("^%d%d%d%d%-%d%d%-%d%d$", job.inputs.train_date.value)
   end)
 
+  it("runs the article's classic pipeline, JSON unchanged, against the v2 workspace through an override", function()
+    emu:upload("azuremltesting/input/rentals.csv", gens[2].file)
+    local r = emu:lufa{ "run", "examples/adf-retraining", "LookupPipelineDemo", "--override",
+      "examples/adf-retraining/local-v2.json", "--json" }
+    assert.are.equal(0, r.status, r.output)
+    local doc = json.decode(r.stdout)
+    assert.are.equal("Succeeded", doc.pipelineRun.status)
+
+    -- the BES activity became one command job over the same files
+    local trained = command_jobs()
+    assert.are.equal(1, #trained)
+    local input = trained[1].inputs.input1
+    assert.are.equal("azureml://datastores/azuremltesting/paths/input/rentals.csv", input.uri)
+    local train = emulators.activity_run(doc, "amlBEGetilearner")
+    assert.are.equal(trained[1].name, train.output.jobId)
+    assert.are.equal("azuremltesting/output/newModelForArm.ilearner", train.output.results.output1.RelativeLocation)
+    local written = json.decode(assert(emu:download("azuremltesting/output/newModelForArm.ilearner")))
+    for _, f in ipairs(emulators.sample.FEATURES) do
+      assert.is_true(math.abs(written.weights[f] - gens[2][f]) < 0.5, f)
+    end
+
+    -- the Update Resource activity registered that file and rolled it out
+    local update = emulators.activity_run(doc, "amlUpdateResource")
+    assert.are.equal("azureml-v2", update.output.endpointKind)
+    local versions = state().models.rentals
+    assert.are.equal("azureml://datastores/azuremltesting/paths/output/newModelForArm.ilearner", versions[#versions].modelUri)
+    assert.are.same(written.weights, versions[#versions].model.weights)
+    assert.are.same({ blue = 0, [update.output.deployment] = 100 }, state().online.rentals.traffic)
+    local after = predictions(update.output.deployment)
+    for i, day in ipairs(DAYS) do
+      assert.is_true(math.abs(after[i] - emulators.sample.expected(gens[2], day)) < 4, "day " .. i)
+    end
+  end)
+
   it("an interrupt during training cancels the job and records the run Cancelled", function()
     emu:settings{ jobDurationMs = 120000 }
     local child = emu:spawn_lufa{ "run", FACTORY, PIPELINE, "--override", OVERRIDE }

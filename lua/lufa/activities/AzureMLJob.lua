@@ -33,51 +33,7 @@ function M.run(ctx, activity)
   local ws = support.workspace(ctx, activity)
   local props = ctx:property("job")
   if not L.is_object(props) then ctx:fail(support.ERROR_CODE, "typeProperties.job must evaluate to an object") end
-  local tags = json.object{}
-  for k, v in pairs(L.is_object(props.tags) and props.tags or {}) do tags[k] = v end
-  tags["lufa.run"], tags["lufa.activity"] = ctx.run_id, ctx.name
-  props.tags = tags
-
-  local journaled = ctx:journaled("v2.job")
-  local name
-  if journaled and type(journaled.jobName) == "string" then
-    name = journaled.jobName
-    local job, err = jobs.get(ws, name)
-    if not job then
-      if err.status == 404 then
-        -- journaled but never created: this attempt's PUT did not arrive; making it now is still one job
-        job, err = jobs.submit(ws, name, props)
-        if not job then support.fail(ctx, err) end
-      else
-        support.fail(ctx, err)
-      end
-    end
-    ctx:log("info", "reconnected to job %s (%s)", name, tostring(job.properties and job.properties.status))
-  else
-    name = support.job_name(ctx, ctx:property("jobName"))
-    -- on disk before the PUT: whatever happens to its answer, lufa knows which job to look for
-    ctx:journal("v2.job", { jobName = name })
-    local job, lost = jobs.submit(ws, name, props)
-    if not job then support.fail(ctx, lost) end
-    if lost then ctx:log("warning", "the answer to submitting job %s was lost; the job exists and is followed", name) end
-    ctx:log("info", "submitted job %s", name)
-  end
-
-  local ended = false
-  ctx:defer(function()
-    if ended then return end
-    local ok, cerr = jobs.cancel(ws, name)
-    if ok then ctx:log("info", "cancelled job %s", name)
-    else ctx:log("warning", "could not cancel job %s: %s", name, tostring(cerr)) end
-  end)
-  local final, werr = jobs.wait(ws, name, {
-    on_status = function(status) ctx:log("info", "job %s: %s", name, status) end,
-  })
-  if not final then
-    ended = werr.status_code ~= nil
-    support.fail(ctx, werr)
-  end
-  ended = true
+  local name, final = support.run_job(ctx, ws, props, ctx:property("jobName"))
   local p = final.properties
   local outputs = json.object{}
   for out in pairs(L.is_object(p.outputs) and p.outputs or {}) do outputs[out] = jobs.output_uri(name, out) end

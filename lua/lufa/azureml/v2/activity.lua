@@ -2,6 +2,7 @@
 -- `AzureMLService` linked service, the checks their validate functions make, and ADF-style failures that
 -- carry the service's code and message.
 -- @module lufa.azureml.v2.activity
+local json = require "lufa.json"
 local L = require "lufa.pipeline.lenient"
 local jobs = require "lufa.azureml.v2.jobs"
 local batch = require "lufa.azureml.v2.batch"
@@ -54,6 +55,56 @@ function M.job_name(ctx, given)
   local it = ctx.frame and ctx.frame.iteration
   if it then return jobs.name_for(ctx.name, "i" .. it, ctx.run_id, "a" .. tostring(ctx.attempt or 0)) end
   return jobs.name_for(ctx.name, ctx.run_id, "a" .. tostring(ctx.attempt or 0))
+end
+
+--- Runs the job `props` (a job's REST `properties`) for this activity attempt and waits for it: the name is
+-- journaled before the PUT, a lost answer is resolved by reading the job, a resumed attempt reconnects to the
+-- journaled job, and a cancelled activity cancels it. Adds the tags `lufa.run` and `lufa.activity`.
+-- @return the job name and the final job (the activity fails otherwise)
+function M.run_job(ctx, ws, props, given_name)
+  local tags = json.object{}
+  for k, v in pairs(L.is_object(props.tags) and props.tags or {}) do tags[k] = v end
+  tags["lufa.run"], tags["lufa.activity"] = ctx.run_id, ctx.name
+  props.tags = tags
+
+  local journaled = ctx:journaled("v2.job")
+  local name
+  if journaled and type(journaled.jobName) == "string" then
+    name = journaled.jobName
+    local job, err = jobs.get(ws, name)
+    if not job then
+      if err.status ~= 404 then M.fail(ctx, err) end
+      -- journaled but never created: the PUT did not arrive; making it now is still the one job
+      job, err = jobs.submit(ws, name, props)
+      if not job then M.fail(ctx, err) end
+    end
+    ctx:log("info", "reconnected to job %s (%s)", name, tostring(job.properties and job.properties.status))
+  else
+    name = M.job_name(ctx, given_name)
+    -- on disk before the PUT: whatever happens to its answer, lufa knows which job to look for
+    ctx:journal("v2.job", { jobName = name })
+    local job, lost = jobs.submit(ws, name, props)
+    if not job then M.fail(ctx, lost) end
+    if lost then ctx:log("warning", "the answer to submitting job %s was lost; the job exists and is followed", name) end
+    ctx:log("info", "submitted job %s", name)
+  end
+
+  local ended = false
+  ctx:defer(function()
+    if ended then return end
+    local ok, cerr = jobs.cancel(ws, name)
+    if ok then ctx:log("info", "cancelled job %s", name)
+    else ctx:log("warning", "could not cancel job %s: %s", name, tostring(cerr)) end
+  end)
+  local final, werr = jobs.wait(ws, name, {
+    on_status = function(status) ctx:log("info", "job %s: %s", name, status) end,
+  })
+  if not final then
+    ended = werr.status_code ~= nil
+    M.fail(ctx, werr)
+  end
+  ended = true
+  return name, final
 end
 
 --- Invokes a batch endpoint (or reconnects to the job a resumed attempt journaled) and follows the job to

@@ -4,8 +4,9 @@
 
 import crypto from 'node:crypto';
 import { parseTable } from './table.mjs';
-import { train } from './regression.mjs';
-import { readBlobByUrl, accountOfUrl } from './blobs.mjs';
+import { train, parseModel } from './regression.mjs';
+import { BlockBlobClient, ContainerClient, StorageSharedKeyCredential } from '@azure/storage-blob';
+import { readBlobByUrl, accountOfUrl, isLoopbackUrl } from './blobs.mjs';
 
 export const JOB_STEPS = ['NotStarted', 'Queued', 'Running', 'Finalizing'];
 
@@ -148,19 +149,40 @@ export class V2State {
   async work(job, storage) {
     const p = job.properties;
     if (p.jobType !== 'Command') return;
-    const input = p.inputs?.training_data;
+    // the training data: the input named training_data, else the first CSV file input
+    const input = p.inputs?.training_data ?? Object.values(p.inputs || {}).find((i) => String(i.jobInputType).toLowerCase() === 'uri_file' && /\.csv$/i.test(String(i.uri)));
     if (!input) return;
     const uri = resolveDatastoreUri(input.uri, storage);
     const data = await readBlobByUrl(uri, (url) => (storage && accountOfUrl(url) === storage.accountName ? storage : null));
-    const label = p.inputs.label?.value ?? 'rentals';
+    const label = p.inputs.label?.value ?? p.inputs.label_column?.value ?? 'rentals';
     const model = train(parseTable(data, 'csv'), { label, features: null, holdoutFraction: 0.2 });
     model.source = { jobName: job.name };
     // a training script records its metrics as job properties; the emulator's "script" does the same
     for (const [k, v] of Object.entries(model.metrics || {})) if (v !== null) job.metrics[k] = String(v);
     for (const [name, o] of Object.entries(p.outputs || {})) {
-      if (['uri_folder', 'custom_model', 'mlflow_model', 'uri_file'].includes(String(o.jobOutputType).toLowerCase())) job.outputs[name] = model;
+      if (!['uri_folder', 'custom_model', 'mlflow_model', 'uri_file'].includes(String(o.jobOutputType).toLowerCase())) continue;
+      if (o.uri && !/\.ilearner$/i.test(String(o.uri))) continue; // a named file that is not a model (an evaluation)
+      job.outputs[name] = model;
+      // an output at a datastore path is written there, as the training script would
+      if (o.uri) await writeModelBlob(resolveDatastoreUri(o.uri, storage), storage, model);
     }
   }
+}
+
+async function writeModelBlob(url, storage, model) {
+  const u = new URL(url);
+  if (!storage || !isLoopbackUrl(u) || accountOfUrl(u) !== storage.accountName) throw new Error(`output ${url.split('?')[0]} is not in the local storage account`);
+  const credential = new StorageSharedKeyCredential(storage.accountName, storage.accountKey);
+  await new ContainerClient(`${u.origin}/${storage.accountName}/${u.pathname.split('/')[2]}`, credential).createIfNotExists();
+  const data = Buffer.from(`${JSON.stringify(model, null, 2)}\n`);
+  await new BlockBlobClient(u.href, credential).upload(data, data.length);
+}
+
+/** Reads a model document from a datastore path or a local blob URL; throws with the reason. */
+export async function readModelBlob(uri, storage) {
+  const url = resolveDatastoreUri(uri, storage);
+  const data = await readBlobByUrl(url, (u) => (storage && accountOfUrl(u) === storage.accountName ? storage : null));
+  return parseModel(data);
 }
 
 /** `azureml://datastores/workspaceblobstore/paths/{p}` is the container "workspaceblobstore" of the local account. */

@@ -6,6 +6,7 @@
 import { createService, jsonResponse, emptyResponse, parseJsonBody, bearerToken } from '../http-kit.mjs';
 import { armFail, armErrors } from './errors.mjs';
 import { ARM_AUDIENCES } from '../aad.mjs';
+import { readModelBlob } from './v2-state.mjs';
 
 export const V2_API_VERSIONS = ['2023-04-01', '2024-04-01'];
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9\-_]{0,254}$/;
@@ -123,7 +124,7 @@ function putJob(v2, urls) {
 }
 
 function modelVersionPut(v2) {
-  return (ctx) => {
+  return async (ctx) => {
     const { model, version } = ctx.params;
     if (!NAME.test(model)) userError(ctx, `The model name '${model}' is invalid: it must match ${NAME.source}.`);
     const container = v2.models.get(model);
@@ -141,8 +142,15 @@ function modelVersionPut(v2) {
       if (existing.resource.properties.modelUri !== p.modelUri) armFail(ctx, 409, 'Conflict', `Model version ${model}:${version} already exists with another modelUri; versions are immutable.`);
       return jsonResponse(200, existing.resource);
     }
-    const trained = v2.jobOutput(p.modelUri);
+    let trained = v2.jobOutput(p.modelUri);
     if (/^azureml:\/\/jobs\//i.test(p.modelUri) && !trained) userError(ctx, `properties.modelUri: '${p.modelUri}' names no output of a completed job.`);
+    if (!trained && /^(azureml:\/\/datastores\/|https?:\/\/)/i.test(p.modelUri)) {
+      try {
+        trained = await readModelBlob(p.modelUri, v2.storage);
+      } catch (err) {
+        userError(ctx, `properties.modelUri: no model can be read at '${p.modelUri.split('?')[0]}' (${err.message}).`);
+      }
+    }
     const resource = { id: `${v2.prefix()}/models/${model}/versions/${version}`, name: version, type: 'Microsoft.MachineLearningServices/workspaces/models/versions', properties: { ...p, modelType: p.modelType ?? 'custom_model', tags: p.tags ?? {}, properties: p.properties ?? {}, provisioningState: 'Succeeded' }, systemData: { createdAt: new Date().toISOString() } };
     container.versions.set(version, { resource, model: trained });
     container.container.properties.latestVersion = version;

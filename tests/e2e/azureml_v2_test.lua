@@ -223,6 +223,25 @@ describe("the Azure ML v2 sample factory against the stand-in", function()
     end
   end)
 
+  it("an interrupt in the middle of the traffic steps puts the traffic back as it was", function()
+    emu:settings{ jobDurationMs = 400, armOperationMs = 1500 }
+    local child = emu:spawn_lufa{ "run", FACTORY, PIPELINE, "--override", OVERRIDE }
+    local shifted = emulators.eventually(function()
+      local t = state().online.rentals.traffic
+      return (t["rentals-v2"] or 0) > 0 and (t["rentals-v2"] or 0) < 100 and t
+    end, 60)
+    assert.is_table(shifted, "the rollout never shifted traffic")
+    child:signal("TERM")
+    assert.are.equal(143, child:wait(60))
+    -- exactly the map from before; the new deployment stays, without traffic, for a look at it
+    local online = state().online.rentals
+    assert.are.same({ blue = 100 }, online.traffic)
+    assert.is_table(online.deployments["rentals-v2"])
+    assert.truthy(child:stdout():find("traffic of rentals put back", 1, true) or
+      child:stderr():find("traffic of rentals put back", 1, true), child:stderr())
+    child:cleanup()
+  end)
+
   it("an interrupt during training cancels the job and records the run Cancelled", function()
     emu:settings{ jobDurationMs = 120000 }
     local child = emu:spawn_lufa{ "run", FACTORY, PIPELINE, "--override", OVERRIDE }

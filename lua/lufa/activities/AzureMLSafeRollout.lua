@@ -8,12 +8,13 @@
 -- default 0), `maxLatencySeconds`, `mirrorPercent` (shadow this share first), `deletePrevious` (delete the
 -- old deployments after success), `keepFailed` (keep a failed new deployment for inspection), `sku`.
 -- See lufa.azureml.v2.rollout for the steps. The traffic from before is journaled before anything changes:
--- a resumed run puts it back first. Output: the rollout report (previous and final traffic, each step's
+-- a resumed run puts it back first, and an interrupted one (timeout, cancellation) before it ends. Output: the rollout report (previous and final traffic, each step's
 -- probes, errors and slowest answer, what was deleted). A failed rollout fails the activity with the
 -- probes' evidence, after the traffic was put back.
 -- @module lufa.activities.AzureMLSafeRollout
 local json = require "lufa.json"
 local L = require "lufa.pipeline.lenient"
+local online = require "lufa.azureml.v2.online"
 local rollout = require "lufa.azureml.v2.rollout"
 local support = require "lufa.azureml.v2.activity"
 
@@ -54,8 +55,17 @@ function M.run(ctx, activity)
     for i, p in ipairs(given) do steps[i] = math.tointeger(L.number(p)) end
   end
   local expect = ctx:property("expect")
+  local endpoint, before = ctx:property("endpointName"), nil
+  local finished = false
+  -- an interrupted rollout (timeout, cancel, SIGTERM) puts the traffic back before the activity ends
+  ctx:defer(function()
+    if finished or not before then return end
+    local ok, rerr = online.set_traffic(ws, endpoint, before.previous, before.previousMirror)
+    if ok then ctx:log("warning", "rollout interrupted: traffic of %s put back to %s", endpoint, json.encode(before.previous))
+    else ctx:log("error", "rollout interrupted, and putting the traffic of %s back failed: %s", endpoint, tostring(rerr)) end
+  end)
   local report, err = rollout.run(ws, {
-    endpoint = ctx:property("endpointName"), deployment = ctx:property("deploymentName"),
+    endpoint = endpoint, deployment = ctx:property("deploymentName"),
     properties = ctx:property("deployment"), sku = ctx:property("sku"), request = ctx:property("sampleRequest"),
     expect = expect and { equals = L.get(expect, "equals"), contains = L.get(expect, "contains"),
       min = L.number(L.get(expect, "min")), max = L.number(L.get(expect, "max")) } or nil,
@@ -63,8 +73,13 @@ function M.run(ctx, activity)
     max_latency = L.number(ctx:property("maxLatencySeconds")), mirror = L.number(ctx:property("mirrorPercent")),
     delete_previous = L.bool(ctx:property("deletePrevious")), keep_failed = L.bool(ctx:property("keepFailed")),
     log = function(...) ctx:log("info", ...) end,
-    journal = function(v) ctx:journal("v2.rollout", v) end, journaled = ctx:journaled("v2.rollout"),
+    journal = function(v)
+      before = v
+      ctx:journal("v2.rollout", v)
+    end,
+    journaled = ctx:journaled("v2.rollout"),
   })
+  finished = true
   if not report then
     local r = err.report
     local evidence = r and r.failure and json.encode(r.failure) or nil

@@ -116,6 +116,17 @@ describe("the Azure ML v2 sample factory against the stand-in", function()
     assert.are.same({ blue = 0, ["rentals-v2"] = 100 }, online.traffic)
     assert.is_table(online.deployments.blue)
 
+    -- no secret of the stand-ins (client secret, endpoint keys, ...) is in the output or the run record
+    local keys = assert(v2.online.keys(workspace(), "rentals"))
+    local secrets = emu:secrets()
+    secrets.primaryKey = require("lufa.secret").expose(keys.primaryKey)
+    local shown = emu:lufa{ "runs", "show", doc.pipelineRun.runId, "--json" }
+    for what, value in pairs(secrets) do
+      for _, text in ipairs{ r.stdout, r.stderr, shown.stdout } do
+        assert.is_nil(text:find(value, 1, true), what .. " appears in the output")
+      end
+    end
+
     -- predictions follow the new data
     local after = predictions("rentals-v2")
     for i, day in ipairs(DAYS) do
@@ -240,6 +251,31 @@ describe("the Azure ML v2 sample factory against the stand-in", function()
     assert.truthy(child:stdout():find("traffic of rentals put back", 1, true) or
       child:stderr():find("traffic of rentals put back", 1, true), child:stderr())
     child:cleanup()
+  end)
+
+  it("kill -9 during training, then lufa resume: the journaled job is followed, none is submitted again", function()
+    emu:settings{ jobDurationMs = 4000, armOperationMs = 150 }
+    local store_dir = emulators.tempdir()
+    local store = store_dir .. "/runs.db"
+    local child = emu:spawn_lufa{ "run", FACTORY, PIPELINE, "--override", OVERRIDE, "--store", store }
+    local id = child:run_id()
+    assert.is_string(id, child:stderr())
+    local job = emulators.eventually(function()
+      local jobs = command_jobs()
+      return jobs[1] and jobs[1].status == "Running" and jobs[1]
+    end, 30)
+    assert.is_table(job, "the training job never ran")
+    child:signal("KILL")
+    child:wait(10)
+    local r = emu:lufa{ "resume", id, "--store", store }
+    assert.are.equal(0, r.status, r.output)
+    assert.truthy(r.stderr:find("reconnected to job " .. job.name, 1, true), r.stderr)
+    assert.are.equal(1, #command_jobs())
+    assert.are.equal(1, route_count("mlv2.jobs.put", "PUT"))
+    assert.are.equal("Completed", command_jobs()[1].status)
+    assert.are.same({ blue = 0, ["rentals-v2"] = 100 }, state().online.rentals.traffic)
+    child:cleanup()
+    os.execute("rm -rf " .. emulators.shell_quote(store_dir))
   end)
 
   it("an interrupt during training cancels the job and records the run Cancelled", function()

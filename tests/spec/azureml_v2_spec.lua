@@ -44,6 +44,47 @@ describe("lufa.azureml.v2 pure parts", function()
   end)
 end)
 
+describe("lufa validate on the v2 activities and the AzureMLService linked service", function()
+  local pipeline = require "lufa.pipeline"
+  local ws_ref = { referenceName = "Ws", type = "LinkedServiceReference" }
+
+  local function problems(activity, ls_props)
+    activity.linkedServiceName = activity.linkedServiceName or ws_ref
+    local f = assert(pipeline.from_table{
+      pipelines = { { name = "P", properties = { activities = { activity } } } },
+      linkedServices = { { name = "Ws", properties = { type = "AzureMLService", typeProperties = ls_props or
+        { subscriptionId = "s", resourceGroupName = "rg", mlWorkspaceName = "ws" } } } },
+    })
+    return pipeline.format_problems(pipeline.validate(f))
+  end
+
+  it("accepts well-formed activities", function()
+    local text = problems{ name = "R", type = "AzureMLSafeRollout", typeProperties = { endpointName = "e",
+      deploymentName = "d", deployment = { model = "m" }, sampleRequest = { data = {} }, trafficSteps = { 10, 100 } } }
+    assert.is_nil(text:find("error", 1, true), text)
+  end)
+
+  it("names what is wrong, and where", function()
+    local text = problems{ name = "R", type = "AzureMLSafeRollout", typeProperties = { endpointName = "e",
+      deploymentName = "d", deployment = { model = "m" }, sampleRequest = {}, trafficSteps = { 50, 20 },
+      mirrorPercent = 80 } }
+    assert.matches("trafficSteps%[1%]", text)
+    assert.matches("mirrorPercent must be between 0 and 50", text)
+    text = problems{ name = "X", type = "AzureMLExecutePipeline", typeProperties = { mlPipelineId = "abc" } }
+    assert.matches("v1 published pipeline", text)
+    text = problems{ name = "J", type = "AzureMLJob", typeProperties = { job = { jobType = "Sweep" } } }
+    assert.matches("jobType must be", text)
+    text = problems{ name = "M", type = "AzureMLRegisterModel", typeProperties = { modelName = "m" } }
+    assert.matches("needs \"modelUri\"", text)
+    text = problems({ name = "G", type = "AzureMLPromotionGate", typeProperties = { metric = "rmse",
+      direction = "sideways", challenger = { value = 1 } } }, { subscriptionId = "s", mlWorkspaceName = "w",
+      authentication = "Password" })
+    assert.matches("direction must be", text)
+    assert.matches("AzureMLService requires \"resourceGroupName\"", text)
+    assert.matches("authentication must be \"MSI\"", text)
+  end)
+end)
+
 describe("lufa.azureml.v2 clients against the stand-in", function()
   local emu, ws
 

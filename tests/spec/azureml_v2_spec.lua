@@ -191,6 +191,26 @@ describe("lufa.azureml.v2 clients against the stand-in", function()
     assert.are.same(before, (v2.online.traffic(ws, "rentals")))
   end)
 
+  it("runs a pipeline job as one job", function()
+    local props = json.object{ jobType = "Pipeline", displayName = "retrain", jobs = json.object{
+      train = json.object{ type = "command", component = "azureml:train:1" } } }
+    local job = assert(v2.jobs.run(ws, "spec-pipeline-1", props))
+    assert.are.equal("Completed", job.properties.status)
+    assert.are.equal("Pipeline", job.properties.jobType)
+  end)
+
+  it("reports a deployment whose operation failed with the service's code, and its logs", function()
+    local dep, err = v2.online.put_deployment(ws, "rentals", "broken", json.object{
+      model = ws:resource_id("/models/rentals/versions/999"), instanceType = "Standard_DS3_v2" })
+    assert.is_nil(dep)
+    assert.are.equal("DeploymentFailed", err.code)
+    assert.matches("versions/999", err.message)
+    local logs = assert(v2.online.logs(ws, "rentals", "broken", 10))
+    assert.matches("could not be downloaded", logs)
+    assert(v2.online.delete_deployment(ws, "rentals", "broken"))
+    assert.is_nil((v2.online.deployment(ws, "rentals", "broken")))
+  end)
+
   it("scores through an online endpoint with its key, pinned or by traffic", function()
     local answer, info = assert(v2.online.score(ws, "rentals", { data = { { 20, 50, 5 } } }))
     assert.are.equal("blue", info.deployment)

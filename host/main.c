@@ -15,8 +15,8 @@
 
 static const char *progname = "lufa";
 
-/* Subcommands implemented in Lua by lufa.cli (run, validate, runs, rerun, resume). */
-static const char *const commands[] = {"run", "validate", "runs", "rerun", "resume", NULL};
+/* Subcommands implemented in Lua by lufa.cli (run, validate, runs, rerun, resume, schedule, trigger). */
+static const char *const commands[] = {"run", "validate", "runs", "rerun", "resume", "schedule", "trigger", NULL};
 
 static void usage(FILE *out) {
   fprintf(out,
@@ -28,10 +28,11 @@ static void usage(FILE *out) {
     "       %s run FACTORY PIPELINE [--override FILE] [--param NAME=VALUE]... [--store PATH] [--json]\n"
     "       %s validate FACTORY [--override FILE] [--json]\n"
     "       %s runs list|show|cancel|prune|check ...   %s rerun RUN_ID   %s resume RUN_ID\n"
+    "       %s schedule FACTORY [--next N | --once]   %s trigger start|stop NAME\n"
     "       (%s run --help lists their options)\n"
     "With no script and no -e, starts an interactive prompt. After the script ends, lufa runs\n"
     "its tasks until none is left. Lua modules: %s (override with LUFA_PATH).\n",
-    progname, progname, progname, progname, progname, progname, progname, lufa_lua_dir());
+    progname, progname, progname, progname, progname, progname, progname, progname, progname, lufa_lua_dir());
 }
 
 /* Message handler: a traceback, honouring __tostring for error objects. */

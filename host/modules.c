@@ -21,9 +21,12 @@
 #include "secret.h"
 #include "sqlite.h"
 #include "xml.h"
+#include "process.h"
+#include "systemd.h"
 
 static const luaL_Reg native_modules[] = {
   {"lufa", luaopen_lufa},
+  {"lufa.process", luaopen_lufa_process},
   {"lufa.error", luaopen_lufa_error},
   {"lufa.secret", luaopen_lufa_secret},
   {"lufa.json", luaopen_lufa_json},
@@ -33,6 +36,7 @@ static const luaL_Reg native_modules[] = {
   {"lufa.fs", luaopen_lufa_fs},
   {"lufa.redact", luaopen_lufa_redact},
   {"lufa.sqlite", luaopen_lufa_sqlite},
+  {"lufa.systemd", luaopen_lufa_systemd},
   {NULL, NULL}
 };
 

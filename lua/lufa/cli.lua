@@ -22,6 +22,10 @@ usage: lufa run FACTORY PIPELINE [options]       run a pipeline; its run is reco
        lufa runs check                           check the store's integrity
        lufa rerun RUN_ID [--from-failure | --from ACTIVITY]   run again in the same run group
        lufa resume RUN_ID                        continue a run whose lufa process died
+       lufa schedule FACTORY [--schedules FILE]  run the triggers (and cron schedules) as a service
+       lufa schedule FACTORY --next N [--from TIME] [--json]   the next fire times, nothing run
+       lufa schedule FACTORY --once              run what fell due since the last check, then exit
+       lufa trigger start|stop NAME [FACTORY]    start or stop a trigger (kept in the store)
 options:
   --store PATH           the run store (default: LUFA_STORE, else $XDG_STATE_HOME/lufa/runs.db);
                          ':memory:' records nothing beyond the process
@@ -30,6 +34,12 @@ options:
   --activities DIR       a folder of <Type>.lua activity modules that add or replace types
   --json                 print the run record (or the problems) as JSON on standard output
   --quiet                no live progress, only the summary
+schedule options:
+  --schedules FILE       cron schedules of Lua scripts (docs/scheduling.md)
+  --trigger NAME         only this trigger
+  --grace S              a ScheduleTrigger fire time missed by at most S seconds still runs (default 0)
+  --drain-grace S        on SIGTERM, runs in progress get S seconds to finish before they are cancelled (60)
+  --poll S               how often BlobEventsTriggers list their container (30)
 RUN_ID may be shortened to a unique prefix.
 ]]
 
@@ -41,9 +51,10 @@ end
 local VALUED = {["--override"] = "override", ["--activities"] = "activities", ["--store"] = "store",
   ["--from"] = "from", ["--pipeline"] = "pipeline", ["--status"] = "status", ["--since"] = "since",
   ["--limit"] = "limit", ["--older-than"] = "older_than", ["--trigger"] = "trigger", ["--wait"] = "wait",
-  ["--param"] = "param", ["-p"] = "param"}
+  ["--param"] = "param", ["-p"] = "param", ["--schedules"] = "schedules", ["--grace"] = "grace",
+  ["--drain-grace"] = "drain_grace", ["--poll"] = "poll", ["--next"] = "next", ["--from"] = "from"}
 local FLAGS = {["--json"] = "json", ["--quiet"] = "quiet", ["-q"] = "quiet", ["--from-failure"] = "from_failure",
-  ["-h"] = "help", ["--help"] = "help"}
+  ["-h"] = "help", ["--help"] = "help", ["--once"] = "once", ["--verbose"] = "verbose", ["-v"] = "verbose"}
 
 --- Parses `args` into `{positional..., override=, store=, params={}, activities={}, json=, quiet=, ...}`.
 local function parse(args)
@@ -230,6 +241,18 @@ function M.runs(o)
   store:close()
   if code == nil then return die("%s", err) end
   return code
+end
+
+local function schedule_context()
+  return {die = die, open_store = open_store, load = load}
+end
+
+function M.schedule(o)
+  return require("lufa.cli.schedule").schedule(o, schedule_context())
+end
+
+function M.trigger(o)
+  return require("lufa.cli.schedule").trigger(o, schedule_context())
 end
 
 --- Entry point: `main("run", args...)`.

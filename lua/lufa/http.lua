@@ -3,6 +3,14 @@
 -- Users may shadow this module with their own lufa/http.lua on package.path.
 local core = require "lufa.core.http"
 local lufa = require "lufa"
+local options = require "lufa.options"
+
+-- What the native layer reads (host/http.c); anything else is a misspelling.
+local REQUEST_OPTIONS = { "method", "url", "headers", "body", "body_file", "body_offset", "body_length",
+  "output_file", "output_offset", "timeout", "connect_timeout", "low_speed_time", "ca_file", "tls_verify",
+  "follow_redirects", "max_body", "no_proxy", "fresh_connection" }
+local RETRY_OPTIONS = { "attempts", "base_delay", "max_delay", "max_retry_after", "retry_unsafe", "statuses",
+  "retry_transport", "on_retry" }
 
 local http = {
   --- Options merged into every request unless it sets them itself.
@@ -16,6 +24,7 @@ local function with_defaults(opts)
   if type(opts) ~= "table" then
     error("bad argument #1 to 'request' (table expected, got " .. type(opts) .. ")", 3)
   end
+  options.check(opts, REQUEST_OPTIONS, "lufa.http.request", 3)
   local merged = nil
   for k, v in pairs(http.defaults) do
     if opts[k] == nil and v ~= nil then
@@ -34,7 +43,8 @@ end
 --- Sends one request.
 -- @tparam table opts method, url, headers, body | body_file (+ body_offset, body_length), output_file
 --   (+ output_offset), timeout, connect_timeout, low_speed_time, ca_file, tls_verify, follow_redirects, max_body,
---   no_proxy (connect directly even when a proxy is configured)
+--   no_proxy (connect directly even when a proxy is configured), fresh_connection; any other key is an error
+--   that names the nearest known option
 -- @return response `{status, headers, body | file + size, reused, time}`, or `nil, err` on transport failure
 function http.request(opts)
   return core.request(with_defaults(opts))
@@ -70,12 +80,14 @@ end
 -- "redirect") for
 -- idempotent methods; other methods only with `policy.retry_unsafe = true`. Honours Retry-After.
 -- @tparam table opts as for `request`
--- @tparam[opt] table policy attempts (4), base_delay (0.5 s), max_delay (30 s), retry_unsafe, statuses
+-- @tparam[opt] table policy attempts (4), base_delay (0.5 s), max_delay (30 s), max_retry_after (300 s),
+--   retry_unsafe, statuses
 --   (a set of status codes), retry_transport (false: a transport error is returned at once, for calls whose
 --   lost answer the caller resolves by reading the resulting state), on_retry (function(attempt, delay, res_or_err))
 -- @return the last response, or `nil, err`
 function http.request_with_retry(opts, policy)
   policy = policy or {}
+  options.check(policy, RETRY_OPTIONS, "lufa.http.request_with_retry (policy)", 2)
   local attempts = policy.attempts or 4
   local base, cap = policy.base_delay or 0.5, policy.max_delay or 30
   local statuses = policy.statuses or RETRY_STATUS

@@ -279,21 +279,9 @@ function M.validate(factory)
     end
     walk(L.get(props, "typeProperties"), "$.properties.typeProperties")
   end
-  for _, entry in ipairs(factory.order.trigger) do
-    local props = L.get(entry.resource, "properties")
-    local list = L.get(props, "pipelines")
-    local single = L.get(props, "pipeline")
-    local refs = {}
-    if L.is_array(list) then
-      for i, p in ipairs(list) do
-        refs[#refs + 1] = {L.get(p, "pipelineReference"), string.format("$.properties.pipelines[%d].pipelineReference", i - 1)}
-      end
-    end
-    if single then refs[#refs + 1] = {L.get(single, "pipelineReference"), "$.properties.pipeline.pipelineReference"} end
-    for _, r in ipairs(refs) do
-      check_reference(factory, problems, entry.file, r[2], r[1] or {}, "pipeline", "pipeline")
-    end
-  end
+  -- triggers: types, recurrences, zones and pipeline references (lufa.schedule.triggers)
+  local _, trigger_problems = require("lufa.schedule.triggers").load(factory)
+  for _, p in ipairs(trigger_problems) do problems[#problems + 1] = p end
   return problems
 end
 

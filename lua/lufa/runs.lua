@@ -15,6 +15,8 @@
 --   store:request_cancel(run_id, reason)      ask the owner to cancel; store:cancel_request(run_id) → reason
 --   store:reap()                              runs whose owner died → marked Interrupted; returns them
 --   store:prune(before), store:check(), store:flush() (commit now), store:close()
+-- and, for the scheduler: claim_fire, put_trigger_run, trigger_runs, last_fire, trigger_state,
+-- set_trigger_state, runtime_states, trigger_scopes, blobs_seen, see_blob (lufa.runs.sqlite documents each).
 -- `put_*` is called at every state change with the full record, before lufa acts on the change.
 -- @module lufa.runs
 local lufa = require "lufa"
@@ -158,6 +160,100 @@ function Memory:prune(before)
   self.pipeline_order = keep
   return n
 end
+-- The scheduler's records (see lufa.runs.sqlite for their meaning).
+local function key(scope, name) return scope .. "\0" .. name:lower() end
+
+function Memory:claim_fire(scope, name, scheduled, record)
+  self.fires = self.fires or {}
+  local k = key(scope, name)
+  local list = self.fires[k] or {}
+  self.fires[k] = list
+  for _, f in ipairs(list) do if f.scheduled == scheduled then return false end end
+  list[#list + 1] = {scheduled = scheduled, record = record}
+  table.sort(list, function(a, b) return a.scheduled < b.scheduled end)
+  return true
+end
+
+function Memory:put_trigger_run(_, record)
+  for _, list in pairs(self.fires or {}) do
+    for _, f in ipairs(list) do
+      if f.record.triggerRunId == record.triggerRunId then f.record = record end
+    end
+  end
+end
+
+function Memory:trigger_runs(scope, name, opts)
+  opts = opts or {}
+  local wanted
+  if opts.status then
+    wanted = {}
+    for _, st in ipairs(type(opts.status) == "table" and opts.status or {opts.status}) do wanted[st] = true end
+  end
+  local list = (self.fires or {})[key(scope, name)] or {}
+  local out = {}
+  local first, last, step = 1, #list, 1
+  if opts.newest_first then first, last, step = last, first, -1 end
+  for i = first, last, step do
+    local f = list[i]
+    if (not wanted or wanted[f.record.status]) and (not opts.since or f.scheduled >= opts.since) then
+      out[#out + 1] = f.record
+      if opts.limit and #out >= opts.limit then break end
+    end
+  end
+  return out
+end
+
+function Memory:last_fire(scope, name)
+  local list = (self.fires or {})[key(scope, name)]
+  return list and list[#list] and list[#list].scheduled
+end
+
+function Memory:trigger_state(scope, name)
+  local st = (self.trigger_states or {})[key(scope, name)] or {}
+  return {runtime_state = st.runtime_state, checked = st.checked}
+end
+
+function Memory:runtime_states(scope)
+  local out = {}
+  for k, st in pairs(self.trigger_states or {}) do
+    local s, n = k:match("^(.*)%z(.*)$")
+    if s == scope and st.runtime_state then out[n] = st.runtime_state end
+  end
+  return out
+end
+
+function Memory:set_trigger_state(scope, name, fields)
+  self.trigger_states = self.trigger_states or {}
+  local st = self.trigger_states[key(scope, name)] or {}
+  self.trigger_states[key(scope, name)] = st
+  if fields.runtime_state then st.runtime_state = fields.runtime_state end
+  if fields.checked then st.checked = fields.checked end
+end
+
+function Memory:trigger_scopes(name)
+  local out, seen = {}, {}
+  for _, t in ipairs{self.trigger_states or {}, self.fires or {}} do
+    for k in pairs(t) do
+      local scope, n = k:match("^(.*)%z(.*)$")
+      if n == name:lower() and not seen[scope] then seen[scope] = true; out[#out + 1] = scope end
+    end
+  end
+  return out
+end
+
+function Memory:blobs_seen(scope, name)
+  local out = {}
+  for k, v in pairs(((self.blobs or {})[key(scope, name)]) or {}) do out[k] = v end
+  return out
+end
+
+function Memory:see_blob(scope, name, blob, etag)
+  self.blobs = self.blobs or {}
+  local t = self.blobs[key(scope, name)] or {}
+  self.blobs[key(scope, name)] = t
+  t[blob] = etag or ""
+end
+
 function Memory:check() return "ok" end
 function Memory:flush() end
 function Memory:close() end

@@ -494,6 +494,7 @@ end
 -- @param plan the compiled pipeline (no errors)
 -- @param opts `parameters`, `on_event`, `store`, `group` (parent group), `parent`
 --   (`{pipelineName, runId}` for ExecutePipeline), `trigger` (`{type, name, id, time, outputs}`), `now`;
+--   `run_id` (a run id given beforehand, e.g. to a Queued run);
 --   for reruns and resumes (lufa.runs.rerun): `group_id`, `reuse` (lower-case top-level activity name →
 --   the Succeeded record whose output stands), `resume` (the interrupted run's record: same run id and
 --   start, journaled remote work reconnected), `resumed_from` (name → activity run id), `origin` (stored
@@ -502,7 +503,7 @@ end
 function M.start(factory, plan, opts)
   opts = opts or {}
   local resume = opts.resume
-  local run = setmetatable({factory = factory, plan = plan, id = resume and resume.runId or runs.guid(),
+  local run = setmetatable({factory = factory, plan = plan, id = resume and resume.runId or opts.run_id or runs.guid(),
     store = opts.store or factory.runs, on_event = opts.on_event, now = opts.now, clients = {}, variables = {},
     parameters = {}, reuse = opts.reuse, resumed_from = opts.resumed_from}, Run)
 

@@ -46,6 +46,35 @@ M.migrations = {
       PRIMARY KEY (run_id, key)
     );
   ]],
+  -- the scheduler: each fire time (trigger run) claimed once, triggers started or stopped, blobs seen
+  [2] = [[
+    CREATE TABLE trigger_runs (
+      scope TEXT NOT NULL,              -- the factory folder or schedules file the trigger belongs to
+      trigger_name TEXT NOT NULL COLLATE NOCASE,
+      scheduled_ms INTEGER NOT NULL,    -- the fire time (a tumbling window: its start)
+      trigger_run_id TEXT NOT NULL UNIQUE,
+      trigger_type TEXT NOT NULL,
+      status TEXT NOT NULL,
+      record TEXT NOT NULL,             -- ADF's trigger run shape, with lufa's decision (JSON)
+      updated_ms INTEGER,
+      PRIMARY KEY (scope, trigger_name, scheduled_ms)
+    );
+    CREATE INDEX trigger_runs_by_status ON trigger_runs (status, scope);
+    CREATE TABLE trigger_states (
+      scope TEXT NOT NULL,
+      trigger_name TEXT NOT NULL COLLATE NOCASE,
+      runtime_state TEXT,               -- Started or Stopped as set by lufa trigger start|stop
+      checked_ms INTEGER,               -- fire times up to here have been decided
+      PRIMARY KEY (scope, trigger_name)
+    );
+    CREATE TABLE blobs_seen (
+      scope TEXT NOT NULL,
+      trigger_name TEXT NOT NULL COLLATE NOCASE,
+      blob TEXT NOT NULL,
+      etag TEXT,
+      PRIMARY KEY (scope, trigger_name, blob)
+    );
+  ]],
 }
 M.LATEST = #M.migrations
 

@@ -318,8 +318,12 @@ end
 -- have ended. @return the number of pipeline runs deleted
 function Store:prune(before)
   local n = self.db:transaction(function()
+    -- a trigger's latest fire time stays: it is where its schedule resumes
+    self.db:run([[DELETE FROM trigger_runs WHERE scheduled_ms < ? AND status NOT IN ('InProgress', 'Queued', 'Waiting')
+      AND scheduled_ms < (SELECT max(t.scheduled_ms) FROM trigger_runs t
+        WHERE t.scope = trigger_runs.scope AND t.trigger_name = trigger_runs.trigger_name)]], ms(before))
     return (self.db:run([[DELETE FROM pipeline_runs WHERE start_ms < ?
-      AND status NOT IN ('InProgress', 'Canceling')]], ms(before)))
+      AND status NOT IN ('InProgress', 'Canceling', 'Queued')]], ms(before)))
   end)
   return n
 end
@@ -327,6 +331,100 @@ end
 --- `PRAGMA integrity_check`: "ok", or what SQLite found.
 function Store:check()
   return self.db:integrity_check()
+end
+
+-- ---------------------------------------------------------------- the scheduler's records
+
+--- Claims the fire time `scheduled` (epoch s) of a trigger: true when this call recorded it, false when it
+-- was already recorded (by this or another process), so each fire time is acted on once.
+function Store:claim_fire(scope, name, scheduled, record)
+  self.db:batch()
+  local n = self.db:run([[INSERT INTO trigger_runs (scope, trigger_name, scheduled_ms, trigger_run_id, trigger_type,
+      status, record, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING]], scope, name, ms(scheduled),
+    record.triggerRunId, record.triggerType, record.status, encode(record), ms(runs.wall_time()))
+  return n > 0
+end
+
+--- Updates a claimed fire time's record (its status, the runs it started, the decision).
+function Store:put_trigger_run(scope, record)
+  self:write("UPDATE trigger_runs SET status = ?, record = ?, updated_ms = ? WHERE trigger_run_id = ?",
+    record.status, encode(record), ms(runs.wall_time()), record.triggerRunId)
+end
+
+--- A trigger's runs, oldest first: opts `status` (one, or a list), `since` (scheduled, epoch s), `limit`,
+-- `newest_first`.
+function Store:trigger_runs(scope, name, opts)
+  opts = opts or {}
+  local where, params = {"scope = ?", "trigger_name = ?"}, {scope, name}
+  if opts.status then
+    local list = type(opts.status) == "table" and opts.status or {opts.status}
+    local marks = {}
+    for i, st in ipairs(list) do marks[i] = "?"; params[#params + 1] = st end
+    where[#where + 1] = "status IN (" .. table.concat(marks, ", ") .. ")"
+  end
+  if opts.since then where[#where + 1] = "scheduled_ms >= ?"; params[#params + 1] = ms(opts.since) end
+  local sql = "SELECT record FROM trigger_runs WHERE " .. table.concat(where, " AND ") ..
+    (opts.newest_first and " ORDER BY scheduled_ms DESC" or " ORDER BY scheduled_ms") ..
+    (opts.limit and (" LIMIT " .. math.tointeger(opts.limit)) or "")
+  local out = {}
+  for row in self.db:rows(sql, table.unpack(params)) do out[#out + 1] = decode(row.record) end
+  return out
+end
+
+--- The latest recorded fire time of a trigger (epoch s), or nil.
+function Store:last_fire(scope, name)
+  local row = self.db:first("SELECT max(scheduled_ms) AS m FROM trigger_runs WHERE scope = ? AND trigger_name = ?",
+    scope, name)
+  return row and row.m and row.m / 1000 or nil
+end
+
+--- A trigger's state kept by lufa: `{runtime_state =, checked =}` (either may be nil).
+function Store:trigger_state(scope, name)
+  local row = self.db:first("SELECT runtime_state, checked_ms FROM trigger_states WHERE scope = ? AND trigger_name = ?",
+    scope, name)
+  return {runtime_state = row and row.runtime_state, checked = row and row.checked_ms and row.checked_ms / 1000}
+end
+
+--- The runtime states set by `lufa trigger start|stop` in a scope: lower-case trigger name → state.
+function Store:runtime_states(scope)
+  local out = {}
+  for row in self.db:rows("SELECT trigger_name, runtime_state FROM trigger_states WHERE scope = ? AND " ..
+      "runtime_state IS NOT NULL", scope) do
+    out[row.trigger_name:lower()] = row.runtime_state
+  end
+  return out
+end
+
+--- Sets `runtime_state` and/or `checked` (epoch s) of a trigger.
+function Store:set_trigger_state(scope, name, fields)
+  self:write([[INSERT INTO trigger_states (scope, trigger_name, runtime_state, checked_ms) VALUES (?, ?, ?, ?)
+    ON CONFLICT (scope, trigger_name) DO UPDATE SET
+      runtime_state = coalesce(excluded.runtime_state, runtime_state),
+      checked_ms = coalesce(excluded.checked_ms, checked_ms)]], scope, name, fields.runtime_state, ms(fields.checked))
+end
+
+--- The scopes (factory folders, schedule files) that know a trigger of this name.
+function Store:trigger_scopes(name)
+  local out = {}
+  for row in self.db:rows([[SELECT DISTINCT scope FROM trigger_states WHERE trigger_name = ?
+      UNION SELECT DISTINCT scope FROM trigger_runs WHERE trigger_name = ?]], name, name) do
+    out[#out + 1] = row.scope
+  end
+  return out
+end
+
+--- The blobs a BlobEventsTrigger has seen: name → etag.
+function Store:blobs_seen(scope, name)
+  local out = {}
+  for row in self.db:rows("SELECT blob, etag FROM blobs_seen WHERE scope = ? AND trigger_name = ?", scope, name) do
+    out[row.blob] = row.etag or ""
+  end
+  return out
+end
+
+function Store:see_blob(scope, name, blob, etag)
+  self:write([[INSERT INTO blobs_seen (scope, trigger_name, blob, etag) VALUES (?, ?, ?, ?)
+    ON CONFLICT (scope, trigger_name, blob) DO UPDATE SET etag = excluded.etag]], scope, name, blob, etag)
 end
 
 M.Store = Store

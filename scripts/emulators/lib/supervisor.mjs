@@ -1,5 +1,5 @@
 // The long-running emulator process: runs the Azure AD, managed-identity, Azure ML
-// (data plane, classic management, ARM) and control listeners, and Azurite as a child
+// (data plane, classic management, ARM; the v2 workspace and its endpoints) and control listeners, and Azurite as a child
 // process. It reports its addresses and credentials in STATE/supervisor.json (mode 0600)
 // and stops Azurite and itself on SIGTERM, when its owner process dies, or when Azurite dies.
 

@@ -211,6 +211,20 @@ describe("lufa.azureml.v2 clients against the stand-in", function()
     assert.is_nil((v2.online.deployment(ws, "rentals", "broken")))
   end)
 
+  it("creates an endpoint that takes AML tokens, deploys to it and scores with a token", function()
+    local body = json.object{ location = "southcentralus", properties = json.object{ authMode = "AMLToken" } }
+    local ep, res = ws:arm("creating an endpoint", "PUT", "/onlineEndpoints/tokens", body)
+    assert(ep, res)
+    assert.are.equal(201, res.status)
+    assert(ws:follow(res, { what = "creating endpoint tokens", resource_path = "/onlineEndpoints/tokens" }))
+    assert(v2.online.put_deployment(ws, "tokens", "one", json.object{
+      model = ws:resource_id("/models/rentals/versions/1"), instanceType = "Standard_DS3_v2" }))
+    local answer, info = v2.online.score(ws, "tokens", { data = { { 20, 50, 5 } } }, { deployment = "one" })
+    assert.is_table(answer, tostring(info))
+    assert.are.equal(200, info.status)
+    assert.are.equal(1, #emu:requests{ route = "mlv2.online.token" })
+  end)
+
   it("scores through an online endpoint with its key, pinned or by traffic", function()
     local answer, info = assert(v2.online.score(ws, "rentals", { data = { { 20, 50, 5 } } }))
     assert.are.equal("blue", info.deployment)

@@ -129,7 +129,11 @@ local function scoring_authorization(ws, e, ep)
     local doc, err = ws:arm("getting a scoring token of online endpoint " .. e, "POST", endpoint_path(e) .. "/token",
       nil, { attempts = 4, base_delay = 1, retry_unsafe = true, statuses = workspace.RETRY.statuses })
     if not doc then return nil, err end
-    cached = { value = secret("Bearer " .. tostring(doc.accessToken)), refresh = lufa.now() + 600 }
+    -- refreshed when the service says (refreshAfterTimeUtc, Unix seconds), at the latest after 10 minutes
+    local after = tonumber(doc.refreshAfterTimeUtc)
+    local refresh = lufa.now() + 600
+    if after and after - os.time() < 600 then refresh = lufa.now() + math.max(0, after - os.time()) end
+    cached = { value = secret("Bearer " .. tostring(doc.accessToken)), refresh = refresh }
   else
     local keys, err = M.keys(ws, e)
     if not keys then return nil, err end

@@ -66,7 +66,10 @@ function score(v2, directory) {
     if (!endpoint) armFail(ctx, 404, 'EndpointNotFound', `No online endpoint named '${ctx.params.e}'.`);
     const mode = String(endpoint.resource.properties.authMode).toLowerCase();
     if (mode === 'aadtoken') requireMlToken(ctx, directory);
-    else {
+    else if (mode === 'amltoken') {
+      const expiry = endpoint.amlTokens.get(bearerToken(ctx) || '');
+      if (!expiry || expiry < Date.now()) armFail(ctx, 401, 'Unauthorized', 'The AML token in the Authorization header is missing, unknown or expired.');
+    } else {
       const key = bearerToken(ctx);
       if (!key || !(sameSecret(key, endpoint.keys.primaryKey) || sameSecret(key, endpoint.keys.secondaryKey))) armFail(ctx, 401, 'Unauthorized', 'The endpoint key in the Authorization header is missing or wrong.');
     }

@@ -66,6 +66,7 @@ export class V2State {
     return {
       resource: { id: `${this.prefix()}/onlineEndpoints/${name}`, name, type: 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints', location: body.location, kind: body.kind, tags: body.tags ?? {}, identity: body.identity ?? { type: 'SystemAssigned' }, properties: { ...body.properties, traffic: body.properties.traffic ?? {}, mirrorTraffic: body.properties.mirrorTraffic ?? {}, provisioningState: 'Succeeded' } },
       deployments: new Map(),
+      amlTokens: new Map(), // token -> expiry (ms)
       keys: { primaryKey: crypto.randomBytes(24).toString('base64'), secondaryKey: crypto.randomBytes(24).toString('base64') },
     };
   }

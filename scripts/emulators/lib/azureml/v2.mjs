@@ -3,6 +3,7 @@
 // Strict like ARM: a token for another audience, an unknown api-version, unknown members and values the
 // service would refuse all get the service's error.
 
+import crypto from 'node:crypto';
 import { createService, jsonResponse, emptyResponse, parseJsonBody, bearerToken } from '../http-kit.mjs';
 import { armFail, armErrors } from './errors.mjs';
 import { ARM_AUDIENCES } from '../aad.mjs';
@@ -331,6 +332,14 @@ export function createV2Service({ v2, directory, urls, faults, log }) {
       route('mlv2.online.get', 'GET', '\\/onlineEndpoints\\/([^/]+)', ['e'], (ctx) => jsonResponse(200, viewOnline(v2, urls, online(ctx)))),
       route('mlv2.online.put', 'PUT', '\\/onlineEndpoints\\/([^/]+)', ['e'], putOnlineEndpoint(v2, urls)),
       route('mlv2.online.keys', 'POST', '\\/onlineEndpoints\\/([^/]+)\\/listKeys', ['e'], (ctx) => jsonResponse(200, online(ctx).keys)),
+      route('mlv2.online.token', 'POST', '\\/onlineEndpoints\\/([^/]+)\\/token', ['e'], (ctx) => {
+        const endpoint = online(ctx);
+        if (String(endpoint.resource.properties.authMode).toLowerCase() !== 'amltoken') userError(ctx, `Online endpoint '${ctx.params.e}' does not use AMLToken authentication.`);
+        const token = crypto.randomBytes(32).toString('base64url');
+        const now = Date.now();
+        endpoint.amlTokens.set(token, now + 3600 * 1000);
+        return jsonResponse(200, { accessToken: token, tokenType: 'Bearer', expiryTimeUtc: Math.floor(now / 1000) + 3600, refreshAfterTimeUtc: Math.floor(now / 1000) + 1800 });
+      }),
       route('mlv2.online.deployments', 'GET', '\\/onlineEndpoints\\/([^/]+)\\/deployments', ['e'], (ctx) => jsonResponse(200, { value: [...online(ctx).deployments.values()] })),
       route('mlv2.online.deployment.get', 'GET', '\\/onlineEndpoints\\/([^/]+)\\/deployments\\/([^/]+)', ['e', 'd'], (ctx) => {
         const { logs, ...resource } = online(ctx).deployments.get(ctx.params.d) ?? notFound(ctx, `onlineEndpoints/${ctx.params.e}/deployments/${ctx.params.d}`);

@@ -136,6 +136,24 @@ describe("the Azure ML v2 sample factory against the stand-in", function()
     end
   end)
 
+  it("keeps the champion when the gate rejects the challenger: no rollout, the numbers in the run record", function()
+    local override = emu:derive_override(OVERRIDE, function(t)
+      t.pipelines = { [PIPELINE] = { properties = { activities = { { name = "Gate",
+        typeProperties = { direction = "higher" } } } } } }
+    end)
+    local r = emu:lufa{ "run", FACTORY, PIPELINE, "--override", override, "--json" }
+    assert.are.equal(0, r.status, r.output)
+    local doc = json.decode(r.stdout)
+    local gate = emulators.activity_run(doc, "Gate")
+    assert.is_false(gate.output.promote)
+    assert.are.equal(9.5, gate.output.championValue)
+    assert.is_true(gate.output.improvement < 0)
+    assert.is_nil(emulators.activity_run(doc, "Rollout"))
+    assert.are.same({ blue = 100 }, state().online.rentals.traffic)
+    assert.is_nil(state().online.rentals.deployments["rentals-v2"])
+    emu:cleanup()
+  end)
+
   it("reverts the traffic exactly when the new deployment is unhealthy, and fails with the probes' evidence", function()
     emu:control("PUT", "/v2/unhealthy", { deployments = { "rentals-v2" } })
     local r = run()

@@ -225,7 +225,28 @@ describe("lufa.azureml.v2 clients against the stand-in", function()
     assert.are.equal(1, #emu:requests{ route = "mlv2.online.token" })
   end)
 
+  it("mirrors a share of the traffic before shifting, and ends with the new deployment alone", function()
+    local report = assert(v2.rollout.run(ws, { endpoint = "rentals", deployment = "shadow",
+      properties = json.object{ model = ws:resource_id("/models/rentals/versions/1"), instanceType = "Standard_DS3_v2" },
+      request = { data = { { 20, 50, 5 } } }, expect = { min = 0 }, mirror = 50, steps = { 50, 100 }, probes = 4,
+      delete_previous = true }))
+    assert.are.equal(50, report.steps[1].mirror)
+    assert.are.same({ 50, 100 }, { report.steps[2].percent, report.steps[3].percent })
+    assert.are.same({ shadow = 100 }, report.traffic)
+    assert.are.same({ "blue" }, report.deleted)
+    local mirrored = 0
+    for _, c in ipairs(emu:control("GET", "/v2").scored) do
+      if c.mirrored and c.deployment == "shadow" then mirrored = mirrored + 1 end
+    end
+    -- four probes went through the endpoint while it mirrored 50 %
+    assert.are.equal(2, mirrored)
+    assert.is_nil((v2.online.deployment(ws, "rentals", "blue")))
+  end)
+
   it("scores through an online endpoint with its key, pinned or by traffic", function()
+    emu:reset()
+    emu:settings{ jobDurationMs = 300, armOperationMs = 100 }
+    ws = workspace()
     local answer, info = assert(v2.online.score(ws, "rentals", { data = { { 20, 50, 5 } } }))
     assert.are.equal("blue", info.deployment)
     assert.are.equal(1, #answer)

@@ -81,10 +81,16 @@ function score(v2, directory) {
     ctx.info.deployment = name;
     const healthy = !v2.unhealthy.has(name);
     v2.scored.push({ endpoint: ctx.params.e, deployment: name, pinned: Boolean(pinned), ok: healthy });
-    // mirrored traffic: the shadow deployment sees a copy, the caller never its answer
+    // mirrored traffic: the shadow deployment sees a copy, the caller never its answer; the share is
+    // kept exactly (a running count, not a draw), so 50 % mirrors every second request
     if (!pinned) {
       for (const [m, pct] of Object.entries(endpoint.resource.properties.mirrorTraffic ?? {})) {
-        if (pct > 0 && Math.random() * 100 < pct) v2.scored.push({ endpoint: ctx.params.e, deployment: m, pinned: false, mirrored: true, ok: !v2.unhealthy.has(m) });
+        if (!(pct > 0)) continue;
+        endpoint.mirrorCredit = (endpoint.mirrorCredit ?? 0) + pct;
+        if (endpoint.mirrorCredit >= 100) {
+          endpoint.mirrorCredit -= 100;
+          v2.scored.push({ endpoint: ctx.params.e, deployment: m, pinned: false, mirrored: true, ok: !v2.unhealthy.has(m) });
+        }
       }
     }
     const headers = { 'azureml-model-deployment': name };

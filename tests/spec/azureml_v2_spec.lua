@@ -58,6 +58,15 @@ describe("lufa validate on the v2 activities and the AzureMLService linked servi
     return pipeline.format_problems(pipeline.validate(f))
   end
 
+  it("finds no problem in the sample factory", function()
+    local f, load_problems = pipeline.load_factory("examples/azureml-v2")
+    assert(f, load_problems and pipeline.format_problems(load_problems))
+    local found = pipeline.validate(f)
+    local errors = 0
+    for _, p in ipairs(found) do if p.severity == "error" then errors = errors + 1 end end
+    assert.are.equal(0, errors, pipeline.format_problems(found))
+  end)
+
   it("accepts well-formed activities", function()
     local text = problems{ name = "R", type = "AzureMLSafeRollout", typeProperties = { endpointName = "e",
       deploymentName = "d", deployment = { model = "m" }, sampleRequest = { data = {} }, trafficSteps = { 10, 100 } } }

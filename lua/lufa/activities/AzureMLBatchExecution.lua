@@ -6,7 +6,8 @@
 -- executionDuration}`; SAS tokens are secrets (redacted in records). On failure, timeout or cancellation
 -- the remote job is deleted, so a retry never leaves a second job running. The job id is journaled in the
 -- run store before the job is started: a run resumed after lufa stopped waits for that job instead of
--- submitting another.
+-- submitting another. With an `AzureMLService` linked service (Azure ML v2) the activity runs as a v2
+-- command job instead: lufa.azureml.v2.bridge.
 -- @module lufa.activities.AzureMLBatchExecution
 local lufa = require "lufa"
 local json = require "lufa.json"
@@ -115,6 +116,8 @@ end
 
 function M.run(ctx, activity)
   local ml = ctx:linked_service(activity.linkedServiceName)
+  -- an Azure ML v2 workspace: the same JSON runs as a v2 command job (docs/azureml-v2.md)
+  if type(ml.workspace) == "function" then return require("lufa.azureml.v2.bridge").batch_execution(ctx, activity) end
   if type(ml.batch) ~= "function" then
     ctx:fail("2600", string.format("linked service '%s' is not an AzureML linked service", tostring(ml.name)))
   end

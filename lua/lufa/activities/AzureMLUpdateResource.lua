@@ -9,6 +9,8 @@
 --   long-running operation until it Succeeded or Failed.
 -- The model blob must exist before the call. The ARM update's progress is journaled in the run store, so a
 -- run resumed after lufa stopped follows the update it had sent instead of sending another.
+-- With an `AzureMLService` linked service (Azure ML v2) it registers the model version and rolls it out on
+-- an online endpoint instead: lufa.azureml.v2.bridge.
 -- @module lufa.activities.AzureMLUpdateResource
 local L = require "lufa.pipeline.lenient"
 local retrain = require "lufa.retrain"
@@ -48,6 +50,8 @@ end
 
 function M.run(ctx, activity)
   local ml = ctx:linked_service(activity.linkedServiceName)
+  -- an Azure ML v2 workspace: a model version and a safe rollout (docs/azureml-v2.md)
+  if type(ml.workspace) == "function" then return require("lufa.azureml.v2.bridge").update_resource(ctx, activity) end
   if ml.ml_endpoint == nil then
     ctx:fail("4110", string.format("linked service '%s' is not an AzureML linked service", tostring(ml.name)))
   end

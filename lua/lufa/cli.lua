@@ -38,7 +38,10 @@ options:
   --param NAME=VALUE     a pipeline parameter (repeatable; converted to the declared type)
   --activities DIR       a folder of <Type>.lua activity modules that add or replace types
   --json                 print the run record (or the problems) as JSON on standard output
-  --quiet                no live progress, only the summary
+  --quiet                no live progress, only the summary (and only errors logged)
+  -v, -vv, -vvv          log more: what lufa does, then each request and its timing, then their headers
+                         (credentials redacted); LUFA_LOG=error|warn|info|debug|trace does the same
+  --log-format json      log lines as JSON objects (LUFA_LOG_FORMAT=json)
   --dry-run              (run) show the parameters, linked services, activities in order and the calls a
                          run would make; call nothing, record nothing
 schedule options:
@@ -65,7 +68,7 @@ end
 local VALUED = {["--override"] = "override", ["--activities"] = "activities", ["--store"] = "store",
   ["--from"] = "from", ["--pipeline"] = "pipeline", ["--status"] = "status", ["--since"] = "since",
   ["--limit"] = "limit", ["--older-than"] = "older_than", ["--trigger"] = "trigger", ["--wait"] = "wait",
-  ["--param"] = "param", ["-p"] = "param", ["--schedules"] = "schedules", ["--grace"] = "grace",
+  ["--param"] = "param", ["-p"] = "param", ["--log-format"] = "log_format", ["--schedules"] = "schedules", ["--grace"] = "grace",
   ["--drain-grace"] = "drain_grace", ["--poll"] = "poll", ["--next"] = "next", ["--from"] = "from",
   ["--out"] = "out", ["--subscription"] = "subscription", ["--resource-group"] = "resource_group",
   ["--factory"] = "factory", ["--arm-url"] = "arm_url", ["--location"] = "location", ["--parameters"] = "parameters"}
@@ -94,6 +97,9 @@ local function parse(args)
       end
     elseif FLAGS[a] then
       o[FLAGS[a]] = true
+      if FLAGS[a] == "verbose" then o.verbosity = (o.verbosity or 0) + 1 end
+    elseif a:match("^%-v+$") then  -- -vv, -vvv: more detail
+      o.verbose, o.verbosity = true, (o.verbosity or 0) + #a - 1
     elseif a:sub(1, 1) == "-" and a ~= "-" then
       local known = {}
       for k in pairs(VALUED) do known[#known + 1] = k end
@@ -356,9 +362,19 @@ function M.publish(o)
 end
 
 --- Entry point: `main("run", args...)`.
+-- -v info, -vv debug (requests and their timings), -vvv trace (their headers); -q errors only.
+local function configure_log(o)
+  local log = require "lufa.log"
+  local level = (o.verbosity or 0) >= 3 and "trace" or (o.verbosity == 2 and "debug") or (o.verbosity == 1 and "info")
+    or (o.quiet and "error") or nil
+  log.configure{level = level, format = o.log_format}
+end
+
 function M.main(command, ...)
   local ok, o = pcall(parse, { ... })
   if not ok then return die("%s; 'lufa help %s' lists the options", o, tostring(command)) end
+  local lok, lerr = pcall(configure_log, o)
+  if not lok then return die("%s", (tostring(lerr):gsub("^[^:]*:%d+: ", ""))) end
   if o.help then
     stdout(USAGE)
     return 0

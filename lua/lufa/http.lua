@@ -4,6 +4,7 @@
 local core = require "lufa.core.http"
 local lufa = require "lufa"
 local options = require "lufa.options"
+local log = require "lufa.log"
 
 -- What the native layer reads (host/http.c); anything else is a misspelling.
 local REQUEST_OPTIONS = { "method", "url", "headers", "body", "body_file", "body_offset", "body_length",
@@ -46,8 +47,38 @@ end
 --   no_proxy (connect directly even when a proxy is configured), fresh_connection; any other key is an error
 --   that names the nearest known option
 -- @return response `{status, headers, body | file + size, reused, time}`, or `nil, err` on transport failure
+-- Header values that are credentials whatever their type: never logged.
+local SENSITIVE = { authorization = true, ["proxy-authorization"] = true, cookie = true, ["set-cookie"] = true,
+  ["api-key"] = true, ["x-api-key"] = true, ["ocp-apim-subscription-key"] = true, ["x-ms-copy-source-authorization"] = true }
+
+local function headers_text(headers)
+  local names = {}
+  for k in pairs(headers or {}) do names[#names + 1] = tostring(k) end
+  table.sort(names)
+  local out = {}
+  for i, k in ipairs(names) do
+    out[i] = string.format("\n    %s: %s", k, SENSITIVE[k:lower()] and "<redacted>" or tostring(headers[k]))
+  end
+  return table.concat(out)
+end
+
 function http.request(opts)
-  return core.request(with_defaults(opts))
+  local o = with_defaults(opts)
+  if not log.enabled("debug") then return core.request(o) end
+  -- -vv: each request with its outcome and time; -vvv: the headers both ways too (credentials redacted)
+  local method = (o.method or ((o.body or o.body_file) and "POST" or "GET")):upper()
+  local url = tostring(o.url)
+  if log.enabled("trace") then log.trace("> %s %s%s", method, url, headers_text(o.headers)) end
+  local t0 = lufa.now()
+  local res, err = core.request(o)
+  local ms = (lufa.now() - t0) * 1000
+  if res then
+    log.debug("%s %s -> %d in %.1f ms%s", method, url, res.status, ms, res.reused and " (connection reused)" or "")
+    if log.enabled("trace") then log.trace("< %d%s", res.status, headers_text(res.headers)) end
+  else
+    log.debug("%s %s -> %s after %.1f ms: %s", method, url, tostring(err.code), ms, tostring(err.message))
+  end
+  return res, err
 end
 
 local RETRY_STATUS = { [408] = true, [429] = true, [500] = true, [502] = true, [503] = true, [504] = true }

@@ -37,8 +37,10 @@ struct Loop {
   int nwaiting_watches;   /* the watches that are not passive: pending work */
   LoopPrepare *prepares;  /* hooks run at the start of every step */
   unsigned long added;    /* transfers added since the hooks last ran */
+  Task *live_head, *live_tail;  /* unfinished tasks, oldest first */
   int depth;
   int closed;
+  int no_driving;
   int uncaught;
   loop_error_fn on_error;
   void *error_ud;
@@ -312,6 +314,11 @@ static void default_error_handler(void *ud, const char *message) {
 static void task_finish(Loop *loop, Task *t, lua_State *D, enum task_state state) {
   t->state = state;
   loop->ntasks--;
+  if (t->live_prev) t->live_prev->live_next = t->live_next;
+  else loop->live_head = t->live_next;
+  if (t->live_next) t->live_next->live_prev = t->live_prev;
+  else loop->live_tail = t->live_prev;
+  t->live_prev = t->live_next = NULL;
   lua_pushnil(D);
   lua_rawsetp(D, LUA_REGISTRYINDEX, t->co);  /* forget the thread -> task mapping, see task_of */
   while (t->joiners) {
@@ -492,6 +499,10 @@ int loop_running(Loop *loop) {
   return loop->depth > 0;
 }
 
+void loop_forbid_driving(Loop *loop) {
+  loop->no_driving = 1;
+}
+
 void loop_set_error_handler(Loop *loop, loop_error_fn fn, void *ud) {
   loop->on_error = fn;
   loop->error_ud = ud;
@@ -528,6 +539,11 @@ int loop_wait(lua_State *L, LoopWait *w) {
     return lua_yieldk(L, 0, (lua_KContext)w, loop_wait_k);
   }
   /* Not inside a task (or not yieldable here): drive the loop until this wait is over. */
+  if (loop->no_driving) {
+    if (w->cancel) w->cancel(w);
+    return luaL_error(L, "cannot wait here: only a task can wait in a plugin, and not inside a metamethod or "
+                         "a callback from C (such as a string.gsub or table.sort function)");
+  }
   w->driven = 1;
   if (t) t->wait = w;
   lua_State *saved = loop->driver;
@@ -651,6 +667,10 @@ Task *task_spawn(lua_State *L, int nargs) {
   lua_pushvalue(L, -1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, co);  /* thread -> task, for task_of */
   loop->ntasks++;
+  t->live_prev = loop->live_tail;
+  if (loop->live_tail) loop->live_tail->live_next = t;
+  else loop->live_head = t;
+  loop->live_tail = t;
   t->state = TASK_WAITING;
   LoopWait start = {0};
   start.task = t;
@@ -678,6 +698,21 @@ void task_cancel(Task *t, const char *reason) {
     if (w->cancel) w->cancel(w);
     loop_wake(loop, w);
   }
+}
+
+void loop_each_task(Loop *loop, void (*fn)(Task *t, void *ud), void *ud) {
+  for (Task *t = loop->live_head, *next; t != NULL; t = next) {
+    next = t->live_next;  /* read first: fn may end t (a task cancelled before it started stays listed) */
+    fn(t, ud);
+  }
+}
+
+static void cancel_one(Task *t, void *reason) {
+  task_cancel(t, reason);
+}
+
+void loop_cancel_all(Loop *loop, const char *reason) {
+  loop_each_task(loop, cancel_one, (void *)reason);
 }
 
 int task_raise_cancelled(lua_State *L, Task *t) {

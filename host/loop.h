@@ -104,6 +104,10 @@ int loop_running(Loop *loop);
 /* After an error (such as out of memory) escaped a step called from the embedding API: the step is over. */
 void loop_recover(Loop *loop);
 
+/* A loop that must never block its caller (a plugin's): a wait that cannot yield its task raises an error
+** instead of driving the loop itself. */
+void loop_forbid_driving(Loop *loop);
+
 /* Uncaught task errors go to this handler (message includes a traceback). */
 typedef void (*loop_error_fn)(void *ud, const char *message);
 void loop_set_error_handler(Loop *loop, loop_error_fn fn, void *ud);

@@ -41,6 +41,7 @@ struct Loop {
   int depth;
   int closed;
   int no_driving;
+  int skip_closing;
   int uncaught;
   loop_error_fn on_error;
   void *error_ud;
@@ -378,7 +379,7 @@ static void task_resume(Loop *loop, Task *t) {
     lua_pushboolean(D, 1);
     lua_setiuservalue(D, ud, 3);  /* marks the stored value as an error */
     int unobserved = t->joiners == NULL && !cancelled;
-    lua_resetthread(co);  /* closes its pending to-be-closed variables */
+    if (!loop->skip_closing) lua_resetthread(co);  /* closes its pending to-be-closed variables */
     task_finish(loop, t, D, cancelled ? TASK_CANCELLED : TASK_FAILED);
     if (unobserved) {
       loop->uncaught++;
@@ -501,6 +502,10 @@ int loop_running(Loop *loop) {
 
 void loop_forbid_driving(Loop *loop) {
   loop->no_driving = 1;
+}
+
+void loop_skip_closing(Loop *loop, int skip) {
+  loop->skip_closing = skip;
 }
 
 void loop_set_error_handler(Loop *loop, loop_error_fn fn, void *ud) {

@@ -108,6 +108,10 @@ void loop_recover(Loop *loop);
 ** instead of driving the loop itself. */
 void loop_forbid_driving(Loop *loop);
 
+/* When set, a task that ends in an error is left as it is instead of being closed: its pending to-be-closed
+** variables are not closed (a stopped plugin's code must not run again, see plugin.c). */
+void loop_skip_closing(Loop *loop, int skip);
+
 /* Uncaught task errors go to this handler (message includes a traceback). */
 typedef void (*loop_error_fn)(void *ud, const char *message);
 void loop_set_error_handler(Loop *loop, loop_error_fn fn, void *ud);

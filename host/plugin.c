@@ -1,10 +1,18 @@
 /*
 ** Plugins: untrusted code, each in its own Lua state and event loop (a lufa_host of its own), pumped by the
 ** application's host. The state's allocator enforces the memory ceiling; a count hook on every thread
-** enforces the time budget. Once a budget is exceeded the plugin is stopped: the hook switches the thread it
-** fires on to a count of 1 and raises the same error at every instruction, so a pcall inside the plugin
-** catches it only to fail again at the next instruction its handler or caller executes, and the stack
-** unwinds to the task's bottom. The sandboxed environment itself is built by lua/lufa/plugin/sandbox.lua.
+** enforces the time budget. The sandboxed environment itself is built by lua/lufa/plugin/sandbox.lua.
+**
+** Why a stop cannot be swallowed: once a budget is exceeded the hook switches the thread it fires on to a
+** count of 1 and raises the plugin's stop object at every instruction, so a pcall inside the plugin catches
+** it only to fail again at the next instruction of its caller, and the stack unwinds to the task's bottom.
+** The sandbox's pcall, xpcall, coroutine.resume, coroutine.wrap and coroutine.close (below) raise the stop
+** again themselves, so not even that next instruction runs, in this thread or the one resuming it.
+** Lua runs some code with hooks off: finalizers (so the sandbox refuses __gc), the message handler of an
+** error raised from a hook (so the sandbox's xpcall skips the plugin's handler for a stop), and __close
+** handlers of a coroutine closed after such an error (so after a stop neither the loop, nor the sandbox's
+** coroutine.wrap and coroutine.close, close a failed coroutine). A stopped plugin is never pumped again;
+** a reload starts its new version in a fresh state.
 */
 #include <errno.h>
 #include <stdarg.h>
@@ -18,6 +26,7 @@
 #include "host.h"
 #include "modules.h"
 #include "plugin.h"
+#include "statecopy.h"
 #include "task.h"
 
 #define DEFAULT_BUDGET_MS 5.0
@@ -27,10 +36,21 @@
 #define STOPPED_SLACK ((size_t)1 << 20)
 #define HOOK_COUNT 1000
 
+/* One version of a plugin: its state and what is accounted to it (a reload swaps in a new one). */
+typedef struct {
+  lua_State *L;
+  lufa_host *own;           /* the plugin's own host: its state and loop */
+  size_t memory, memory_peak;
+  int refused;              /* the allocator refused a growing request of refused_size bytes... */
+  size_t refused_size;      /* ...and Lua retries the same size once after an emergency collection */
+  char stop_reason[160];    /* "" while running */
+  int stop_reported;
+  int profile_ref, env_ref, stop_ref;  /* the sandbox profile, the environment, the stop object */
+} PluginState;
+
 struct lufa_plugin {
   lufa_host *host;          /* the application's host, which pumps this plugin */
-  lufa_host *own;           /* the plugin's own host: its state and loop */
-  lua_State *L;
+  PluginState st;
   lufa_plugin *next;
   char *name;
   char *path;               /* the file it was loaded from, or NULL */
@@ -40,24 +60,20 @@ struct lufa_plugin {
   double armed;             /* the running budget, seconds (for the message) */
   double started;
   double last_pump, max_pump;
-  size_t memory, memory_peak, memory_limit;
-  int refused;              /* the allocator refused a growing request of refused_size bytes... */
-  size_t refused_size;      /* ...and Lua retries the same size once after an emergency collection */
-  char stop_reason[160];    /* "" while running */
-  int stop_reported;
+  size_t memory_limit;
   int loading;              /* errors go to lufa_last_error only (the load's caller hears of them) */
-  int profile_ref, env_ref; /* the sandbox profile and the current environment, in the plugin's registry */
   LoopWatch watch;          /* the plugin loop's descriptor, in the host's loop (so lufa_fd covers it) */
 };
 
 /* ---- memory: every byte of the plugin's state goes through here ---- */
 
 static void stop(lufa_plugin *p, const char *fmt, ...) {
-  if (p->stop_reason[0]) return;
+  if (p->st.stop_reason[0]) return;
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(p->stop_reason, sizeof p->stop_reason, fmt, ap);
+  vsnprintf(p->st.stop_reason, sizeof p->st.stop_reason, fmt, ap);
   va_end(ap);
+  if (p->st.own) loop_skip_closing(host_loop(p->st.own), 1);
 }
 
 static void *plugin_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
@@ -65,40 +81,43 @@ static void *plugin_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   size_t old = ptr ? osize : 0;  /* without a block, osize is the kind of object */
   if (nsize == 0) {
     free(ptr);
-    p->memory -= old;
+    p->st.memory -= old;
     return NULL;
   }
   if (nsize > old && p->memory_limit) {
-    size_t ceiling = p->memory_limit + (p->stop_reason[0] ? STOPPED_SLACK : 0);
-    if (p->memory - old + nsize > ceiling) {
-      /* Lua collects everything and asks again for the same size: refused twice, the ceiling is real */
-      if (p->refused && p->refused_size == nsize)
+    size_t ceiling = p->memory_limit + (p->st.stop_reason[0] ? STOPPED_SLACK : 0);
+    if (p->st.memory - old + nsize > ceiling) {
+      /* Lua collects everything and asks again for the same size: refused twice, the ceiling is real.
+      ** A large block (a string.rep or table.concat buffer) is not asked for again: refused once is enough. */
+      if ((p->st.refused && p->st.refused_size == nsize) || nsize > p->memory_limit / 8)
         stop(p, "exceeded its memory limit of %.1f MiB", (double)p->memory_limit / (1 << 20));
-      p->refused = 1;
-      p->refused_size = nsize;
+      p->st.refused = 1;
+      p->st.refused_size = nsize;
       return NULL;
     }
   }
   void *block = realloc(ptr, nsize);
   if (block == NULL) return NULL;
-  p->memory = p->memory - old + nsize;
-  if (nsize > old) p->refused = 0;
-  if (p->memory > p->memory_peak) p->memory_peak = p->memory;
+  p->st.memory = p->st.memory - old + nsize;
+  if (nsize > old) p->st.refused = 0;
+  if (p->st.memory > p->st.memory_peak) p->st.memory_peak = p->st.memory;
   return block;
 }
 
 /* ---- time: a count hook on every thread (threads inherit it from the one that creates them) ---- */
+
+static int raise_stop(lua_State *L);
 
 static void plugin_hook(lua_State *L, lua_Debug *ar) {
   void *ud;
   (void)ar;
   lua_getallocf(L, &ud);
   lufa_plugin *p = ud;
-  if (!p->stop_reason[0] && p->deadline > 0 && loop_now() > p->deadline)
+  if (!p->st.stop_reason[0] && p->deadline > 0 && loop_now() > p->deadline)
     stop(p, "exceeded its time budget of %.1f ms", p->armed * 1000.0);
-  if (p->stop_reason[0]) {
+  if (p->st.stop_reason[0]) {
     lua_sethook(L, plugin_hook, LUA_MASKCOUNT, 1);  /* from now on every instruction raises */
-    luaL_error(L, "plugin '%s' %s", p->name, p->stop_reason);
+    raise_stop(L);
   }
 }
 
@@ -115,13 +134,13 @@ static double budget_end(lufa_plugin *p) {
 
 /* The host hears of a stop once, with the reason; the errors it causes in the plugin's tasks are dropped. */
 static void report_stop(lufa_plugin *p, const char *detail) {
-  if (!p->stop_reason[0] || p->stop_reported) return;
-  p->stop_reported = 1;
+  if (!p->st.stop_reason[0] || p->st.stop_reported) return;
+  p->st.stop_reported = 1;
   char *msg = NULL;
-  size_t len = strlen(p->name) + strlen(p->stop_reason) + (detail ? strlen(detail) : 0) + 32;
+  size_t len = strlen(p->name) + strlen(p->st.stop_reason) + (detail ? strlen(detail) : 0) + 32;
   msg = malloc(len);
   if (msg == NULL) return;
-  snprintf(msg, len, "plugin '%s' stopped: %s%s%s", p->name, p->stop_reason, detail ? "\n" : "", detail ? detail : "");
+  snprintf(msg, len, "plugin '%s' stopped: %s%s%s", p->name, p->st.stop_reason, detail ? "\n" : "", detail ? detail : "");
   host_report_error(p->host, msg);
   free(msg);
 }
@@ -130,7 +149,7 @@ static void report_stop(lufa_plugin *p, const char *detail) {
 static void on_task_error(lufa_host *own, const char *message, void *ud) {
   lufa_plugin *p = ud;
   (void)own;
-  if (p->stop_reason[0] && !p->loading) {
+  if (p->st.stop_reason[0] && !p->loading) {
     report_stop(p, message);
     return;
   }
@@ -164,25 +183,26 @@ static int start_protected(lua_State *L) {
 
 /* Starts the function below nargs arguments on top of L as a task. 0 when it failed (or the call did). */
 static int start_task(lufa_plugin *p, int nargs) {
-  lua_State *L = p->L;
+  lua_State *L = p->st.L;
   lua_pushcfunction(L, start_protected);
   lua_insert(L, -(nargs + 2));
   if (lua_pcall(L, nargs + 1, 1, 0) != LUA_OK) {
     set_errorf(p, "plugin '%s': %s", p->name, lua_tostring(L, -1) ? lua_tostring(L, -1) : "error");
     lua_pop(L, 1);
-    loop_recover(host_loop(p->own));
+    loop_recover(host_loop(p->st.own));
     return 0;
   }
   int failed = lua_toboolean(L, -1);
   lua_pop(L, 1);
-  return !failed && !p->stop_reason[0];
+  return !failed && !p->st.stop_reason[0];
 }
 
-/* Starts env[name](arg) as a task if the plugin defines it; 1 when it did not fail. */
-static int call_hook(lufa_plugin *p, int env_ref, const char *name, int push_arg_ref, const char *arg) {
-  lua_State *L = p->L;
+/* Starts env[name](arg) as a task if the plugin defines it; arg is a stack index (0: the string `text`, or
+** no argument when that is NULL too). 1 when it did not fail. */
+static int call_hook(lufa_plugin *p, const char *name, int arg, const char *text) {
+  lua_State *L = p->st.L;
   if (!lua_checkstack(L, 6)) return 0;
-  if (lua_rawgeti(L, LUA_REGISTRYINDEX, env_ref) != LUA_TTABLE) {
+  if (lua_rawgeti(L, LUA_REGISTRYINDEX, p->st.env_ref) != LUA_TTABLE) {
     lua_pop(L, 1);
     return 1;
   }
@@ -193,9 +213,127 @@ static int call_hook(lufa_plugin *p, int env_ref, const char *name, int push_arg
   }
   lua_remove(L, -2);
   int nargs = 0;
-  if (push_arg_ref != LUA_NOREF) lua_rawgeti(L, LUA_REGISTRYINDEX, push_arg_ref), nargs = 1;
-  else if (arg) lua_pushstring(L, arg), nargs = 1;
+  if (arg) lua_pushvalue(L, arg), nargs = 1;
+  else if (text) lua_pushstring(L, text), nargs = 1;
   return start_task(p, nargs);
+}
+
+/* ---- what the sandbox gets from C: xpcall, coroutine.wrap and coroutine.close that respect a stop ---- */
+
+/* The plugin a state belongs to (the allocator's data; a reload points a new state at the same plugin). */
+static lufa_plugin *plugin_of(lua_State *L) {
+  void *ud;
+  lua_getallocf(L, &ud);
+  return ud;
+}
+
+static int raise_stop(lua_State *L) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, plugin_of(L)->st.stop_ref);
+  return lua_error(L);
+}
+
+static int stop_tostring(lua_State *L) {
+  lufa_plugin *p = plugin_of(L);
+  lua_pushfstring(L, "plugin '%s' %s", p->name, p->st.stop_reason[0] ? p->st.stop_reason : "stopped");
+  return 1;
+}
+
+/* pcall and xpcall results; after a stop, the stop again instead (so the caller's next instruction never
+** runs, even when the error that stopped it was a memory error the hook has not seen yet). */
+static int finish_pcall(lua_State *L, int status, lua_KContext extra) {
+  if (plugin_of(L)->st.stop_reason[0]) return raise_stop(L);
+  if (status != LUA_OK && status != LUA_YIELD) {
+    lua_pushboolean(L, 0);
+    lua_pushvalue(L, -2);
+    return 2;
+  }
+  return lua_gettop(L) - (int)extra;
+}
+
+/* The plugin's message handler, except for a stop: that error was raised by the hook, so the handler would
+** run with hooks off, out of the budget's reach. */
+static int stop_aware_handler(lua_State *L) {
+  if (plugin_of(L)->st.stop_reason[0]) return 1;
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 1);
+  return 1;
+}
+
+static int sandbox_xpcall(lua_State *L) {
+  int n = lua_gettop(L);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  lua_pushvalue(L, 2);
+  lua_pushcclosure(L, stop_aware_handler, 1);
+  lua_replace(L, 2);
+  lua_pushboolean(L, 1);  /* the first result */
+  lua_pushvalue(L, 1);
+  lua_rotate(L, 3, 2);    /* both below the function's arguments */
+  int status = lua_pcallk(L, n - 2, LUA_MULTRET, 2, 2, finish_pcall);
+  return finish_pcall(L, status, 2);
+}
+
+static int sandbox_pcall(lua_State *L) {
+  luaL_checkany(L, 1);
+  lua_pushboolean(L, 1);  /* the first result */
+  lua_insert(L, 1);
+  int status = lua_pcallk(L, lua_gettop(L) - 2, LUA_MULTRET, 0, 0, finish_pcall);
+  return finish_pcall(L, status, 0);
+}
+
+/* coroutine.resume returns a coroutine's error to its caller, another thread the hook has not marked. */
+static int sandbox_resume(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTHREAD);
+  lua_pushvalue(L, lua_upvalueindex(1));  /* the real coroutine.resume */
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+  if (plugin_of(L)->st.stop_reason[0]) return raise_stop(L);
+  return lua_gettop(L);
+}
+
+static int wrap_resume(lua_State *L) {
+  lua_State *co = lua_tothread(L, lua_upvalueindex(1));
+  int narg = lua_gettop(L), nres;
+  if (!lua_checkstack(co, narg)) return luaL_error(L, "too many arguments to resume");
+  lua_xmove(L, co, narg);
+  int status = lua_resume(co, L, narg, &nres);
+  if (plugin_of(L)->st.stop_reason[0]) return raise_stop(L);
+  if (status == LUA_OK || status == LUA_YIELD) {
+    if (!lua_checkstack(L, nres + 1)) {
+      lua_pop(co, nres);
+      return luaL_error(L, "too many results to resume");
+    }
+    lua_xmove(co, L, nres);
+    return nres;
+  }
+  lua_xmove(co, L, 1);  /* the error */
+  status = lua_resetthread(co);  /* like coroutine.wrap: close its to-be-closed variables */
+  lua_xmove(co, L, 1);
+  if (status != LUA_ERRMEM && lua_type(L, -1) == LUA_TSTRING) {
+    luaL_where(L, 1);
+    lua_insert(L, -2);
+    lua_concat(L, 2);
+  }
+  return lua_error(L);
+}
+
+static int sandbox_wrap(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  lua_State *co = lua_newthread(L);
+  lua_pushvalue(L, 1);
+  lua_xmove(L, co, 1);
+  lua_pushcclosure(L, wrap_resume, 1);
+  return 1;
+}
+
+static int sandbox_close(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTHREAD);
+  if (plugin_of(L)->st.stop_reason[0]) return raise_stop(L);
+  lua_pushvalue(L, lua_upvalueindex(1));  /* the real coroutine.close */
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+  if (plugin_of(L)->st.stop_reason[0]) return raise_stop(L);
+  return lua_gettop(L);
 }
 
 /* ---- the state ---- */
@@ -205,21 +343,52 @@ static int open_protected(lua_State *L) {
   lua_getglobal(L, "string");
   lua_pushnil(L);
   lua_setfield(L, -2, "dump");  /* no binary chunks: nothing in the state may produce one either */
+  lua_newuserdatauv(L, 0, 0);   /* the stop object, made now so raising it never allocates */
+  lua_createtable(L, 0, 2);
+  lua_pushcfunction(L, stop_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
+  lua_setmetatable(L, -2);
+  plugin_of(L)->st.stop_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   return 0;
 }
 
-/* After lufa's modules are in: lufa's own folder only on the path, no C modules, the profile table. */
-static int profile_protected(lua_State *L) {
-  lufa_plugin *p = lua_touserdata(L, 1);
-  const lufa_plugin_options *o = lua_touserdata(L, 2);
-  const char *dir = lufa_lua_dir();
-  lua_getglobal(L, "package");
-  lua_pushfstring(L, "%s/?.lua;%s/?/init.lua", dir, dir);
-  lua_setfield(L, -2, "path");
-  lua_pushliteral(L, "");
-  lua_setfield(L, -2, "cpath");
-  lua_pop(L, 1);
-  lua_createtable(L, 0, 6);
+/* A new state for p (accounted to p, hooked, with lufa's modules). 1, or 0 with lufa_last_error set. */
+static int state_open(lufa_plugin *p) {
+  p->st.profile_ref = p->st.env_ref = p->st.stop_ref = LUA_NOREF;
+  p->st.L = lua_newstate(plugin_alloc, p);
+  if (p->st.L == NULL) {
+    set_errorf(p, "plugin '%s': out of memory", p->name);
+    return 0;
+  }
+  lua_State *L = p->st.L;
+  lua_sethook(L, plugin_hook, LUA_MASKCOUNT, HOOK_COUNT);  /* before any thread exists: all inherit it */
+  lua_pushcfunction(L, open_protected);
+  if (lua_pcall(L, 0, 0, 0) != LUA_OK || (p->st.own = host_new_on_state(L)) == NULL) {
+    set_errorf(p, "plugin '%s': cannot create its state (memory limit too low?)", p->name);
+    return 0;
+  }
+  loop_forbid_driving(host_loop(p->st.own));
+  lufa_set_error_handler(p->st.own, on_task_error, p);
+  return 1;
+}
+
+static void push_string_list(lua_State *L, const char *const *list, const char *field) {
+  if (list == NULL) return;
+  lua_newtable(L);
+  for (int i = 0; list[i]; i++) {
+    lua_pushstring(L, list[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setfield(L, -2, field);
+}
+
+/* The profile's data (what the host granted) from the options; the functions are added by profile_finish. */
+static int profile_from_options(lua_State *L) {
+  lufa_plugin *p = plugin_of(L);
+  const lufa_plugin_options *o = lua_touserdata(L, 1);
+  lua_createtable(L, 0, 8);
   lua_pushstring(L, p->name);
   lua_setfield(L, -2, "name");
   if (p->path) {
@@ -228,51 +397,80 @@ static int profile_protected(lua_State *L) {
     else lua_pushliteral(L, ".");
     lua_setfield(L, -2, "folder");
   }
-  if (o->modules) {
-    lua_newtable(L);
-    for (int i = 0; o->modules[i]; i++) {
-      lua_pushstring(L, o->modules[i]);
-      lua_rawseti(L, -2, i + 1);
-    }
-    lua_setfield(L, -2, "modules");
-  }
-  if (o->http_hosts) {
-    lua_newtable(L);
-    for (int i = 0; o->http_hosts[i]; i++) {
-      lua_pushstring(L, o->http_hosts[i]);
-      lua_rawseti(L, -2, i + 1);
-    }
-    lua_setfield(L, -2, "http_hosts");
-  }
+  push_string_list(L, o->modules, "modules");
+  push_string_list(L, o->http_hosts, "http_hosts");
   if (o->data_dir) {
     lua_pushstring(L, o->data_dir);
     lua_setfield(L, -2, "data_dir");
   }
   lua_pushinteger(L, (lua_Integer)p->memory_limit);
   lua_setfield(L, -2, "memory_limit");
-  p->profile_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return 1;
+}
+
+/* Takes the profile's data at 1: lufa's own folder alone on the path, no C modules, the stop-aware
+** functions added, the profile anchored. */
+static int profile_finish(lua_State *L) {
+  lufa_plugin *p = plugin_of(L);
+  const char *dir = lufa_lua_dir();
+  lua_getglobal(L, "package");
+  lua_pushfstring(L, "%s/?.lua;%s/?/init.lua", dir, dir);
+  lua_setfield(L, -2, "path");
+  lua_pushliteral(L, "");
+  lua_setfield(L, -2, "cpath");
+  lua_pop(L, 1);
+  lua_settop(L, 1);
+  lua_pushcfunction(L, sandbox_xpcall);
+  lua_setfield(L, 1, "xpcall");
+  lua_pushcfunction(L, sandbox_pcall);
+  lua_setfield(L, 1, "pcall");
+  lua_pushcfunction(L, sandbox_wrap);
+  lua_setfield(L, 1, "coroutine_wrap");
+  lua_getglobal(L, "coroutine");
+  lua_getfield(L, -1, "close");
+  lua_pushcclosure(L, sandbox_close, 1);
+  lua_setfield(L, 1, "coroutine_close");
+  lua_getfield(L, -1, "resume");
+  lua_pushcclosure(L, sandbox_resume, 1);
+  lua_setfield(L, 1, "coroutine_resume");
+  lua_pop(L, 1);
+  lua_pushvalue(L, 1);
+  p->st.profile_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   return 0;
 }
 
-/* Builds a fresh environment, makes it the chunk's _ENV and anchors it as the current one. */
+/* Runs profile_finish on the profile data on top of p's stack. 1, or 0 with lufa_last_error set. */
+static int profile_install(lufa_plugin *p) {
+  lua_State *L = p->st.L;
+  lua_pushcfunction(L, profile_finish);
+  lua_insert(L, -2);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    set_errorf(p, "plugin '%s': cannot create its state: %s", p->name, lua_tostring(L, -1));
+    lua_pop(L, 1);
+    return 0;
+  }
+  return 1;
+}
+
+/* Builds a fresh environment, makes it the chunk's _ENV and returns it. */
 static int env_protected(lua_State *L) {
-  lufa_plugin *p = lua_touserdata(L, 1);  /* 2: the chunk */
+  lufa_plugin *p = plugin_of(L);  /* 1: the chunk */
   lua_getglobal(L, "require");
   lua_pushliteral(L, "lufa.plugin.sandbox");
   lua_call(L, 1, 1);
   lua_getfield(L, -1, "new");
-  lua_rawgeti(L, LUA_REGISTRYINDEX, p->profile_ref);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, p->st.profile_ref);
   lua_call(L, 1, 1);
   lua_pushvalue(L, -1);
-  if (lua_setupvalue(L, 2, 1) == NULL) lua_pop(L, 1);  /* a chunk's first upvalue is its _ENV */
+  if (lua_setupvalue(L, 1, 1) == NULL) lua_pop(L, 1);  /* a chunk's first upvalue is its _ENV */
   return 1;
 }
 
-/* Compiles text only; on failure records the message and pushes nothing. */
+/* Compiles text only; pushes the chunk, or records the message and pushes nothing. */
 static int compile(lufa_plugin *p, const char *code, size_t len, const char *chunkname) {
-  if (luaL_loadbufferx(p->L, code, len, chunkname, "t") != LUA_OK) {
-    set_errorf(p, "plugin '%s': %s", p->name, lua_tostring(p->L, -1));
-    lua_pop(p->L, 1);
+  if (luaL_loadbufferx(p->st.L, code, len, chunkname, "t") != LUA_OK) {
+    set_errorf(p, "plugin '%s': %s", p->name, lua_tostring(p->st.L, -1));
+    lua_pop(p->st.L, 1);
     return 0;
   }
   return 1;
@@ -280,27 +478,36 @@ static int compile(lufa_plugin *p, const char *code, size_t len, const char *chu
 
 /* Runs the compiled chunk on top of L in a new environment, until its first wait. 1 on success. */
 static int run_chunk(lufa_plugin *p) {
-  lua_State *L = p->L;
+  lua_State *L = p->st.L;
   lua_pushcfunction(L, env_protected);
-  lua_pushlightuserdata(L, p);
-  lua_pushvalue(L, -3);
-  if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
-    set_errorf(p, "plugin '%s': cannot build its environment: %s", p->name, lua_tostring(L, -1));
-    lua_pop(L, 2);
+  lua_pushvalue(L, -2);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    if (!p->st.stop_reason[0])
+      set_errorf(p, "plugin '%s': cannot build its environment: %s", p->name, luaL_tolstring(L, -1, NULL));
+    else
+      set_errorf(p, "plugin '%s' %s", p->name, p->st.stop_reason);
+    lua_settop(L, lua_gettop(L) - 2);
     return 0;
   }
-  if (p->env_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, p->env_ref);
-  p->env_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  if (p->st.env_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, p->st.env_ref);
+  p->st.env_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   return start_task(p, 0);
 }
 
-static void free_plugin(lufa_plugin *p) {
-  if (p->own) {
+static void state_close(lufa_plugin *p) {
+  if (p->st.own) {
     budget_begin(p, p->budget);  /* finalizers are plugin code too */
-    lufa_host_free(p->own);      /* closes the state: timers, transfers and tasks go with it */
-  } else if (p->L) {
-    lua_close(p->L);
+    lufa_host_free(p->st.own);   /* closes the state: timers, transfers and tasks go with it */
+    budget_end(p);
+  } else if (p->st.L) {
+    lua_close(p->st.L);
   }
+  p->st.own = NULL;
+  p->st.L = NULL;
+}
+
+static void free_plugin(lufa_plugin *p) {
+  state_close(p);
   free(p->name);
   free(p->path);
   free(p);
@@ -319,6 +526,13 @@ static char *name_of(const lufa_plugin_options *o, const char *path) {
 
 static void watch_ready(LoopWatch *w) {
   (void)w;  /* the plugin's loop has work: lufa_poll pumps it right after the host's step */
+}
+
+static void watch_start(lufa_plugin *p) {
+  p->watch.fd = lufa_fd(p->st.own);
+  p->watch.ready = watch_ready;
+  p->watch.passive = 1;  /* a plugin alone does not keep the host's lufa_run going */
+  loop_watch(host_loop(p->host), &p->watch);
 }
 
 void lufa_plugin_options_init(lufa_plugin_options *o) {
@@ -353,34 +567,25 @@ static lufa_plugin *plugin_load(lufa_host *host, const char *code, size_t len, c
   p->budget = budget_seconds(options->cpu_budget_ms, DEFAULT_BUDGET_MS);
   p->load_budget = budget_seconds(options->load_budget_ms, DEFAULT_LOAD_BUDGET_MS);
   p->memory_limit = options->memory_limit ? options->memory_limit : DEFAULT_MEMORY_LIMIT;
-  p->profile_ref = p->env_ref = LUA_NOREF;
   p->watch.fd = -1;
   if (p->name == NULL || (path && p->path == NULL)) {
     free_plugin(p);
     host_set_error(host, "lufa_plugin_load: out of memory");
     return NULL;
   }
-  p->L = lua_newstate(plugin_alloc, p);
-  if (p->L == NULL) {
-    free_plugin(p);
-    host_set_error(host, "lufa_plugin_load: out of memory");
-    return NULL;
-  }
-  lua_State *L = p->L;
-  lua_sethook(L, plugin_hook, LUA_MASKCOUNT, HOOK_COUNT);  /* before any thread exists: all inherit it */
-  lua_pushcfunction(L, open_protected);
-  if (lua_pcall(L, 0, 0, 0) != LUA_OK || (p->own = host_new_on_state(L)) == NULL) {
-    set_errorf(p, "plugin '%s': cannot create its state (memory limit too low?)", p->name);
+  if (!state_open(p)) {
     free_plugin(p);
     return NULL;
   }
-  loop_forbid_driving(host_loop(p->own));
-  lufa_set_error_handler(p->own, on_task_error, p);
-  lua_pushcfunction(L, profile_protected);
-  lua_pushlightuserdata(L, p);
+  lua_State *L = p->st.L;
+  lua_pushcfunction(L, profile_from_options);
   lua_pushlightuserdata(L, (void *)options);
-  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
     set_errorf(p, "plugin '%s': cannot create its state: %s", p->name, lua_tostring(L, -1));
+    free_plugin(p);
+    return NULL;
+  }
+  if (!profile_install(p)) {
     free_plugin(p);
     return NULL;
   }
@@ -397,10 +602,7 @@ static lufa_plugin *plugin_load(lufa_host *host, const char *code, size_t len, c
     free_plugin(p);
     return NULL;
   }
-  p->watch.fd = lufa_fd(p->own);
-  p->watch.ready = watch_ready;
-  p->watch.passive = 1;  /* a plugin alone does not keep the host's lufa_run going */
-  loop_watch(host_loop(host), &p->watch);
+  watch_start(p);
   lufa_plugin **tail = &list->head;
   while (*tail) tail = &(*tail)->next;
   *tail = p;
@@ -469,10 +671,10 @@ int lufa_plugin_unload(lufa_plugin *p) {
   PluginList *list = host_plugins(p->host);
   if (list->busy) return LUFA_EBUSY;
   int ok = 1;
-  if (!p->stop_reason[0]) {  /* a stopped plugin has had its time: its on_unload is not run */
+  if (!p->st.stop_reason[0]) {  /* a stopped plugin has had its time: its on_unload is not run */
     list->busy = 1;
     budget_begin(p, p->budget);
-    ok = call_hook(p, p->env_ref, "on_unload", LUA_NOREF, "unload");
+    ok = call_hook(p, "on_unload", 0, "unload");
     budget_end(p);
     list->busy = 0;
     report_stop(p, NULL);
@@ -482,42 +684,75 @@ int lufa_plugin_unload(lufa_plugin *p) {
   return ok ? LUFA_OK : LUFA_ERROR;
 }
 
+/* Points a state's allocator, hook data and error handler at the plugin that now holds it. */
+static void state_adopt(lufa_plugin *p) {
+  lua_setallocf(p->st.L, plugin_alloc, p);
+  lufa_set_error_handler(p->st.own, on_task_error, p);
+}
+
+/* The new version gets a fresh state, so nothing the old one did (or left half-done when stopped) carries
+** over but the plain data of its globals. */
 static int plugin_reload(lufa_plugin *p, const char *code, size_t len, const char *chunkname) {
   PluginList *list = host_plugins(p->host);
-  lua_State *L = p->L;
   if (list->busy) return LUFA_EBUSY;
-  if (!lua_checkstack(L, 8)) return LUFA_ERROR;
-  if (!compile(p, code, len, chunkname)) return LUFA_ERROR;  /* the old version keeps running */
+  lufa_plugin *fresh = calloc(1, sizeof *fresh);
+  if (fresh == NULL || (fresh->name = strdup(p->name)) == NULL) {
+    free(fresh);
+    host_set_error(p->host, "lufa_plugin_reload: out of memory");
+    return LUFA_ERROR;
+  }
+  fresh->host = p->host;
+  fresh->budget = p->budget;
+  fresh->load_budget = p->load_budget;
+  fresh->memory_limit = p->memory_limit;
+  int ok = state_open(fresh) && lua_checkstack(p->st.L, 4);
+  if (ok) {  /* the same profile: what the host granted does not change with the code */
+    lua_rawgeti(p->st.L, LUA_REGISTRYINDEX, p->st.profile_ref);
+    ok = state_copy_value(p->st.L, fresh->st.L) == LUA_OK;
+    lua_pop(p->st.L, 1);
+    if (!ok) lua_pop(fresh->st.L, 1);
+    ok = ok && profile_install(fresh);
+  }
+  if (!ok || !compile(fresh, code, len, chunkname)) {  /* the old version keeps running */
+    free_plugin(fresh);
+    return LUFA_ERROR;
+  }
   list->busy = 1;
-  /* the old version: its on_unload, then its tasks cancelled and unwound (all within its pump budget) */
-  if (!p->stop_reason[0]) {
+  if (!p->st.stop_reason[0]) {
     budget_begin(p, p->budget);
-    call_hook(p, p->env_ref, "on_unload", LUA_NOREF, "reload");
+    call_hook(p, "on_unload", 0, "reload");
     budget_end(p);
+    report_stop(p, NULL);
   }
-  if (!p->stop_reason[0]) {
-    loop_cancel_all(host_loop(p->own), "plugin reloaded");
-    budget_begin(p, p->budget);
-    lufa_poll(p->own, 0);
-    budget_end(p);
+  /* the old globals' data, beside the chunk on the new state's stack */
+  lua_State *L = fresh->st.L;
+  int copied = 0;
+  if (lua_checkstack(p->st.L, 2) && lua_rawgeti(p->st.L, LUA_REGISTRYINDEX, p->st.env_ref) == LUA_TTABLE)
+    copied = state_copy_value(p->st.L, L) == LUA_OK;
+  lua_pop(p->st.L, 1);
+  if (!copied) {
+    if (lua_gettop(L) > 1) lua_pop(L, 1);  /* a failed copy's message */
+    lua_pushnil(L);
   }
-  report_stop(p, NULL);
-  /* the new version starts with a fresh budget, whatever became of the old one */
-  p->stop_reason[0] = '\0';
-  p->stop_reported = 0;
-  lua_sethook(L, plugin_hook, LUA_MASKCOUNT, HOOK_COUNT);
-  loop_cancel_all(host_loop(p->own), "plugin reloaded");  /* what a stop left behind */
-  int old_env = p->env_ref;
-  p->env_ref = LUA_NOREF;
+  lua_insert(L, -2);
+  int old_index = lua_gettop(L) - 1;
+  /* swap: p keeps its identity (the host's handle), fresh takes the old state away and closes it */
+  loop_unwatch(host_loop(p->host), &p->watch);
+  PluginState old = p->st;
+  p->st = fresh->st;
+  fresh->st = old;
+  state_adopt(p);
+  state_adopt(fresh);
+  free_plugin(fresh);
+  watch_start(p);
   p->loading = 1;
   budget_begin(p, p->load_budget);
-  int ok = run_chunk(p);  /* the compiled chunk is still on top */
-  if (ok) ok = call_hook(p, p->env_ref, "on_reload", old_env, NULL);
+  ok = run_chunk(p) && call_hook(p, "on_reload", old_index, NULL);
   budget_end(p);
   p->loading = 0;
-  luaL_unref(L, LUA_REGISTRYINDEX, old_env);
+  lua_settop(L, 0);
   list->busy = 0;
-  if (p->stop_reason[0]) p->stop_reported = 1;  /* the caller hears of it through the result */
+  if (p->st.stop_reason[0]) p->st.stop_reported = 1;  /* the caller hears of it through the result */
   return ok ? LUFA_OK : LUFA_ERROR;
 }
 
@@ -549,13 +784,13 @@ int lufa_plugin_reload_string(lufa_plugin *p, const char *code, size_t len) {
 int lufa_plugin_call(lufa_plugin *p, const char *name) {
   PluginList *list = host_plugins(p->host);
   if (list->busy) return LUFA_EBUSY;
-  if (p->stop_reason[0]) {
-    set_errorf(p, "plugin '%s' is stopped: %s", p->name, p->stop_reason);
+  if (p->st.stop_reason[0]) {
+    set_errorf(p, "plugin '%s' is stopped: %s", p->name, p->st.stop_reason);
     return LUFA_ERROR;
   }
   list->busy = 1;
   budget_begin(p, p->budget);
-  int ok = call_hook(p, p->env_ref, name, LUA_NOREF, NULL);
+  int ok = call_hook(p, name, 0, NULL);
   budget_end(p);
   list->busy = 0;
   report_stop(p, NULL);
@@ -567,13 +802,13 @@ int plugins_pump(lufa_host *host) {
   int rc = 0;
   list->busy = 1;
   for (lufa_plugin *p = list->head; p; p = p->next) {
-    if (p->stop_reason[0]) continue;
+    if (p->st.stop_reason[0]) continue;
     budget_begin(p, p->budget);
-    int n = lufa_poll(p->own, 0);
+    int n = lufa_poll(p->st.own, 0);
     p->last_pump = budget_end(p);
     if (p->last_pump > p->max_pump) p->max_pump = p->last_pump;
-    if (n == LUFA_ERROR && !p->stop_reason[0]) {
-      set_errorf(p, "plugin '%s': %s", p->name, lufa_last_error(p->own));
+    if (n == LUFA_ERROR && !p->st.stop_reason[0]) {
+      set_errorf(p, "plugin '%s': %s", p->name, lufa_last_error(p->st.own));
       rc = LUFA_ERROR;
     }
     report_stop(p, NULL);
@@ -585,8 +820,8 @@ int plugins_pump(lufa_host *host) {
 int plugins_next_timeout(lufa_host *host) {
   int best = -1;
   for (lufa_plugin *p = host_plugins(host)->head; p; p = p->next) {
-    if (p->stop_reason[0]) continue;
-    int t = lufa_next_timeout(p->own);
+    if (p->st.stop_reason[0]) continue;
+    int t = lufa_next_timeout(p->st.own);
     if (t >= 0 && (best < 0 || t < best)) best = t;
   }
   return best;
@@ -614,23 +849,27 @@ const char *lufa_plugin_name(lufa_plugin *p) {
 }
 
 int lufa_plugin_status(lufa_plugin *p) {
-  return p->stop_reason[0] ? LUFA_PLUGIN_STOPPED : LUFA_PLUGIN_RUNNING;
+  return p->st.stop_reason[0] ? LUFA_PLUGIN_STOPPED : LUFA_PLUGIN_RUNNING;
 }
 
 const char *lufa_plugin_stop_reason(lufa_plugin *p) {
-  return p->stop_reason;
+  return p->st.stop_reason;
 }
 
 lua_State *lufa_plugin_state(lufa_plugin *p) {
-  return p->L;
+  return p->st.L;
+}
+
+void lufa_plugin_push_env(lufa_plugin *p) {
+  lua_rawgeti(p->st.L, LUA_REGISTRYINDEX, p->st.env_ref);
 }
 
 void lufa_plugin_get_usage(lufa_plugin *p, lufa_plugin_usage *u) {
   u->last_pump_ms = p->last_pump * 1000.0;
   u->max_pump_ms = p->max_pump * 1000.0;
   u->budget_ms = p->budget < 0 ? -1 : p->budget * 1000.0;
-  u->memory = p->memory;
-  u->memory_peak = p->memory_peak;
+  u->memory = p->st.memory;
+  u->memory_peak = p->st.memory_peak;
   u->memory_limit = p->memory_limit;
 }
 
@@ -671,6 +910,6 @@ static void visit_task(Task *t, void *ud) {
 
 int lufa_plugin_tasks(lufa_plugin *p, lufa_task_visitor visit, void *ud) {
   TaskVisit v = {visit, ud, 0};
-  loop_each_task(host_loop(p->own), visit_task, &v);
+  loop_each_task(host_loop(p->st.own), visit_task, &v);
   return v.count;
 }

@@ -175,8 +175,10 @@ typedef struct lufa_plugin_usage {
 } lufa_plugin_usage;
 LUFA_API void lufa_plugin_get_usage(lufa_plugin *p, lufa_plugin_usage *u);
 
-/* The plugin's own state (for inspecting its globals; code run on it directly is outside the budget). */
+/* The plugin's own state, and its current environment (the globals its code sees) pushed onto that state's
+** stack, for the application to read or set values. Code run on the state directly is outside the budget. */
 LUFA_API lua_State *lufa_plugin_state(lufa_plugin *p);
+LUFA_API void lufa_plugin_push_env(lufa_plugin *p);
 
 #ifdef __cplusplus
 }

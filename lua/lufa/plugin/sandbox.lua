@@ -13,15 +13,15 @@ local M = {}
 
 local DEFAULT_MODULES = { "lufa", "lufa.json", "lufa.error", "lufa.redact" }
 local WITHHELD = { lufa = { run = true, on_interrupt = true } }
-local BASE = { "assert", "error", "ipairs", "next", "pairs", "pcall", "print", "rawequal", "rawget", "rawlen",
-  "rawset", "select", "setmetatable", "tonumber", "tostring", "type", "xpcall", "_VERSION" }
+local BASE = { "assert", "error", "ipairs", "next", "pairs", "print", "rawequal", "rawget", "rawlen",
+  "rawset", "select", "tonumber", "tostring", "type", "_VERSION" }
 local LIBRARIES = { "string", "table", "math", "utf8", "coroutine" }
 local OS = { "clock", "date", "difftime", "time" }
 -- Request options a plugin may set: no file on either side, no redirects (they could leave the allowed hosts).
 local HTTP_OPTIONS = { method = true, url = true, headers = true, body = true, timeout = true,
   connect_timeout = true, low_speed_time = true, max_body = true, tls_verify = true }
 
-local real_require, real_load, real_getmetatable = require, load, getmetatable
+local real_require, real_load, real_getmetatable, real_setmetatable = require, load, getmetatable, setmetatable
 
 local function copy(t, withheld)
   local c = {}
@@ -111,13 +111,19 @@ end
 
 --- A new environment for a plugin.
 -- @tparam table profile `name`, `folder` (where its own modules live, or nil), `modules` (extra lufa modules
---   allowed), `http_hosts` (nil: no HTTP), `data_dir` (nil: no fs), `memory_limit` (bytes)
+--   allowed), `http_hosts` (nil: no HTTP), `data_dir` (nil: no fs), `memory_limit` (bytes), and from
+--   host/plugin.c the versions of `pcall`, `xpcall`, `coroutine_resume`, `coroutine_wrap` and
+--   `coroutine_close` that respect a stop
 -- @treturn table the environment, whose globals the plugin's chunk sees
 function M.new(profile)
   local env = {}
   for _, name in ipairs(BASE) do env[name] = _G[name] end
   for _, name in ipairs(LIBRARIES) do env[name] = copy(_G[name]) end
   env.string.dump = nil
+  env.pcall, env.xpcall = profile.pcall, profile.xpcall
+  env.coroutine.resume = profile.coroutine_resume
+  env.coroutine.wrap = profile.coroutine_wrap
+  env.coroutine.close = profile.coroutine_close
   env.os = {}
   for _, name in ipairs(OS) do env.os[name] = os[name] end
   env._G = env
@@ -126,6 +132,14 @@ function M.new(profile)
   function env.getmetatable(v)
     if type(v) ~= "table" then return nil end
     return real_getmetatable(v)
+  end
+
+  --- No finalizers: Lua runs __gc with hooks off, where no budget could stop it.
+  function env.setmetatable(t, mt)
+    if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
+      error("__gc metamethods are not available to plugins", 2)
+    end
+    return real_setmetatable(t, mt)
   end
 
   --- Text chunks only; they run in this environment unless given another.

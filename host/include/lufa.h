@@ -101,8 +101,9 @@ LUFA_API const char *lufa_last_error(lufa_host *host);
 ** without run and on_interrupt), the capabilities granted below, and .lua files in the plugin's own folder.
 ** There is no io, os.execute/exit/remove/rename/getenv, debug, package, loadfile, dofile or binary chunks.
 **
-** Budgets (wall-clock time, checked every 1000 Lua instructions): exceeding the time budget within one
-** pump (or one load, reload, call or unload), or the memory
+** Budgets (CPU time of the calling thread, checked every 4000 Lua instructions, so a preempted process
+** does not stop its plugins): exceeding the CPU time budget within one pump (or one load, reload, call or
+** unload), or the memory
 ** ceiling, stops the plugin: the error raised inside it is raised again at every instruction it executes
 ** afterwards, so a pcall in the plugin catches it only to fail at its next instruction, and the stack
 ** unwinds. The host's error handler receives "plugin 'NAME' stopped: ..." once; a stopped plugin is not
@@ -166,7 +167,7 @@ typedef void (*lufa_task_visitor)(const char *status, const char *where, void *u
 LUFA_API int lufa_plugin_tasks(lufa_plugin *p, lufa_task_visitor visit, void *ud);
 
 typedef struct lufa_plugin_usage {
-  double last_pump_ms;   /* CPU time the plugin took in the latest lufa_poll */
+  double last_pump_ms;   /* CPU time the plugin took in the latest lufa_poll (what the budget counts) */
   double max_pump_ms;    /* the most it took in any pump */
   double budget_ms;      /* its CPU budget (< 0: unlimited) */
   size_t memory;         /* bytes its state holds now */

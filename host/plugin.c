@@ -15,6 +15,7 @@
 ** a reload starts its new version in a fresh state.
 */
 #include <errno.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,7 @@ struct lufa_plugin {
   size_t memory_limit;
   int loading;              /* errors go to lufa_last_error only (the load's caller hears of them) */
   LoopWatch watch;          /* the plugin loop's descriptor, in the host's loop (so lufa_fd covers it) */
+  int io_ready;             /* the host's step saw that descriptor readable: the plugin has I/O or a timer */
 };
 
 /* ---- memory: every byte of the plugin's state goes through here ---- */
@@ -536,7 +538,8 @@ static char *name_of(const lufa_plugin_options *o, const char *path) {
 }
 
 static void watch_ready(LoopWatch *w) {
-  (void)w;  /* the plugin's loop has work: lufa_poll pumps it right after the host's step */
+  lufa_plugin *p = (lufa_plugin *)((char *)w - offsetof(lufa_plugin, watch));
+  p->io_ready = 1;  /* lufa_poll pumps it right after the host's step */
 }
 
 static void watch_start(lufa_plugin *p) {
@@ -814,6 +817,9 @@ int plugins_pump(lufa_host *host) {
   list->busy = 1;
   for (lufa_plugin *p = list->head; p; p = p->next) {
     if (p->st.stop_reason[0]) continue;
+    /* a plugin with nothing readable and nothing due costs no step (a step is a system call or two) */
+    if (!p->io_ready && lufa_next_timeout(p->st.own) != 0) continue;
+    p->io_ready = 0;
     budget_begin(p, p->budget);
     int n = lufa_poll(p->st.own, 0);
     p->last_pump = budget_end(p);

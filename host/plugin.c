@@ -153,7 +153,8 @@ static void report_stop(lufa_plugin *p, const char *detail) {
   size_t len = strlen(p->name) + strlen(p->st.stop_reason) + (detail ? strlen(detail) : 0) + 32;
   msg = malloc(len);
   if (msg == NULL) return;
-  snprintf(msg, len, "plugin '%s' stopped: %s%s%s", p->name, p->st.stop_reason, detail ? "\n" : "", detail ? detail : "");
+  snprintf(msg, len, "plugin '%s' stopped: %s%s%s", p->name, p->st.stop_reason, detail ? "\n" : "",
+           detail ? detail : "");
   host_report_error(p->host, msg);
   free(msg);
 }

@@ -94,28 +94,30 @@ LUFA_API const char *lufa_last_error(lufa_host *host);
 ** per pump. The host's lufa_poll pumps every running plugin; lufa_fd and lufa_next_timeout cover them.
 **
 ** Sandbox: the plugin's chunk and everything it requires see only assert, error, ipairs, next, pairs,
-** pcall, print, rawequal, rawget, rawlen, rawset, select, setmetatable, getmetatable (tables only),
-** tonumber, tostring, type, xpcall, load (text chunks, sandboxed environment), collectgarbage ("count"
-** only), string (without dump), table, math, utf8, coroutine, os.clock/date/difftime/time, and a
-** `require` that serves the lufa modules allowed (lufa, lufa.json, lufa.error, lufa.redact by default; lufa
-** without run and on_interrupt), the capabilities granted below, and .lua files in the plugin's own folder.
-** There is no io, os.execute/exit/remove/rename/getenv, debug, package, loadfile, dofile or binary chunks.
+** pcall, print, rawequal, rawget, rawlen, rawset, select, setmetatable (no __gc), getmetatable (tables
+** only), tonumber, tostring, type, xpcall, load (text chunks, sandboxed environment), collectgarbage
+** ("count" only), string (without dump), table, math, utf8, coroutine, os.clock/date/difftime/time, and
+** a `require` that serves the lufa modules allowed (lufa without run and on_interrupt, lufa.json without
+** decode_file, lufa.error, lufa.redact, and `modules` below), the capabilities granted below, and .lua
+** files in the plugin's own folder. There is no io, os.execute/exit/remove/rename/getenv, debug,
+** package, loadfile, dofile or binary chunk.
 **
-** Budgets (CPU time of the calling thread, checked every 4000 Lua instructions, so a preempted process
-** does not stop its plugins): exceeding the CPU time budget within one pump (or one load, reload, call or
-** unload), or the memory
-** ceiling, stops the plugin: the error raised inside it is raised again at every instruction it executes
-** afterwards, so a pcall in the plugin catches it only to fail at its next instruction, and the stack
-** unwinds. The host's error handler receives "plugin 'NAME' stopped: ..." once; a stopped plugin is not
-** pumped again until it is reloaded or unloaded. A single call into C (a large string.rep or gsub) runs
-** to its end before the check; the memory ceiling bounds how long such a call can be. */
+** Budgets (CPU time of the calling thread, checked every 4000 Lua instructions, so time the process
+** spends preempted does not count): exceeding the CPU budget within one pump (or one load, reload, call
+** or unload), or the memory ceiling, stops the plugin. The stop is raised again at every instruction the
+** plugin executes afterwards, and the sandbox's pcall, xpcall and coroutine functions raise it again
+** themselves, so no pcall in the plugin can swallow it and the stack unwinds. The host's error handler
+** receives "plugin 'NAME' stopped: ..." once; a stopped plugin is not pumped again until it is reloaded
+** or unloaded. A single call into C (a large string.rep or gsub) runs to its end before the check; the
+** memory ceiling bounds how long such a call can be. */
 
 typedef struct lufa_plugin_options {
   const char *name;               /* in errors and lists; default: the file name, or "plugin" */
   double cpu_budget_ms;           /* per pump, per lufa_plugin_call and for on_unload; 0: 5 ms; < 0: unlimited */
   double load_budget_ms;          /* for a load or reload (compiling, the chunk, on_reload); 0: 200 ms */
   size_t memory_limit;            /* bytes for the plugin's whole Lua state; 0: 64 MiB */
-  const char *const *modules;     /* NULL-terminated lufa modules to allow besides the defaults */
+  const char *const *modules;     /* NULL-terminated modules to allow besides the defaults (given whole:
+                                  ** a module that can read files lets the plugin read them) */
   const char *const *http_hosts;  /* NULL-terminated host names `require "lufa.http"` may reach (any port,
                                   ** no files); NULL: no HTTP */
   const char *data_dir;           /* the folder `require "lufa.fs"` is confined to (paths relative to it);

@@ -117,6 +117,7 @@ static const char *const sandbox_checks[] = {
   "not pcall(require, 'lufa.http')",  /* no HTTP granted */
   "not pcall(require, 'lufa.fs')",    /* no folder granted */
   "require('lufa').run == nil and require('lufa').on_interrupt == nil",
+  "require('lufa.json').decode_file == nil",
   "type(require('lufa').spawn) == 'function' and type(require('lufa.json').encode) == 'function'",
   "not pcall(collectgarbage)",
   "not pcall(collectgarbage, 'collect')",
@@ -259,13 +260,17 @@ static const Hostile cpu_hogs[] = {
    "xpcall(function() while true do end end, function() while true do end end) survived = true"},
   {"error object discarded", "while true do local ok, e = pcall(function() while true do end end); e = nil end"},
   {"inside a coroutine", "local co = coroutine.create(function() while true do end end)\n"
-                         "while true do coroutine.resume(co) co = coroutine.create(function() while true do end end) end"},
+                         "while true do\n"
+                         "  coroutine.resume(co) co = coroutine.create(function() while true do end end)\n"
+                         "end"},
   {"coroutine.wrap in pcall", "pcall(coroutine.wrap(function() while true do end end)) survived = true"},
   {"string.rep and gsub work", "while true do local s = string.rep('x', 200000):gsub('x', 'yy') end"},
   {"gsub with a looping callback",
    "pcall(string.gsub, ('x'):rep(10), 'x', function() while true do end end) survived = true"},
-  {"table.sort comparator", "local t = {3, 2, 1}\npcall(table.sort, t, function() while true do end end) survived = true"},
-  {"__close handler", "do local x <close> = setmetatable({}, {__close = function() while true do end end}) end survived = true"},
+  {"table.sort comparator",
+   "local t = {3, 2, 1}\npcall(table.sort, t, function() while true do end end) survived = true"},
+  {"__close handler",
+   "do local x <close> = setmetatable({}, {__close = function() while true do end end}) end survived = true"},
   {"__close of a stopped task", "local x <close> = setmetatable({}, {__close = function() while true do end end})\n"
                                 "while true do end"},
   {"__close of a stopped wrapped coroutine",
@@ -584,6 +589,57 @@ static void test_reload_carries_state(void) {
   lufa_host_free(host);
 }
 
+/* A plugin stopped at its memory ceiling still hands its data to the next version. */
+static void test_reload_after_memory_stop(void) {
+  lufa_host *host = lufa_host_new();
+  ErrorLog log = {0};
+  lufa_set_error_handler(host, record_error, &log);
+  lufa_plugin_options o;
+  lufa_plugin_options_init(&o);
+  o.name = "hoarder";
+  o.memory_limit = (size_t)4 << 20;
+  const char *v1 = "local lufa = require 'lufa'\nnote = 'kept'\nhoard = {}\n"
+                   "lufa.spawn(function()\n"
+                   "  lufa.sleep(0)\n"
+                   "  while true do hoard[#hoard + 1] = ('x'):rep(100) .. #hoard end\n"
+                   "end)";
+  lufa_plugin *p = lufa_plugin_load_string(host, v1, strlen(v1), &o);
+  CHECK(p != NULL);
+  if (p == NULL) {
+    lufa_host_free(host);
+    return;
+  }
+  pump_until_stopped(host, p);
+  CHECK(strstr(lufa_plugin_stop_reason(p), "memory limit") != NULL);
+  const char *v2 = "function on_reload(old) note = old.note; count = #old.hoard end";
+  CHECK_INT(lufa_plugin_reload_string(p, v2, strlen(v2)), LUFA_OK);
+  char buf[64];
+  CHECK_STR(global_str(p, "note", buf, sizeof buf), "kept");
+  CHECK(global_int(p, "count") > 1000);
+  lufa_plugin_usage u;
+  lufa_plugin_get_usage(p, &u);
+  CHECK(u.memory < u.memory_limit);
+  CHECK_INT(lufa_plugin_status(p), LUFA_PLUGIN_RUNNING);
+  lufa_host_free(host);
+}
+
+/* lufa_fd and lufa_next_timeout cover the plugins: an application sleeping on them wakes for a plugin. */
+static void test_fd_covers_plugins(void) {
+  lufa_host *host = lufa_host_new();
+  lufa_plugin *p = load(host, "local lufa = require 'lufa'\n"
+    "lufa.spawn(function() lufa.sleep(0.05) woke = true end)\n", "sleeper");
+  CHECK(p != NULL);
+  lufa_poll(host, 0);  /* the task starts and sleeps */
+  int t = lufa_next_timeout(host);
+  CHECK(t > 0 && t <= 51);
+  struct pollfd pf = {lufa_fd(host), POLLIN, 0};
+  CHECK_INT(poll(&pf, 1, 10000), 1);  /* readable once the plugin's sleep is due (10 s: a safety net) */
+  lufa_poll(host, 0);
+  CHECK(p && global_bool(p, "woke"));
+  CHECK_INT(lufa_plugin_tasks(p, NULL, NULL), 0);
+  lufa_host_free(host);
+}
+
 static void test_list_and_call(void) {
   lufa_host *host = lufa_host_new();
   lufa_plugin *a = load(host, "frames = 0\nfunction update() frames = frames + 1 end", "alpha");
@@ -724,6 +780,8 @@ int main(void) {
   test_no_blocking_wait();
   test_unload_ends_sleep_and_transfer();
   test_reload_carries_state();
+  test_reload_after_memory_stop();
+  test_fd_covers_plugins();
   test_list_and_call();
   test_reentry_refused();
   test_capabilities();

@@ -4,15 +4,17 @@
 -- what the plugin's code can reach inside its own state. It runs as trusted code with the full standard
 -- library; the environment it returns holds only curated globals, copies of the libraries (so the plugin
 -- cannot change what lufa's own modules call) and a `require` limited to:
---   * the lufa modules allowed (shallow copies, without the functions that would block or take over the
---     process: lufa.run, lufa.on_interrupt),
+--   * the lufa modules allowed (shallow copies, without the functions that would block, take over the
+--     process or read files: lufa.run, lufa.on_interrupt, lufa.json.decode_file); a module the host adds
+--     to the list is given whole, with whatever it can reach,
 --   * the capabilities the host granted: `lufa.http` to the listed hosts, `lufa.fs` confined to a folder,
 --   * .lua files in the plugin's own folder, loaded as text into the same environment.
 -- @module lufa.plugin.sandbox
 local M = {}
 
 local DEFAULT_MODULES = { "lufa", "lufa.json", "lufa.error", "lufa.redact" }
-local WITHHELD = { lufa = { run = true, on_interrupt = true } }
+-- What the default modules hold beyond a plugin's reach: the loop's driver, signal handlers, file reading.
+local WITHHELD = { lufa = { run = true, on_interrupt = true }, ["lufa.json"] = { decode_file = true } }
 local BASE = { "assert", "error", "ipairs", "next", "pairs", "print", "rawequal", "rawget", "rawlen",
   "rawset", "select", "tonumber", "tostring", "type", "_VERSION" }
 local LIBRARIES = { "string", "table", "math", "utf8", "coroutine" }

@@ -597,6 +597,7 @@ static void test_reload_after_memory_stop(void) {
   lufa_plugin_options o;
   lufa_plugin_options_init(&o);
   o.name = "hoarder";
+  o.cpu_budget_ms = -1;  /* only the memory ceiling stops it */
   o.memory_limit = (size_t)4 << 20;
   const char *v1 = "local lufa = require 'lufa'\nnote = 'kept'\nhoard = {}\n"
                    "lufa.spawn(function()\n"

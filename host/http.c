@@ -17,6 +17,7 @@
 #include <openssl/crypto.h>
 
 #include "error.h"
+#include "filecommit.h"
 #include "http.h"
 #include "loop.h"
 #include "secret.h"
@@ -56,6 +57,8 @@ typedef struct {
   int out_decided, out_to_file;
   int out_errno;
   curl_off_t out_bytes;
+  FileCommit commit;     /* the finished file's fsync and rename, on a worker while `committing` */
+  int committing;
 } Request;
 
 /* ---- buffers ---- */
@@ -158,6 +161,7 @@ static int out_open(Request *r) {
 }
 
 static void out_discard(Request *r) {
+  if (r->committing) return;  /* the worker owns the descriptor until it is done */
   if (r->out_fd >= 0) {
     close(r->out_fd);
     r->out_fd = -1;
@@ -174,6 +178,11 @@ static void req_free_headers(Request *r) {
 }
 
 static void req_close(Request *r) {
+  if (r->committing) {  /* freed while the worker commits: wait for it (the file is complete) */
+    filecommit_abandon(&r->commit);
+    r->committing = 0;
+    r->out_fd = -1;
+  }
   if (r->attached) {
     loop_remove_transfer(r->loop, r->easy);
     r->attached = 0;
@@ -200,6 +209,17 @@ static int req_gc(lua_State *L) {
   return 0;
 }
 
+static void req_committed(FileCommit *c) {
+  Request *r = (Request *)((char *)c - offsetof(Request, commit));
+  r->committing = 0;
+  r->out_fd = -1;
+  if (c->err) {
+    r->out_errno = c->err;
+    r->result = CURLE_WRITE_ERROR;
+  }
+  loop_wake(r->loop, &r->wait);
+}
+
 static void req_done(LoopTransfer *t, CURLcode result) {
   Request *r = (Request *)((char *)t - offsetof(Request, transfer));
   r->attached = 0;
@@ -211,7 +231,12 @@ static void req_done(LoopTransfer *t, CURLcode result) {
       r->out_decided = r->out_to_file = 1;
       if (!out_open(r)) r->result = CURLE_WRITE_ERROR;
     }
-    if (r->result == CURLE_OK && r->tmp_path) {
+    if (r->result == CURLE_OK && r->tmp_path &&
+        filecommit_start(r->loop, &r->commit, r->out_fd, r->tmp_path, r->out_path, req_committed) == 0) {
+      r->committing = 1;  /* req_committed wakes the task once the file is in place */
+      return;
+    }
+    if (r->result == CURLE_OK && r->tmp_path) {  /* no worker: commit here */
       if (fsync(r->out_fd) != 0 || close(r->out_fd) != 0) {
         r->out_errno = errno;
         r->result = CURLE_WRITE_ERROR;

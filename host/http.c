@@ -26,6 +26,10 @@
 #define HEADERS_MT "lufa.http.headers"
 #define DEFAULT_MAX_BODY ((size_t)256 << 20)
 #define DEFAULT_CONNECT_TIMEOUT_MS 30000L
+/* Body bytes one transfer may take in one loop step. On a fast link curl would otherwise read a whole
+** response in one call (50 MB: seconds); past this it is paused until the next step, so a step stays short
+** (about 100 µs of copying) and a frame loop's lufa_poll never stalls. */
+#define STEP_QUOTA ((size_t)1 << 20)
 
 typedef struct {
   char *data;
@@ -59,6 +63,10 @@ typedef struct {
   curl_off_t out_bytes;
   FileCommit commit;     /* the finished file's fsync and rename, on a worker while `committing` */
   int committing;
+  /* the step quota */
+  unsigned long step;
+  size_t step_bytes;
+  LoopPrepare resume;    /* unpauses the transfer at the next step */
 } Request;
 
 /* ---- buffers ---- */
@@ -95,9 +103,32 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
 
 static int out_open(Request *r);
 
+static void req_resume(LoopPrepare *p, int quiet) {
+  Request *r = (Request *)((char *)p - offsetof(Request, resume));
+  (void)quiet;
+  loop_prepare_remove(r->loop, p);
+  curl_easy_pause(r->easy, CURLPAUSE_CONT);  /* may deliver what curl kept at once: counted in this step */
+}
+
+/* Whether the transfer has had its share of this step; if so it is paused until the next one. */
+static int over_quota(Request *r, size_t len) {
+  unsigned long step = loop_steps(r->loop);
+  if (step != r->step) {
+    r->step = step;
+    r->step_bytes = 0;
+  }
+  if (r->step_bytes > 0 && r->step_bytes + len > STEP_QUOTA) {
+    loop_prepare_add(r->loop, &r->resume);
+    return 1;
+  }
+  r->step_bytes += len;
+  return 0;
+}
+
 static size_t on_write(char *p, size_t size, size_t n, void *ud) {
   Request *r = ud;
   size_t len = size * n;
+  if (over_quota(r, len)) return CURL_WRITEFUNC_PAUSE;  /* curl hands the same bytes again when unpaused */
   if (!r->out_decided) {
     long status = 0;
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -178,6 +209,7 @@ static void req_free_headers(Request *r) {
 }
 
 static void req_close(Request *r) {
+  loop_prepare_remove(r->loop, &r->resume);
   if (r->committing) {  /* freed while the worker commits: wait for it (the file is complete) */
     filecommit_abandon(&r->commit);
     r->committing = 0;
@@ -255,6 +287,7 @@ static void req_done(LoopTransfer *t, CURLcode result) {
 
 static void req_cancel(LoopWait *w) {
   Request *r = (Request *)w;
+  loop_prepare_remove(r->loop, &r->resume);
   if (r->attached) {
     loop_remove_transfer(r->loop, r->easy);
     r->attached = 0;
@@ -553,6 +586,7 @@ static int http_request(lua_State *L) {
   r->loop = loop;
   r->max_body = max_body > 0 ? (size_t)max_body : DEFAULT_MAX_BODY;
   r->transfer.done = req_done;
+  r->resume.fn = req_resume;
   luaL_setmetatable(L, REQUEST_MT);
   loop_wait_init(L, &r->wait);
   r->wait.cancel = req_cancel;

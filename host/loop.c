@@ -37,6 +37,7 @@ struct Loop {
   int nwaiting_watches;   /* the watches that are not passive: pending work */
   LoopPrepare *prepares;  /* hooks run at the start of every step */
   unsigned long added;    /* transfers added since the hooks last ran */
+  unsigned long steps;
   Task *live_head, *live_tail;  /* unfinished tasks, oldest first */
   int depth;
   int closed;
@@ -445,6 +446,7 @@ static void loop_arm(Loop *loop) {
 int loop_step(Loop *loop, int timeout_ms) {
   struct epoll_event evs[64];
   int running, n;
+  loop->steps++;
   /* before any I/O that the previous step's Lua code asked for can happen */
   prepares_run(loop, loop->nready > 0 && loop->added == 0);
   int t = loop_next_timeout(loop);
@@ -481,6 +483,10 @@ int loop_step(Loop *loop, int timeout_ms) {
   loop_arm(loop);
   loop->depth--;
   return loop->ntasks;
+}
+
+unsigned long loop_steps(Loop *loop) {
+  return loop->steps;
 }
 
 void loop_recover(Loop *loop) {

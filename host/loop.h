@@ -94,6 +94,8 @@ void loop_remove_transfer(Loop *loop, CURL *easy);
 /* One step: waits at most timeout_ms (-1: until something happens) and does what is ready.
 ** Returns the number of live tasks. */
 int loop_step(Loop *loop, int timeout_ms);
+/* How many steps have begun (a step's prepare hooks already see the new count). */
+unsigned long loop_steps(Loop *loop);
 int loop_next_timeout(Loop *loop);
 int loop_fd(Loop *loop);
 /* Nonzero while anything can still happen: a ready task, a timer, a transfer. */

@@ -748,6 +748,11 @@ static int plugin_reload(lufa_plugin *p, const char *code, size_t len, const cha
   if (!copied) {
     if (lua_gettop(L) > 1) lua_pop(L, 1);  /* a failed copy's message */
     lua_pushnil(L);
+    if (fresh->st.stop_reason[0]) {  /* the old data did not fit: the new version starts without it */
+      fresh->st.stop_reason[0] = '\0';
+      loop_skip_closing(host_loop(fresh->st.own), 0);
+      lua_gc(L, LUA_GCCOLLECT);
+    }
   }
   lua_insert(L, -2);
   int old_index = lua_gettop(L) - 1;

@@ -160,22 +160,24 @@ local parse = M.parse
 
 -- ---------------------------------------------------------------- formatting
 
+-- .NET's standard formats with the en-US culture, which ADF uses
+-- (`D` gives "Tuesday, January 2, 2018", `G` "1/2/2018 1:05:00 PM").
 local standard_formats = {
-  d = "MM/dd/yyyy",
-  D = "dddd, dd MMMM yyyy",
-  f = "dddd, dd MMMM yyyy HH:mm",
-  F = "dddd, dd MMMM yyyy HH:mm:ss",
-  g = "MM/dd/yyyy HH:mm",
-  G = "MM/dd/yyyy HH:mm:ss",
-  M = "MMMM dd", m = "MMMM dd",
+  d = "M/d/yyyy",
+  D = "dddd, MMMM d, yyyy",
+  f = "dddd, MMMM d, yyyy h:mm tt",
+  F = "dddd, MMMM d, yyyy h:mm:ss tt",
+  g = "M/d/yyyy h:mm tt",
+  G = "M/d/yyyy h:mm:ss tt",
+  M = "MMMM d", m = "MMMM d",
   O = "yyyy'-'MM'-'dd'T'HH':'mm':'ss'.'fffffffK", o = "yyyy'-'MM'-'dd'T'HH':'mm':'ss'.'fffffffK",
   R = "ddd, dd MMM yyyy HH':'mm':'ss 'GMT'", r = "ddd, dd MMM yyyy HH':'mm':'ss 'GMT'",
   s = "yyyy'-'MM'-'dd'T'HH':'mm':'ss",
-  t = "HH:mm",
-  T = "HH:mm:ss",
+  t = "h:mm tt",
+  T = "h:mm:ss tt",
   u = "yyyy'-'MM'-'dd HH':'mm':'ss'Z'",
-  U = "dddd, dd MMMM yyyy HH:mm:ss",
-  Y = "yyyy MMMM", y = "yyyy MMMM",
+  U = "dddd, MMMM d, yyyy h:mm:ss tt",
+  Y = "MMMM yyyy", y = "MMMM yyyy",
 }
 
 local function pad(n, width) return format("%0" .. width .. "d", n) end
@@ -189,7 +191,7 @@ local function offset_text(minutes, style)
   return sign .. pad(hh, 2) .. ":" .. pad(mm, 2)
 end
 
---- Format ticks with a .NET standard (one letter) or custom format string (invariant culture).
+--- Format ticks with a .NET standard (one letter) or custom format string (en-US culture).
 -- @param ticks the time
 -- @param kind "utc" or "unspecified"
 -- @param fmt the format (default "o")
@@ -336,19 +338,21 @@ local function fmt_arg(fname, fmt)
   return V.check_string(fname, 0, fmt)
 end
 
--- Date arithmetic keeps the instant; unzoned input is taken as UTC.
-local function time_result(fname, ticks, fmt)
-  return format_time(check_range(fname, ticks), "utc", fmt_arg(fname, fmt), fname)
+-- Date arithmetic keeps the kind of its input: a time given with Z or an offset
+-- is an instant and prints in UTC with Z; one given without a zone stays
+-- zone-less (no Z), as .NET's DateTime with an unspecified kind does.
+local function time_result(fname, ticks, fmt, kind)
+  return format_time(check_range(fname, ticks), kind or "utc", fmt_arg(fname, fmt), fname)
 end
 
 local function define_add(name, per)
   define(name, 2, 3, function(_, ts, n, fmt)
-    local ticks = parse(name, ts)
+    local ticks, kind = parse(name, ts)
     if type(n) ~= "number" then
       raise("type", format("function '%s' expects a number as argument 2 but got %s", name, V.a(n)))
     end
     local delta = math.tointeger(n) and n * per or math.floor(n * per + 0.5)
-    return time_result(name, ticks + delta, fmt)
+    return time_result(name, ticks + delta, fmt, kind)
   end)
 end
 
@@ -358,14 +362,16 @@ define_add("addMinutes", TICKS_PER_MINUTE)
 define_add("addSeconds", TICKS_PER_SECOND)
 
 define("addToTime", 3, 4, function(_, ts, n, unit, fmt)
-  return time_result("addToTime", shift("addToTime", parse("addToTime", ts), n, unit), fmt)
+  local ticks, kind = parse("addToTime", ts)
+  return time_result("addToTime", shift("addToTime", ticks, n, unit), fmt, kind)
 end)
 
 define("subtractFromTime", 3, 4, function(_, ts, n, unit, fmt)
   if type(n) ~= "number" then
     raise("type", "function 'subtractFromTime' expects a number as argument 2 but got " .. V.a(n))
   end
-  return time_result("subtractFromTime", shift("subtractFromTime", parse("subtractFromTime", ts), -n, unit), fmt)
+  local ticks, kind = parse("subtractFromTime", ts)
+  return time_result("subtractFromTime", shift("subtractFromTime", ticks, -n, unit), fmt, kind)
 end)
 
 define("getFutureTime", 2, 3, function(scope, n, unit, fmt)
@@ -382,8 +388,8 @@ define("utcNow", 0, 1, function(scope, fmt)
 end)
 
 define("formatDateTime", 1, 2, function(_, ts, fmt)
-  local ticks = parse("formatDateTime", ts)
-  return format_time(ticks, "utc", fmt_arg("formatDateTime", fmt), "formatDateTime")
+  local ticks, kind = parse("formatDateTime", ts)
+  return format_time(ticks, kind, fmt_arg("formatDateTime", fmt), "formatDateTime")
 end)
 
 define("dayOfMonth", 1, 1, function(_, ts) return fields(parse("dayOfMonth", ts)).day end)
@@ -391,19 +397,19 @@ define("dayOfWeek", 1, 1, function(_, ts) return fields(parse("dayOfWeek", ts)).
 define("dayOfYear", 1, 1, function(_, ts) return fields(parse("dayOfYear", ts)).yearday end)
 
 define("startOfDay", 1, 2, function(_, ts, fmt)
-  local ticks = parse("startOfDay", ts)
-  return time_result("startOfDay", ticks - ticks % TICKS_PER_DAY, fmt)
+  local ticks, kind = parse("startOfDay", ts)
+  return time_result("startOfDay", ticks - ticks % TICKS_PER_DAY, fmt, kind)
 end)
 
 define("startOfHour", 1, 2, function(_, ts, fmt)
-  local ticks = parse("startOfHour", ts)
-  return time_result("startOfHour", ticks - ticks % TICKS_PER_HOUR, fmt)
+  local ticks, kind = parse("startOfHour", ts)
+  return time_result("startOfHour", ticks - ticks % TICKS_PER_HOUR, fmt, kind)
 end)
 
 define("startOfMonth", 1, 2, function(_, ts, fmt)
-  local ticks = parse("startOfMonth", ts)
+  local ticks, kind = parse("startOfMonth", ts)
   local t = fields(ticks)
-  return time_result("startOfMonth", days_from_civil(t.year, t.month, 1) * TICKS_PER_DAY, fmt)
+  return time_result("startOfMonth", days_from_civil(t.year, t.month, 1) * TICKS_PER_DAY, fmt, kind)
 end)
 
 define("ticks", 1, 1, function(_, ts) return (parse("ticks", ts)) end)

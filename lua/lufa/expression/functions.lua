@@ -528,7 +528,10 @@ define("string", 1, 1, function(_, v)
 end, { secrets = "pass" })
 
 define("json", 1, 1, function(_, v)
-  -- Values that are already JSON (objects, arrays, numbers, …) pass through.
+  -- json(null) is an empty object (ADF's reference); an XML value converts
+  -- like XML text; other values that are already JSON pass through.
+  if v == null then return json.object({}) end
+  if V.is_xml(v) then return require("lufa.expression.xml").to_json(V.xml_text(v)) end
   if type(v) ~= "string" then return v end
   local text = v:match("^%s*(.-)%s*$")
   if text:sub(1, 1) == "<" then

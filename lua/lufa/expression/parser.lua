@@ -51,8 +51,9 @@ local function parse_string(text, pos)
 end
 
 local function parse_number(text, pos)
+  -- A float may start with its point (`.3`, `-.5`), as in ADF's reference (`sub(10.3, .3)`).
   local s, e = find(text, "^[-+]?%d+", pos)
-  if not s then fail(pos, "expected a number after " .. describe_char(text, pos)) end
+  if not s then s, e = find(text, "^[-+]?", pos) end
   local is_float = false
   local s2, e2 = find(text, "^%.%d+", e + 1)
   if s2 then e = e2; is_float = true end
@@ -96,7 +97,7 @@ local function parse_primary(text, pos, null_value)
   local c = byte(text, pos)
   if c == nil then fail(pos, "expected an expression but found the end of the text") end
   if c == QUOTE then return parse_string(text, pos) end
-  if find(text, "^[-+]?%d", pos) then return parse_number(text, pos) end
+  if find(text, "^[-+]?%.?%d", pos) then return parse_number(text, pos) end
   local s, e = find(text, "^[%a_][%w_]*", pos)
   if not s then fail(pos, "expected an expression but found " .. describe_char(text, pos)) end
   local name = sub(text, s, e)

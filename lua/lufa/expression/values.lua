@@ -5,6 +5,7 @@
 
 local json = require "lufa.json"
 local secret = require "lufa.secret"
+local codec = require "lufa.expression.codec"
 
 local M = {}
 
@@ -83,8 +84,32 @@ function M.format_float(x)
 end
 local format_float = M.format_float
 
+M.XML_CONTENT_TYPE = "application/xml;charset=utf-8"
+
+--- True when `v` is an XML value as ADF carries one: an object with exactly
+-- `$content-type` (application/xml…) and `$content` (base64 of the XML text).
+function M.is_xml(v)
+  if type(v) ~= "table" or v == null or json_type(v) ~= "object" then return false end
+  local ct, content = v["$content-type"], v["$content"]
+  if type(ct) ~= "string" or type(content) ~= "string" or lower(ct):sub(1, 15) ~= "application/xml" then return false end
+  local n = 0
+  for _ in pairs(v) do n = n + 1 end
+  return n == 2
+end
+
+--- An XML value holding `text`.
+function M.new_xml(text)
+  return json.object({ ["$content-type"] = M.XML_CONTENT_TYPE, ["$content"] = codec.base64_encode(text) })
+end
+
+--- The XML text of an XML value.
+function M.xml_text(v)
+  return (codec.base64_decode(v["$content"])) or ""
+end
+
 --- Text form of a value (interpolation, concat, string(), join).
 -- Secrets must be exposed by the caller first; this never reveals one.
+-- An XML value reads as its XML text, as in ADF.
 function M.to_text(v)
   local t = type(v)
   if t == "string" then return v end
@@ -95,6 +120,7 @@ function M.to_text(v)
   if t == "boolean" then return v and "True" or "False" end
   if v == null or v == nil then return "" end
   if is_secret(v) then return tostring(v) end
+  if M.is_xml(v) then return M.xml_text(v) end
   return json.encode(v)
 end
 

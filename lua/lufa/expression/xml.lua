@@ -108,7 +108,45 @@ function M.parse(text)
   end
   if #stack > 1 then raise("argument", "XML element <" .. stack[#stack].name .. "> is not closed") end
   if not root.element then raise("argument", "XML text has no root element") end
+  M.resolve_namespaces(root.element, { xml = "http://www.w3.org/XML/1998/namespace" })
   return root
+end
+
+local function split_name(name)
+  local prefix, local_part = name:match("^([^:]+):(.+)$")
+  if prefix then return prefix, local_part end
+  return "", name
+end
+M.split_name = split_name
+
+--- Give every element and attribute its namespace URI (`uri`) and local name,
+-- following the xmlns declarations in scope; xmlns attributes are marked.
+function M.resolve_namespaces(el, inherited)
+  local scope = inherited
+  for _, a in ipairs(el.attrs) do
+    if a.name == "xmlns" or a.name:sub(1, 6) == "xmlns:" then
+      if scope == inherited then scope = setmetatable({}, { __index = inherited }) end
+      a.xmlns = true
+      scope[a.name == "xmlns" and "" or a.name:sub(7)] = a.value
+    end
+  end
+  el.ns_scope = scope
+  local prefix, local_part = split_name(el.name)
+  el.prefix, el.local_name = prefix, local_part
+  el.uri = scope[prefix] or ""
+  if prefix ~= "" and scope[prefix] == nil then
+    raise("argument", format("XML element <%s> uses the undeclared namespace prefix '%s'", el.name, prefix))
+  end
+  for _, a in ipairs(el.attrs) do
+    local ap, al = split_name(a.name)
+    a.prefix, a.local_name = ap, al
+    if a.xmlns then a.uri = "http://www.w3.org/2000/xmlns/"
+    elseif ap == "" then a.uri = ""
+    else a.uri = scope[ap] or "" end
+  end
+  for _, c in ipairs(el.children) do
+    if c.type == "element" then M.resolve_namespaces(c, scope) end
+  end
 end
 
 -- ---------------------------------------------------------------- serialising
@@ -136,6 +174,43 @@ function M.serialize(node)
   local out = {}
   serialize(node, out)
   return table.concat(out)
+end
+
+-- Prefixes an element's subtree uses (element and attribute names), in first-use order.
+local function used_prefixes(el, seen, list)
+  if not seen[el.prefix] then seen[el.prefix] = true; list[#list + 1] = el.prefix end
+  for _, a in ipairs(el.attrs) do
+    if not a.xmlns and a.prefix ~= "" and not seen[a.prefix] then seen[a.prefix] = true; list[#list + 1] = a.prefix end
+  end
+  for _, c in ipairs(el.children) do
+    if c.type == "element" then used_prefixes(c, seen, list) end
+  end
+  return list
+end
+
+--- XML text of an element taken out of its document: namespaces it uses that
+-- were declared on an ancestor are declared on it (as .NET's OuterXml of a
+-- selected node does: `<location xmlns="https://contoso.com">Paris</location>`).
+function M.serialize_detached(el)
+  if not el.ns_scope then return M.serialize(el) end
+  local own = {}
+  for _, a in ipairs(el.attrs) do
+    if a.xmlns then own[a.name == "xmlns" and "" or a.name:sub(7)] = true end
+  end
+  local extra = {}
+  for _, prefix in ipairs(used_prefixes(el, {}, {})) do
+    local uri = el.ns_scope[prefix]
+    if not own[prefix] and uri and uri ~= "" and prefix ~= "xml" then
+      extra[#extra + 1] = { type = "attribute", name = prefix == "" and "xmlns" or ("xmlns:" .. prefix), value = uri }
+    end
+  end
+  if #extra == 0 then return M.serialize(el) end
+  local copy = {}
+  for k, v in pairs(el) do copy[k] = v end
+  copy.attrs = {}
+  for _, a in ipairs(extra) do copy.attrs[#copy.attrs + 1] = a end
+  for _, a in ipairs(el.attrs) do copy.attrs[#copy.attrs + 1] = a end
+  return M.serialize(copy)
 end
 
 -- ---------------------------------------------------------------- JSON -> XML
@@ -503,7 +578,7 @@ function Parser:step()
   local test
   local tok = self:next()
   if tok.t == "*" then
-    test = function(n) return n.type == (axis == "attribute" and "attribute" or "element") end
+    test = function(n) return n.type == (axis == "attribute" and "attribute" or "element") and not n.xmlns end
   elseif tok.t == "name" and self:peek().t == "(" and node_types[tok.v] then
     self:next(); self:expect(")")
     if tok.v == "text" then test = function(n) return n.type == "text" end
@@ -511,8 +586,16 @@ function Parser:step()
     else test = function() return false end end
   elseif tok.t == "name" then
     local name = tok.v
+    local prefix = name:match("^([^:]+):")
+    if prefix then
+      raise("argument", format("XPath '%s': the namespace prefix '%s' is not bound (xpath() binds no prefixes; " ..
+        "match with *[local-name()='…' and namespace-uri()='…'])", self.text, prefix))
+    end
+    -- An unprefixed name test matches names in no namespace only (XPath 1.0).
     local want = axis == "attribute" and "attribute" or "element"
-    test = function(n) return n.type == want and n.name == name end
+    test = function(n)
+      return n.type == want and not n.xmlns and (n.local_name or n.name) == name and (n.uri or "") == ""
+    end
   else
     raise("argument", format("XPath '%s': expected a node name", self.text))
   end
@@ -526,6 +609,17 @@ function Parser:step()
     elseif axis == "descendant" then
       candidates = descendants_or_self(node, {}); table.remove(candidates, 1)
     elseif axis == "descendant-or-self" then candidates = descendants_or_self(node, {})
+    elseif axis == "ancestor" or axis == "ancestor-or-self" then
+      local x = axis == "ancestor" and node.parent or node
+      while x do candidates[#candidates + 1] = x; x = x.parent end
+    elseif axis == "following-sibling" or axis == "preceding-sibling" then
+      local siblings = node.parent and node.type ~= "attribute" and node.parent.children or {}
+      for _, c in ipairs(siblings) do
+        if (axis == "following-sibling" and c.order > node.order) or
+            (axis == "preceding-sibling" and c.order < node.order) then
+          candidates[#candidates + 1] = c
+        end
+      end
     else raise("argument", format("XPath '%s': the axis '%s' is not supported", self.text, axis)) end
     local matched = {}
     for _, c in ipairs(candidates) do if c and test(c) then matched[#matched + 1] = c end end
@@ -605,7 +699,43 @@ local xpath_functions = {
   end,
   ["local-name"] = function(ctx, a)
     local n = a and a[1] or (a == nil and ctx.node)
-    return n and n.name and local_name(n.name) or ""
+    return n and (n.local_name or (n.name and local_name(n.name))) or ""
+  end,
+  ["namespace-uri"] = function(ctx, a)
+    local n = a and a[1] or (a == nil and ctx.node)
+    return n and n.uri or ""
+  end,
+  ["substring"] = function(_, a, start, len)
+    -- XPath positions are 1-based and rounded; characters, not bytes.
+    local chars = V.chars(to_string(a))
+    local first = math.floor(to_number(start) + 0.5)
+    local last = len == nil and math.huge or first + math.floor(to_number(len) + 0.5)
+    local out = {}
+    for i = 1, #chars do
+      if i >= first and i < last then out[#out + 1] = chars[i] end
+    end
+    return table.concat(out)
+  end,
+  ["substring-before"] = function(_, a, b)
+    local s, p = to_string(a), to_string(b)
+    local at = find(s, p, 1, true)
+    return at and sub(s, 1, at - 1) or ""
+  end,
+  ["substring-after"] = function(_, a, b)
+    local s, p = to_string(a), to_string(b)
+    local at, e = find(s, p, 1, true)
+    return at and sub(s, e + 1) or ""
+  end,
+  ["translate"] = function(_, a, from, to)
+    local map = {}
+    local f, t = V.chars(to_string(from)), V.chars(to_string(to))
+    for i, c in ipairs(f) do if map[c] == nil then map[c] = t[i] or false end end
+    local out = {}
+    for _, c in ipairs(V.chars(to_string(a))) do
+      local m = map[c]
+      if m == nil then out[#out + 1] = c elseif m then out[#out + 1] = m end
+    end
+    return table.concat(out)
   end,
   ["position"] = function(ctx) return ctx.position end,
   ["last"] = function(ctx) return ctx.size end,
@@ -669,17 +799,18 @@ function M.compile_xpath(text)
 end
 
 local function node_result(node)
-  if node.type == "element" then return M.serialize(node) end
-  if node.type == "root" then return M.serialize(node.element) end
+  if node.type == "element" then return V.new_xml(M.serialize_detached(node)) end
+  if node.type == "root" then return V.new_xml(M.serialize_detached(node.element)) end
   return node.value
 end
 
---- Evaluate XPath against XML text; nodes come back as XML text (elements) or values.
+--- Evaluate XPath against XML text. A node-set comes back as an array (also for
+-- one node or none): elements as XML values, attributes and text nodes as their
+-- text; XPath strings, numbers and booleans come back as they are.
 function M.xpath(xml_text, path)
   local root = M.parse(xml_text)
   local result = M.compile_xpath(path)(root)
   if type(result) == "table" then
-    if #result == 1 then return node_result(result[1]) end
     local list = json.array({})
     for i, node in ipairs(result) do list[i] = node_result(node) end
     return list
@@ -693,10 +824,32 @@ function M.xpath(xml_text, path)
   return result
 end
 
-F.define("xml", 1, 1, function(_, v) return M.from_json(v) end)
+--- ADF's xml(): XML text (checked to be well formed) or a JSON object with one
+-- root property (or its JSON text) becomes an XML value; an XML value passes.
+function M.value(v)
+  if V.is_xml(v) then return v end
+  if type(v) == "string" then
+    local text = v:match("^%s*(.-)%s*$")
+    if sub(text, 1, 1) == "<" then
+      M.parse(text)
+      return V.new_xml(text)
+    end
+  end
+  return V.new_xml(M.from_json(v))
+end
+
+--- The XML text of an xml()/xpath() argument: an XML value or XML text.
+function M.text_of(fname, v)
+  if V.is_xml(v) then return V.xml_text(v) end
+  if type(v) == "string" then return v end
+  raise("type", format("function '%s' expects XML (the result of xml()) or XML text as argument 1 but got %s",
+    fname, V.a(v)))
+end
+
+F.define("xml", 1, 1, function(_, v) return M.value(v) end)
 
 F.define("xpath", 2, 2, function(_, x, path)
-  x = V.check_string("xpath", 1, x)
+  x = M.text_of("xpath", x)
   path = V.check_string("xpath", 2, path)
   return M.xpath(x, path)
 end)

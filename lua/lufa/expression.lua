@@ -309,6 +309,13 @@ local function collect_refs(node, refs)
     end
     for _, arg in ipairs(node.args) do collect_refs(arg, refs) end
   elseif node.t == "get" then
+    -- pipeline().parameters.x / pipeline().parameters['x'] with a literal name.
+    local obj, key = node.obj, node.key
+    if key.t == "lit" and type(key.value) == "string" and obj.t == "get" and obj.key.t == "lit" and
+        type(obj.key.value) == "string" and obj.key.value:lower() == "parameters" and
+        obj.obj.t == "call" and obj.obj.name == "pipeline" then
+      refs[#refs + 1] = { kind = "parameter", name = key.value, column = key.col or node.col }
+    end
     collect_refs(node.obj, refs)
     collect_refs(node.key, refs)
   end
@@ -460,14 +467,17 @@ function M.check(value, path)
   return problems
 end
 
---- Names referenced by `activity('…')` and `variables('…')` with literal names.
+--- Names referenced by `activity('…')`, `variables('…')` and `pipeline().parameters.…` with
+-- literal names.
 -- @param value any JSON value
 -- @param path the JSON path of `value` (default "$")
--- @return `{activities = {names…}, variables = {names…}, sites = {{kind =, name =, path =, column =}…}}`;
+-- @return `{activities = {names…}, variables = {names…}, parameters = {names…},
+--   sites = {{kind = "activity"|"variable"|"parameter", name =, path =, column =}…}}`;
 --   names appear once each, in order of first use; strings that do not compile are skipped
 function M.references(value, path)
-  local result = { activities = {}, variables = {}, sites = {} }
-  local seen = { activity = {}, variable = {} }
+  local result = { activities = {}, variables = {}, parameters = {}, sites = {} }
+  local seen = { activity = {}, variable = {}, parameter = {} }
+  local lists = { activity = result.activities, variable = result.variables, parameter = result.parameters }
   walk_strings(value, path or "$", function(text, p)
     local c = M.compile(text)
     if not c then return end
@@ -475,7 +485,7 @@ function M.references(value, path)
       result.sites[#result.sites + 1] = { kind = r.kind, name = r.name, path = p, column = r.column }
       if not seen[r.kind][r.name] then
         seen[r.kind][r.name] = true
-        local list = r.kind == "activity" and result.activities or result.variables
+        local list = lists[r.kind]
         list[#list + 1] = r.name
       end
     end

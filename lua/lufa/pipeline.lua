@@ -12,6 +12,7 @@ local E = require "lufa.error"
 local L = require "lufa.pipeline.lenient"
 local load = require "lufa.pipeline.load"
 local compile = require "lufa.pipeline.compile"
+local suggest = require "lufa.pipeline.suggest"
 local runner = require "lufa.pipeline.run"
 local activities = require "lufa.activities"
 local runs = require "lufa.runs"
@@ -91,8 +92,10 @@ end
 function Factory:start(name, opts)
   local plan, problems = self:plan(name)
   if not plan then
-    return nil, E.new{kind = "pipeline", code = "not_found",
-      message = string.format("the factory has no pipeline '%s'", tostring(name))}
+    local names = self:pipelines()
+    return nil, E.new{kind = "pipeline", code = "not_found", pipelines = names,
+      message = string.format("the factory has no pipeline '%s'%s; its pipelines are: %s", tostring(name),
+        suggest.hint(name, names), #names > 0 and table.concat(names, ", ") or "(none)")}
   end
   if has_errors(problems) then
     return nil, E.new{kind = "pipeline", code = "invalid", problems = problems,
@@ -237,7 +240,8 @@ local function check_reference(factory, problems, file, path, ref, kind, what)
       message = what .. " reference needs a referenceName"}
   elseif not factory:find(kind, name) then
     problems[#problems + 1] = {severity = "error", file = file, path = path .. ".referenceName",
-      message = string.format("reference to a missing %s '%s'", what, name)}
+      message = string.format("reference to a missing %s '%s'%s", what, name,
+        suggest.hint(name, factory.order[kind] or {}))}
   end
 end
 
@@ -288,7 +292,34 @@ function M.validate(factory)
   -- triggers: types, recurrences, zones and pipeline references (lufa.schedule.triggers)
   local _, trigger_problems = require("lufa.schedule.triggers").load(factory)
   for _, p in ipairs(trigger_problems) do problems[#problems + 1] = p end
-  return problems
+  return M.sort_problems(problems)
+end
+
+--- Problems sorted by file, then line and column where known, otherwise in the order
+-- they were found (which follows the file); a problem reported twice appears once.
+function M.sort_problems(problems)
+  local seen, list = {}, {}
+  for i, p in ipairs(problems) do
+    local key = table.concat({ tostring(p.file), tostring(p.path), tostring(p.line), tostring(p.column),
+      tostring(p.severity), tostring(p.message) }, "\0")
+    if not seen[key] then
+      seen[key] = true
+      list[#list + 1] = { p = p, i = i }
+    end
+  end
+  table.sort(list, function(a, b)
+    local fa, fb = tostring(a.p.file), tostring(b.p.file)
+    if fa ~= fb then return fa < fb end
+    local la, lb = a.p.line or math.huge, b.p.line or math.huge
+    if la ~= lb then return la < lb end
+    if a.p.line and b.p.line and (a.p.column or 0) ~= (b.p.column or 0) then
+      return (a.p.column or 0) < (b.p.column or 0)
+    end
+    return a.i < b.i
+  end)
+  local out = {}
+  for i, e in ipairs(list) do out[i] = e.p end
+  return out
 end
 
 --- Format problems one per line: `file: path: severity: message`, errors first.
@@ -296,12 +327,12 @@ end
 -- @param errors_only leave warnings out
 function M.format_problems(problems, errors_only)
   local lines = {}
-  -- Errors first; otherwise the order they were found in (file order).
+  -- Errors first; each group by file and position (M.sort_problems).
   local sorted = {}
-  for _, p in ipairs(problems) do
+  for _, p in ipairs(M.sort_problems(problems)) do
     if p.severity == "error" then sorted[#sorted + 1] = p end
   end
-  for _, p in ipairs(problems) do
+  for _, p in ipairs(M.sort_problems(problems)) do
     if p.severity ~= "error" then sorted[#sorted + 1] = p end
   end
   for _, p in ipairs(sorted) do

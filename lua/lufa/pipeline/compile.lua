@@ -6,6 +6,7 @@ local json = require "lufa.json"
 local L = require "lufa.pipeline.lenient"
 local linked = require "lufa.linked"
 local expression = require "lufa.expression"
+local suggest = require "lufa.pipeline.suggest"
 
 local M = {}
 
@@ -61,15 +62,6 @@ local function key_path(k)
   return "['" .. tostring(k) .. "']"
 end
 M.key_path = key_path
-
--- Normalise a references() answer: {activities=, variables=} or two lists.
-local function references(value)
-  local a, b = expression.references(value)
-  if type(a) == "table" and (a.activities or a.variables) then
-    return a.activities or {}, a.variables or {}
-  end
-  return a or {}, b or {}
-end
 
 -- Walk the expression-bearing parts of an activity, skipping inner activity lists.
 local function each_reference(value, path, skip, fn)
@@ -349,13 +341,26 @@ local function compile_activity(ctx, raw, path, depth)
           ctx.problems[#ctx.problems + 1] = {severity = "error", file = ctx.file, path = p.path,
             column = p.column, message = p.message}
         end
-        local acts, vars = references(value)
-        for _, a in ipairs(acts) do
-          ctx.activity_refs[#ctx.activity_refs + 1] = {name = a, path = path .. key_path(k)}
-        end
-        for _, vname in ipairs(vars) do
-          if not ctx.variables[vname:lower()] then
-            report:error(key_path(k), "variables('%s') names a variable the pipeline does not declare", vname)
+        local refs = expression.references(value, path .. key_path(k))
+        local reported = {}
+        for _, site in ipairs(refs.sites) do
+          local once = site.kind .. "\0" .. site.name .. "\0" .. site.path
+          if site.kind == "activity" then
+            ctx.activity_refs[#ctx.activity_refs + 1] = {name = site.name, path = site.path, column = site.column}
+          elseif reported[once] then
+            -- Each name once per string.
+          elseif site.kind == "variable" and not ctx.variables[site.name:lower()] then
+            reported[once] = true
+            ctx.problems[#ctx.problems + 1] = {severity = "error", file = ctx.file, path = site.path,
+              column = site.column, message = string.format(
+                "variables('%s') names a variable the pipeline does not declare%s", site.name,
+                suggest.hint(site.name, ctx.variables))}
+          elseif site.kind == "parameter" and ctx.parameters and not ctx.parameters[site.name:lower()] then
+            reported[once] = true
+            ctx.problems[#ctx.problems + 1] = {severity = "error", file = ctx.file, path = site.path,
+              column = site.column, message = string.format(
+                "pipeline().parameters.%s names a parameter the pipeline does not declare%s", site.name,
+                suggest.hint(site.name, ctx.parameters))}
           end
         end
       end
@@ -369,7 +374,8 @@ local function compile_activity(ctx, raw, path, depth)
           report:error(p:sub(#path + 1) .. ".referenceName", "referenceName must be a string")
         elseif ref:sub(1, 1) ~= "@" and not ctx.factory:find(kind, ref) then
           local what = {linkedService = "linked service", dataset = "dataset", pipeline = "pipeline"}
-          report:error(p:sub(#path + 1) .. ".referenceName", "reference to a missing %s '%s'", what[kind], ref)
+          report:error(p:sub(#path + 1) .. ".referenceName", "reference to a missing %s '%s'%s", what[kind], ref,
+            suggest.hint(ref, ctx.factory.order[kind] or {}))
         end
       end
     end)
@@ -483,6 +489,7 @@ function M.pipeline(factory, entry, registry)
   plan.variables = check_declarations(L.get(props, "variables"), "variable", M.VARIABLE_TYPES,
     report, ".properties.variables")
   ctx.variables = plan.variables
+  ctx.parameters = plan.parameters
   local acts, key = L.lookup(props, "activities")
   if acts == nil then
     report:error(".properties", "a pipeline needs an \"activities\" array")
@@ -502,13 +509,18 @@ function M.pipeline(factory, entry, registry)
         "dependsOn names activity '%s', which is in another scope (dependencies must be in the same " ..
         "pipeline level or container branch)", p.dep.name)
     else
-      r:error(p.dep.path .. ".activity", "dependsOn names a missing activity '%s'", p.dep.name)
+      r:error(p.dep.path .. ".activity", "dependsOn names a missing activity '%s'%s", p.dep.name,
+        suggest.hint(p.dep.name, ctx.all))
     end
   end
+  local reported = {}
   for _, ref in ipairs(ctx.activity_refs) do
-    if not ctx.all[ref.name:lower()] then
-      problems[#problems + 1] = {severity = "error", file = entry.file, path = ref.path,
-        message = string.format("activity('%s') refers to a missing activity", ref.name)}
+    local once = ref.name .. "\0" .. ref.path
+    if not ctx.all[ref.name:lower()] and not reported[once] then
+      reported[once] = true
+      problems[#problems + 1] = {severity = "error", file = entry.file, path = ref.path, column = ref.column,
+        message = string.format("activity('%s') refers to a missing activity%s", ref.name,
+          suggest.hint(ref.name, ctx.all))}
     end
   end
   local count = 0

@@ -81,9 +81,12 @@ end
 local function read_json(path, problems)
   local value, err = json.decode_file(path)
   if value == nil then
+    -- The decoder's message starts with the file and position, which the problem carries already.
+    local message = err and err.message or ("cannot read " .. path)
+    if message:sub(1, #path + 2) == path .. ": " then message = message:sub(#path + 3) end
+    message = message:gsub("^line %d+, column %d+: ", "")
     problems[#problems + 1] = {severity = "error", file = path, path = "$",
-      line = err and err.line, column = err and err.column,
-      message = err and err.message or ("cannot read " .. path)}
+      line = err and err.line, column = err and err.column, message = message}
   end
   return value
 end

@@ -4,6 +4,7 @@
 -- "BlobNotFound", or "timeout", "file", "connection_string", ...), `err.status` and `err.request_id`.
 -- Misuse (a wrong argument type, an invalid name) raises. Keys, signatures and tokens never appear in errors.
 -- See docs/api/blob.md.
+local names = require "lufa.blob.names"
 local E = require "lufa.error"
 local secret = require "lufa.secret"
 local crypto = require "lufa.crypto"
@@ -216,9 +217,7 @@ function Client:containers(o)
 end
 
 local function valid_container_name(name)
-  if name == "$root" or name == "$logs" or name == "$web" then return true end
-  return #name >= 3 and #name <= 63 and name:match("^[a-z0-9][a-z0-9-]*$") and not name:find("--", 1, true)
-    and not name:match("-$")
+  return (names.container(name))
 end
 
 --- A container handle (no request is made).

@@ -15,6 +15,7 @@ local secret = require "lufa.secret"
 local L = require "lufa.pipeline.lenient"
 local endpoint = require "lufa.linked.endpoint"
 local linked_name = require("lufa.linked").reference_name
+local names = require "lufa.blob.names"
 
 local M = {}
 
@@ -43,7 +44,10 @@ local function check_files(activity, report, key, is_input)
         report:error(at, "missing \"FilePath\"")
       elseif type(path) == "string" and not endpoint.is_expression(path) then
         local ext = (extension(path) or ""):lower()
-        if is_input and not INPUT_EXTENSIONS[ext] then
+        local ok, why = names.path(path)
+        if not ok then
+          report:error(at .. ".FilePath", "%s; Azure Storage would refuse it", why)
+        elseif is_input and not INPUT_EXTENSIONS[ext] then
           report:warning(at .. ".FilePath", "'%s' names no .csv, .tsv or .arff file; the Batch Execution Service " ..
             "refuses inputs without one of these extensions (InvalidBlobExtension)", path)
         elseif not is_input and ext ~= "ilearner" and ext ~= "csv" and ext ~= "tsv" then
@@ -61,6 +65,11 @@ function M.validate(activity, report)
   end
   check_files(activity, report, "webServiceInputs", true)
   check_files(activity, report, "webServiceOutputs", false)
+  if L.get(activity.typeProperties, "webServiceOutputs") == nil then
+    -- The job's results (a trained model, scored data) would go nowhere.
+    report:error(".typeProperties", "AzureMLBatchExecution needs \"webServiceOutputs\" (name → {LinkedServiceName, " ..
+      "FilePath}) naming where the web service writes its results")
+  end
   local gp = L.get(activity.typeProperties, "globalParameters")
   if gp ~= nil and not L.is_object(gp) then
     report:error(".typeProperties.globalParameters", "globalParameters must be an object (name → value)")

@@ -1,5 +1,5 @@
 // The control endpoint for tests (/_emulator/…, on its own port, never mixed with the
-// emulated APIs): health, reset, request log, jobs, models, faults and settings.
+// emulated APIs): health, reset, request log, jobs, models, faults, settings and Key Vault secrets.
 
 import { createService, jsonResponse, emptyResponse, parseJsonBody, HttpError } from './http-kit.mjs';
 import { FaultSpecError } from './faults.mjs';
@@ -38,7 +38,7 @@ function describeModels(state) {
 }
 
 export function createControlService({ runtime }) {
-  const { log, faults, state, directory, v2 } = runtime;
+  const { log, faults, state, directory, v2, vault } = runtime;
   const describeV2 = () => ({
     jobs: [...v2.jobs.values()].map((j) => ({ name: j.name, status: j.status, history: j.history, jobType: j.properties.jobType, tags: j.properties.tags ?? {}, inputs: j.properties.inputs ?? {}, failure: j.failure, outputs: Object.keys(j.outputs) })),
     models: Object.fromEntries([...v2.models.entries()].map(([n, m]) => [n, [...m.versions.entries()].map(([v, x]) => ({ version: v, modelUri: x.resource.properties.modelUri, tags: x.resource.properties.tags, properties: x.resource.properties.properties, model: x.model }))])),
@@ -52,6 +52,33 @@ export function createControlService({ runtime }) {
     if (!Array.isArray(body.deployments) || body.deployments.some((d) => typeof d !== 'string')) throw new HttpError(controlError(400, 'deployments: expected a list of deployment names'));
     v2.unhealthy = new Set(body.deployments);
     return jsonResponse(200, { unhealthy: [...v2.unhealthy] });
+  };
+
+  // Key Vault: PUT secrets/{name} adds a version ({value, enabled?, contentType?}); PATCH
+  // secrets/{name}[/{version}] enables or disables one ({enabled}); PUT access sets who may read
+  // ({allowed: [appid or oid, …]} or {allowed: null} for every caller the directory knows).
+  const putSecret = (ctx) => {
+    const body = bodyObject(ctx);
+    try {
+      return jsonResponse(200, vault.set(ctx.params.name, body));
+    } catch (err) {
+      throw new HttpError(controlError(400, err.message));
+    }
+  };
+  const patchSecret = (ctx) => {
+    const body = bodyObject(ctx);
+    if (typeof body.enabled !== 'boolean') throw new HttpError(controlError(400, 'enabled: expected true or false'));
+    const done = vault.setEnabled(ctx.params.name, ctx.params.version, body.enabled);
+    return done ? jsonResponse(200, done) : controlError(404, `no secret ${ctx.params.name}${ctx.params.version ? `/${ctx.params.version}` : ''}`);
+  };
+  const putAccess = (ctx) => {
+    const body = bodyObject(ctx);
+    const allowed = body.allowed;
+    if (allowed !== null && !(Array.isArray(allowed) && allowed.every((a) => typeof a === 'string'))) {
+      throw new HttpError(controlError(400, 'allowed: expected a list of application (client) ids or object ids, or null'));
+    }
+    vault.allowed = allowed;
+    return jsonResponse(200, vault.describe());
   };
 
   const settings = () => ({
@@ -134,6 +161,10 @@ export function createControlService({ runtime }) {
       { name: 'faults.clear', method: 'DELETE', path: new RegExp(`${P}\\/faults$`), handler: () => { faults.clear(); return emptyResponse(204); } },
       { name: 'v2', method: 'GET', path: new RegExp(`${P}\\/v2$`), handler: () => jsonResponse(200, describeV2()) },
       { name: 'v2.unhealthy', method: 'PUT', path: new RegExp(`${P}\\/v2\\/unhealthy$`), handler: setUnhealthy },
+      { name: 'keyvault', method: 'GET', path: new RegExp(`${P}\\/keyvault$`), handler: () => jsonResponse(200, vault.describe()) },
+      { name: 'keyvault.secret.set', method: 'PUT', path: new RegExp(`${P}\\/keyvault\\/secrets\\/([^/]+)$`), keys: ['name'], handler: putSecret },
+      { name: 'keyvault.secret.enable', method: 'PATCH', path: new RegExp(`${P}\\/keyvault\\/secrets\\/([^/]+)(?:\\/([^/]+))?$`), keys: ['name', 'version'], handler: patchSecret },
+      { name: 'keyvault.access', method: 'PUT', path: new RegExp(`${P}\\/keyvault\\/access$`), handler: putAccess },
       { name: 'settings.get', method: 'GET', path: new RegExp(`${P}\\/settings$`), handler: () => jsonResponse(200, settings()) },
       { name: 'settings.set', method: 'PATCH', path: new RegExp(`${P}\\/settings$`), handler: patchSettings },
     ],

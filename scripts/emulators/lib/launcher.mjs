@@ -234,6 +234,7 @@ function buildEnv(info, stateDir, caFile) {
       LUFA_EMU_ML_UPDATE_RESOURCE_URL: updatable.updateResourceUrl,
     });
   }
+  env.LUFA_EMU_KEYVAULT_URL = info.keyvault.vaultUrl;
   env.LUFA_EMU_CONTROL = info.control;
   return env;
 }
@@ -305,6 +306,7 @@ async function start(argv) {
       waitFor(`managed-identity endpoint (${info.identity.imdsEndpoint})`, async () => (await probe(`${info.identity.imdsEndpoint}/metadata/identity/oauth2/token`, undefined)) === 400, deadline),
       waitFor(`Azure ML emulator (${info.ml.dataEndpoint})`, async () => (await probe(`${info.ml.dataEndpoint}/`, ca)) === 404, deadline),
       waitFor(`Azure ML v2 emulator (${info.ml.v2.managementEndpoint})`, async () => (await probe(`${info.ml.v2.managementEndpoint}/`, ca)) === 404, deadline),
+      waitFor(`Key Vault stand-in (${info.keyvault.vaultUrl})`, async () => (await probe(`${info.keyvault.vaultUrl}/secrets/probe?api-version=7.4`, ca)) === 401, deadline),
       waitFor(`control endpoint (${info.control})`, async () => (await probe(`${info.control}/health`, ca)) === 200, deadline),
     ]);
 

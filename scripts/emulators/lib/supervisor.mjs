@@ -1,6 +1,6 @@
 // The long-running emulator process: runs the Azure AD, managed-identity, Azure ML
-// (data plane, classic management, ARM; the v2 workspace and its endpoints), Data Factory management and control
-// listeners, and Azurite as a child
+// (data plane, classic management, ARM; the v2 workspace and its endpoints), Data Factory management,
+// Key Vault and control listeners, and Azurite as a child
 // process. It reports its addresses and credentials in STATE/supervisor.json (mode 0600)
 // and stops Azurite and itself on SIGTERM, when its owner process dies, or when Azurite dies.
 
@@ -104,11 +104,11 @@ async function main() {
   const [{ listen }, { FaultInjector }, { RequestLog }, { Directory, createAadService }, { createIdentityService, APP_SERVICE_PATH },
     { MlState, validateConfig, ConfigError: MlConfigError }, { createDataPlaneService }, { createClassicService }, { createArmService },
     { seedInitialModels }, { createControlService }, { createBlobProxy }, { AdfState, createAdfService },
-    { V2State }, { createV2Service }, { createV2InferenceService }] = await Promise.all([
+    { V2State }, { createV2Service }, { createV2InferenceService }, { VaultState, createKeyVaultService }] = await Promise.all([
     import('./http-kit.mjs'), import('./faults.mjs'), import('./request-log.mjs'), import('./aad.mjs'), import('./identity.mjs'),
     import('./azureml/state.mjs'), import('./azureml/dataplane.mjs'), import('./azureml/classic.mjs'), import('./azureml/arm.mjs'),
     import('./azureml/models.mjs'), import('./control.mjs'), import('./blob-proxy.mjs'), import('./adf.mjs'),
-    import('./azureml/v2-state.mjs'), import('./azureml/v2.mjs'), import('./azureml/v2-inference.mjs'),
+    import('./azureml/v2-state.mjs'), import('./azureml/v2.mjs'), import('./azureml/v2-inference.mjs'), import('./keyvault.mjs'),
   ]);
   const checked = (fn) => {
     try {
@@ -152,6 +152,9 @@ async function main() {
   // Data factories live in the same subscription and resource group as the ML web services.
   const adfState = new AdfState({ subscriptionId: mlConfig.subscriptionId, resourceGroup: mlConfig.resourceGroup });
   servers.adf = await listen(createAdfService({ state: adfState, directory, faults, log }), tls);
+  const vault = new VaultState();
+  servers.keyvault = await listen(createKeyVaultService({ vault, directory, faults, log, vaultUrl: () => urls.vault }), tls);
+  urls.vault = url(servers.keyvault);
   urls.data = url(servers.mlData);
   urls.management = url(servers.mlManagement);
   urls.arm = url(servers.arm);
@@ -167,6 +170,7 @@ async function main() {
     state,
     v2,
     directory,
+    vault,
     health: () => ({ ok: Boolean(azurite), azurite: azurite ? azurite.endpoint : null, pid: process.pid }),
     publicInfo: () => info(false),
     reset: async () => {
@@ -176,6 +180,7 @@ async function main() {
       state.reset();
       adfState.reset();
       v2.reset();
+      vault.reset();
       await seedInitialModels(state);
     },
   };
@@ -295,6 +300,7 @@ async function main() {
         subscriptionId: mlConfig.subscriptionId,
         resourceGroup: mlConfig.resourceGroup,
       },
+      keyvault: { vaultUrl: urls.vault, audience: 'https://vault.azure.net' },
       control: `${url(servers.control)}/_emulator`,
     };
   }

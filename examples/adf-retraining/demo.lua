@@ -2,6 +2,7 @@
 --
 --   lufa examples/adf-retraining/demo.lua upload FILE.csv
 --   lufa examples/adf-retraining/demo.lua score [--save FILE] [--before FILE]
+--   lufa examples/adf-retraining/demo.lua vault        -- the keys local-keyvault.json reads, into the stand-in vault
 --
 -- Both use the sample factory's linked services with local.json (the stand-ins' env must be loaded).
 local json = require "lufa.json"
@@ -62,7 +63,30 @@ elseif command == "score" then
     f:write(json.encode(json.array(predicted)))
     f:close()
   end
+elseif command == "vault" then
+  -- The stand-in vault's secrets are set through its control endpoint (docs/emulators.md).
+  local http = require "lufa.http"
+  local control = assert(os.getenv("LUFA_EMU_CONTROL"), "load the stand-ins' env first")
+  local secrets = {
+    ["storage-connection-string"] = "LUFA_EMU_STORAGE_CONNECTION_STRING",
+    ["training-api-key"] = "LUFA_EMU_ML_TRAINING_API_KEY",
+    ["scoring-api-key"] = "LUFA_EMU_ML_SCORING_API_KEY",
+    ["scoring-principal-key"] = "LUFA_EMU_CLIENT_SECRET",
+  }
+  local names = {}
+  for name in pairs(secrets) do names[#names + 1] = name end
+  table.sort(names)
+  for _, name in ipairs(names) do
+    local value = assert(os.getenv(secrets[name]), secrets[name] .. " is not set")
+    local res = assert(http.request{ method = "PUT", url = control .. "/keyvault/secrets/" .. name,
+      headers = { ["Content-Type"] = "application/json" }, body = json.encode({ value = value }) })
+    if res.status ~= 200 then
+      io.stderr:write(string.format("storing %s failed: %d %s\n", name, res.status, res.body or ""))
+      os.exit(1)
+    end
+  end
+  print("stored " .. table.concat(names, ", ") .. " in the stand-in Key Vault at " .. tostring(os.getenv("LUFA_EMU_KEYVAULT_URL")))
 else
-  io.stderr:write("usage: lufa examples/adf-retraining/demo.lua upload FILE.csv | score [--save FILE] [--before FILE]\n")
+  io.stderr:write("usage: lufa examples/adf-retraining/demo.lua upload FILE.csv | score [--save FILE] [--before FILE] | vault\n")
   os.exit(2)
 end

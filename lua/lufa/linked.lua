@@ -87,14 +87,71 @@ function M.reference_name(ref)
   return nil
 end
 
+--- Whether `v` is an ADF Key Vault secret reference
+-- `{"type": "AzureKeyVaultSecret", "store": {"referenceName": …}, "secretName": …, "secretVersion"?: …}`.
+function M.is_key_vault_secret(v)
+  if type(v) ~= "table" or v == json.null or secret.is(v) then return false end
+  local t = L.get(v, "type")
+  return type(t) == "string" and t:lower() == "azurekeyvaultsecret"
+end
+
+local function key_path(k)
+  if type(k) == "number" then return "[" .. (k - 1) .. "]" end
+  return "." .. tostring(k)
+end
+
+-- Replaces every Key Vault secret reference in `value` (a fresh copy from evaluation) by the secret's
+-- value, a lufa.secret, fetched through the vault's linked service; `cache` holds this run's answers.
+local function resolve_key_vault(factory, owner, value, path, evaluate, ctx, cache)
+  if type(value) ~= "table" or value == json.null or secret.is(value) then return value end
+  if not M.is_key_vault_secret(value) then
+    for k, v in pairs(value) do
+      local r = resolve_key_vault(factory, owner, v, path .. key_path(k), evaluate, ctx, cache)
+      if r ~= v then value[k] = r end
+    end
+    return value
+  end
+  local function bad(fmt, ...)
+    error(E.new{kind = "pipeline", code = "key_vault", service = owner, field = path,
+      message = string.format("linked service '%s': %s: " .. fmt, owner, path, ...)}, 0)
+  end
+  local store = M.reference_name(L.get(value, "store"))
+  local name, version = L.get(value, "secretName"), L.get(value, "secretVersion")
+  if not store then bad("an AzureKeyVaultSecret needs \"store\" naming an AzureKeyVault linked service") end
+  if secret.is(name) then name = secret.expose(name) end
+  if type(name) ~= "string" or name == "" then bad("an AzureKeyVaultSecret needs a \"secretName\" string") end
+  if version == json.null or version == "" then version = nil end
+  if version ~= nil and type(version) ~= "string" then bad("secretVersion must be a string") end
+  local key = store:lower() .. "\0" .. name:lower() .. "\0" .. (version or "")
+  local cached = cache[key]
+  if cached then return cached end
+  local vault, verr = M.client(factory, store, evaluate, ctx)
+  if not vault then bad("%s", tostring(verr)) end
+  if type(vault.secret) ~= "function" then
+    bad("the store '%s' is not an AzureKeyVault linked service", store)
+  end
+  local got, err = vault.secret(name, version)
+  if not got then
+    error(E.new{kind = "pipeline", code = "key_vault", service = owner, field = path, store = store,
+      secret = name, status = err.status, vault_code = err.code,
+      message = string.format("linked service '%s': %s: secret '%s' from Key Vault linked service '%s': %s",
+        owner, path, name, store, err.message)}, 0)
+  end
+  cache[key] = got
+  return got
+end
+
 --- Resolve a linked-service reference to `{name, type, properties, definition}`.
 -- Parameters declared by the linked service get their defaults, overridden by the
 -- reference's `parameters`; `@{linkedService().p}` in typeProperties sees them.
 -- @param factory the factory
 -- @param ref a name or a LinkedServiceReference
+-- Key Vault secret references in typeProperties are replaced by their values (lufa.secret), fetched
+-- once per run (cached in `ctx.run` when a context is given).
 -- @param evaluate function(value, extra_scope) evaluating expressions (the caller's scope)
+-- @param ctx the activity context (optional)
 -- @return service table, or nil and a lufa.error
-function M.resolve(factory, ref, evaluate)
+function M.resolve(factory, ref, evaluate, ctx)
   local name = M.reference_name(ref)
   if not name then
     return nil, E.new{kind = "pipeline", code = "linked_service",
@@ -121,13 +178,23 @@ function M.resolve(factory, ref, evaluate)
     return nil, E.new{kind = "pipeline", code = "linked_service",
       message = string.format("linked service '%s': %s", def.name, tostring(evaluated))}
   end
-  return {name = def.name, type = L.get(props, "type"), properties = evaluated, definition = def.resource}
+  local run = ctx and ctx.run
+  local cache = run and run.key_vault_secrets or {}
+  if run then run.key_vault_secrets = cache end
+  local resolved
+  ok, resolved = pcall(resolve_key_vault, factory, def.name, evaluated, "typeProperties", evaluate, ctx, cache)
+  if not ok then
+    if type(resolved) == "table" and resolved.kind then return nil, resolved end
+    return nil, E.new{kind = "pipeline", code = "linked_service",
+      message = string.format("linked service '%s': %s", def.name, tostring(resolved))}
+  end
+  return {name = def.name, type = L.get(props, "type"), properties = resolved, definition = def.resource}
 end
 
 --- A client for a linked service: the registered type's `client(service, ctx)`,
 -- or the resolved service description itself.
 function M.client(factory, ref, evaluate, ctx)
-  local service, err = M.resolve(factory, ref, evaluate)
+  local service, err = M.resolve(factory, ref, evaluate, ctx)
   if not service then return nil, err end
   local spec = M.get_type(service.type)
   if spec and spec.client then

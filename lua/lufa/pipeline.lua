@@ -266,9 +266,9 @@ function M.validate(factory)
         "linkedService", "linked service")
     end
   end
+  local linked = require "lufa.linked"
   for _, entry in ipairs(factory.order.linkedService) do
     local props = L.get(entry.resource, "properties")
-    local linked = require "lufa.linked"
     if entry.name:find("-", 1, true) then
       problems[#problems + 1] = {severity = "warning", file = entry.file, path = "$.name",
         message = "ADF does not allow '-' in linked service names"}
@@ -284,6 +284,28 @@ function M.validate(factory)
       local t = L.get(v, "type")
       if type(t) == "string" and t:lower() == "linkedservicereference" then
         check_reference(factory, problems, entry.file, path, v, "linkedService", "linked service")
+      elseif linked.is_key_vault_secret(v) then
+        local name = L.get(v, "secretName")
+        if type(name) ~= "string" or name == "" then
+          problems[#problems + 1] = {severity = "error", file = entry.file, path = path,
+            message = "an AzureKeyVaultSecret needs a \"secretName\" string"}
+        elseif not name:match("^@") and (#name > 127 or not name:match("^[%w%-]+$")) then
+          problems[#problems + 1] = {severity = "error", file = entry.file, path = path .. ".secretName",
+            message = string.format("'%s' is not a Key Vault secret name (1-127 letters, digits and '-')", name)}
+        end
+        local store = L.get(v, "store")
+        if store == nil then
+          problems[#problems + 1] = {severity = "error", file = entry.file, path = path,
+            message = "an AzureKeyVaultSecret needs \"store\" (a LinkedServiceReference to an AzureKeyVault linked service)"}
+        else
+          local vault = factory:find("linkedService", linked.reference_name(store) or "")
+          local vault_type = vault and L.get(L.get(vault.resource, "properties"), "type")
+          if vault and (type(vault_type) ~= "string" or vault_type:lower() ~= "azurekeyvault") then
+            problems[#problems + 1] = {severity = "error", file = entry.file, path = path .. ".store.referenceName",
+              message = string.format("the store '%s' is a %s linked service, not AzureKeyVault", vault.name,
+                tostring(vault_type))}
+          end
+        end
       end
       for k, x in pairs(v) do walk(x, path .. compile.key_path(k)) end
     end

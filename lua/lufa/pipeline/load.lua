@@ -244,9 +244,17 @@ function M.apply_override(factory, value, file, problems)
     else
       for name, patch in pairs(byname) do
         local entry = factory:find(kind, name)
-        if not entry then
+        local props = L.get(patch, "properties")
+        if not entry and L.is_object(props) and type(L.get(props, "type")) == "string" and kind ~= "pipeline" then
+          -- A complete resource (properties with a type) is added: an environment's own Key Vault, say.
+          local resource = {}
+          for k, v in pairs(patch) do resource[k] = v end
+          resource.name = name
+          M.add(factory, kind, resource, file, problems)
+        elseif not entry then
           problem(problems, file, "$." .. key .. "." .. name,
-            string.format("override names %s '%s', which the factory does not have", kind, name))
+            string.format("override names %s '%s', which the factory does not have (an override adds a " ..
+              "resource only when it gives its whole definition, with properties.type)", kind, name))
         else
           entry.resource = merge(entry.resource, patch)
           entry.overridden_by = file

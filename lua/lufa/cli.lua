@@ -115,9 +115,9 @@ local function parse(args)
   return o
 end
 
-local function load(path, o)
+local function load(path, o, partial)
   local factory, problems = pipeline.load_factory(path, { override = o.override, activity_folders = o.activities,
-    store = o.opened_store })
+    store = o.opened_store, partial = partial })
   if not factory then
     stderr(pipeline.format_problems(problems))
     return nil
@@ -191,7 +191,7 @@ end
 
 function M.validate(o)
   if #o ~= 1 then return die("validate needs FACTORY\n%s", USAGE) end
-  local factory = load(o[1], o)
+  local factory = load(o[1], o, true)
   if not factory then return 2 end
   local problems = factory:validate()
   if o.json then

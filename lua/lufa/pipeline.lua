@@ -182,7 +182,8 @@ end
 -- @param path folder (with pipeline/, linkedService/, dataset/, trigger/) or a file
 -- @param opts optional: `override` (JSON file path, or a table of overrides),
 --   `activities` (a registry), `activity_folders` (list of folders with `<Type>.lua`),
---   `store` (a lufa.runs store)
+--   `store` (a lufa.runs store), `partial` (return the factory even when some files could not be
+--   loaded; their problems come back from `factory:validate()`)
 -- @return factory, or nil and the list of problems
 function M.load_factory(path, opts)
   opts = opts or {}
@@ -198,7 +199,9 @@ function M.load_factory(path, opts)
     load.load_file(factory, path, nil, problems)
   end
   M.apply_override(factory, opts.override)
-  if has_errors(problems) then return nil, problems end
+  -- `partial`: the files that could be read still make a factory, so validation reports every
+  -- problem at once (its load problems are part of `factory:validate()`).
+  if has_errors(problems) and not opts.partial then return nil, problems end
   return factory
 end
 
@@ -329,14 +332,21 @@ function M.sort_problems(problems)
       list[#list + 1] = { p = p, i = i }
     end
   end
+  -- Problems at one JSON path stay where that path was first reported, ordered by column.
+  local first_at = {}
+  for _, e in ipairs(list) do
+    local where = tostring(e.p.file) .. "\0" .. tostring(e.p.path)
+    first_at[where] = first_at[where] or e.i
+    e.at = first_at[where]
+  end
   table.sort(list, function(a, b)
     local fa, fb = tostring(a.p.file), tostring(b.p.file)
     if fa ~= fb then return fa < fb end
     local la, lb = a.p.line or math.huge, b.p.line or math.huge
     if la ~= lb then return la < lb end
-    if a.p.line and b.p.line and (a.p.column or 0) ~= (b.p.column or 0) then
-      return (a.p.column or 0) < (b.p.column or 0)
-    end
+    if a.at ~= b.at then return a.at < b.at end
+    local ca, cb = a.p.column or 0, b.p.column or 0
+    if ca ~= cb then return ca < cb end
     return a.i < b.i
   end)
   local out = {}

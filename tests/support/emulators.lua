@@ -355,6 +355,7 @@ emulators.sample = {
   PIPELINE = "LookupPipelineDemo",
   ARM_OVERRIDE = "examples/adf-retraining/local.json",
   CLASSIC_OVERRIDE = "examples/adf-retraining/local-classic.json",
+  KEYVAULT_OVERRIDE = "examples/adf-retraining/local-keyvault.json",
   TRAINING = "amlBEGetilearner",
   UPDATE = "amlUpdateResource",
   INPUT = "azuremltesting/input/rentals.csv",

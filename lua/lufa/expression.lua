@@ -292,6 +292,16 @@ function Compiled:eval(scope)
   error(evaluation_error(self, v), 0)
 end
 
+--- Evaluate without raising: the value, or nil and the same lufa.error `eval` would raise
+-- (the return convention of `compile`, for callers that branch rather than unwind).
+-- @param scope the evaluation scope
+-- @return value, or nil and a lufa.error (kind "expression")
+function Compiled:try_eval(scope)
+  local ok, v = pcall(self.eval, self, scope)
+  if ok then return v end
+  return nil, v
+end
+
 --- The activity and variable names this expression refers to by literal name.
 function Compiled:references()
   return self.refs

@@ -203,6 +203,41 @@ describe("expression values as ADF gives them", function()
     end)
   end
 
+  it("has every function in docs/expressions.md's conformance table, with its sources", function()
+    local doc = assert(io.open("docs/expressions.md")):read("a")
+    local at = assert(doc:find("| function | checked | source |", 1, true), "the conformance table")
+    local listed = {}
+    for line in doc:sub(at):gmatch("[^\n]+") do
+      local first, source = line:match("^| ([^|]+) |[^|]+| ([^|]+) |$")
+      if first and first:find("`", 1, true) then
+        assert.is_truthy(source:find("%u"), "a source for " .. first)
+        for name in first:gmatch("`(%w+)`") do listed[name] = true end
+      end
+    end
+    local missing = {}
+    for _, name in ipairs(expression.function_names()) do
+      if not listed[name] then missing[#missing + 1] = name end
+    end
+    assert.are.same({}, missing)
+  end)
+
+  it("follows one failure convention: compile and try_eval return nil and the error, eval raises it", function()
+    local bad, cerr = expression.compile("@concat('a'")
+    assert.is_nil(bad)
+    assert.are.equal("expression", cerr.kind)
+    assert.are.equal("syntax", cerr.code)
+    local c = assert(expression.compile("@div(1, 0)"))
+    local v, err = c:try_eval(scope())
+    assert.is_nil(v)
+    assert.are.equal("expression", err.kind)
+    assert.are.equal("evaluation", err.code)
+    assert.are.equal(2, err.column)
+    local ok, raised = pcall(c.eval, c, scope())
+    assert.is_false(ok)
+    assert.are.equal(err.message, raised.message)
+    assert.are.equal(3, assert(expression.compile("@add(1, 2)")):try_eval(scope()))
+  end)
+
   it("rejects an unknown function and a wrong argument count when compiling, naming them", function()
     local c, err = expression.compile("@concat(formatDatetime(utcnow(), 'd'), lenght('x'))")
     assert.is_nil(c)

@@ -13,6 +13,8 @@ local L = require "lufa.pipeline.lenient"
 local load = require "lufa.pipeline.load"
 local compile = require "lufa.pipeline.compile"
 local suggest = require "lufa.pipeline.suggest"
+local blob_names = require "lufa.blob.names"
+local check_blob_names
 local runner = require "lufa.pipeline.run"
 local activities = require "lufa.activities"
 local runs = require "lufa.runs"
@@ -248,6 +250,40 @@ local function check_reference(factory, problems, file, path, ref, kind, what)
   end
 end
 
+local function literal(v)
+  return type(v) == "string" and v ~= "" and not v:find("@", 1, true)
+end
+
+-- A blob dataset's container and folder as written (AzureBlobStorageLocation's `container`,
+-- `folderPath`, `fileName`, or the older AzureBlob `folderPath` = "container/folder"): names Azure refuses.
+check_blob_names = function(problems, file, tp)
+  if not L.is_object(tp) then return end
+  local function refuse(path, why)
+    problems[#problems + 1] = {severity = "error", file = file, path = "$.properties.typeProperties" .. path,
+      message = why .. "; Azure Storage would refuse it"}
+  end
+  local location = L.get(tp, "location")
+  local kind = L.is_object(location) and L.get(location, "type")
+  if type(kind) == "string" and kind:lower() == "azureblobstoragelocation" then
+    local container = L.get(location, "container")
+    if literal(container) then
+      local ok, why = blob_names.container(container)
+      if not ok then refuse(".location.container", why) end
+    end
+    local folder, name = L.get(location, "folderPath"), L.get(location, "fileName")
+    if literal(folder) and literal(name) then
+      local ok, why = blob_names.blob(folder:gsub("/+$", "") .. "/" .. name)
+      if not ok then refuse(".location", "folderPath/fileName: " .. why) end
+    end
+  elseif kind == nil or kind == false then
+    local folder = L.get(tp, "folderPath")
+    if literal(folder) then
+      local ok, why = blob_names.container((folder:match("^/?([^/]*)")))
+      if not ok then refuse(".folderPath", why) end
+    end
+  end
+end
+
 --- Validate a factory: every pipeline, and the references of datasets, linked services
 -- and triggers. Returns all problems at once.
 -- @return list of `{severity = "error"|"warning", file=, path=, message=, column=?}`
@@ -268,6 +304,7 @@ function M.validate(factory)
       check_reference(factory, problems, entry.file, "$.properties.linkedServiceName", ls,
         "linkedService", "linked service")
     end
+    check_blob_names(problems, entry.file, L.get(props, "typeProperties"))
   end
   local linked = require "lufa.linked"
   for _, entry in ipairs(factory.order.linkedService) do

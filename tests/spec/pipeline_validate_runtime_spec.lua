@@ -91,6 +91,23 @@ describe("validation of what fails at run time", function()
     assert.are.equal(2, #S.messages(problems), pipeline.format_problems(problems))
   end)
 
+  it("reports blob datasets whose container Azure Storage refuses", function()
+    local ls = {referenceName = "st", type = "LinkedServiceReference"}
+    local problems = problems_of({act("A", "Ok")}, nil, {
+      linkedServices = {{name = "st", properties = {type = "AzureStorage", typeProperties = {connectionString = "UseDevelopmentStorage=true"}}}},
+      datasets = {
+        {name = "new", properties = {type = "DelimitedText", linkedServiceName = ls, typeProperties = {
+          location = {type = "AzureBlobStorageLocation", container = "My--Data", folderPath = "in", fileName = "a.csv"}}}},
+        {name = "old", properties = {type = "AzureBlob", linkedServiceName = ls, typeProperties = {folderPath = "ab/in"}}},
+        {name = "fine", properties = {type = "AzureBlob", linkedServiceName = ls, typeProperties = {folderPath = "@dataset().f"}}},
+        {name = "ok", properties = {type = "DelimitedText", linkedServiceName = ls, typeProperties = {
+          location = {type = "AzureBlobStorageLocation", container = "azuremltesting", folderPath = "in"}}}},
+      }})
+    expect(problems, "'My--Data' is not a valid container name", "$.properties.typeProperties.location.container")
+    expect(problems, "'ab' is not a valid container name", "$.properties.typeProperties.folderPath")
+    assert.are.equal(2, #S.messages(problems), pipeline.format_problems(problems))
+  end)
+
   it("reports trigger recurrences out of range (errors for validate, warnings before a run)", function()
     local trigger = function(name, tp, kind)
       return {name = name, properties = {type = kind or "ScheduleTrigger", typeProperties = tp,

@@ -14,7 +14,6 @@ local load = require "lufa.pipeline.load"
 local compile = require "lufa.pipeline.compile"
 local suggest = require "lufa.pipeline.suggest"
 local blob_names = require "lufa.blob.names"
-local check_blob_names
 local runner = require "lufa.pipeline.run"
 local activities = require "lufa.activities"
 local runs = require "lufa.runs"
@@ -256,7 +255,7 @@ end
 
 -- A blob dataset's container and folder as written (AzureBlobStorageLocation's `container`,
 -- `folderPath`, `fileName`, or the older AzureBlob `folderPath` = "container/folder"): names Azure refuses.
-check_blob_names = function(problems, file, tp)
+local function check_blob_names(problems, file, tp)
   if not L.is_object(tp) then return end
   local function refuse(path, why)
     problems[#problems + 1] = {severity = "error", file = file, path = "$.properties.typeProperties" .. path,

@@ -203,6 +203,23 @@ describe("expression values as ADF gives them", function()
     end)
   end
 
+  it("runs the testing framework's xpath pipeline scenario: an Array variable holds the XML node", function()
+    local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+    local S = dofile(here .. "pipeline_support.lua")
+    local act = S.act
+    local f = S.factory({
+      act("Set XML String", "SetVariable", nil, {variableName = "xml", value = "<?xml version=\"1.0\"?>\n" ..
+        "<file xmlns=\"https://contoso.com\"><location>Paris</location></file>"}),
+      act("Set xpath", "SetVariable", nil, {variableName = "xpath", value = "/*[name()=\"file\"]/*[name()=\"location\"]"}),
+      act("As array", "SetVariable", {{"Set XML String", "Succeeded"}, {"Set xpath", "Succeeded"}},
+        {variableName = "result_arr", value = {value = "@xpath(xml(variables('xml')), variables('xpath'))", type = "Expression"}}),
+    }, {variables = {xml = {type = "String"}, xpath = {type = "String"}, result_arr = {type = "Array"}}})
+    local rec, _, recs = S.run(f)
+    assert.are.equal("Succeeded", rec.status)
+    assert.are.equal(canon(A { xml_value("<location xmlns=\"https://contoso.com\">Paris</location>") }),
+      canon(recs["As array"].output.value))
+  end)
+
   it("has every function in docs/expressions.md's conformance table, with its sources", function()
     local doc = assert(io.open("docs/expressions.md")):read("a")
     local at = assert(doc:find("| function | checked | source |", 1, true), "the conformance table")

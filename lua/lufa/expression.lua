@@ -10,6 +10,7 @@ local secret = require "lufa.secret"
 local E = require "lufa.error"
 local V = require "lufa.expression.values"
 local parser = require "lufa.expression.parser"
+local suggest = require "lufa.suggest"
 local functions = require "lufa.expression.functions"
 require "lufa.expression.datetime"
 require "lufa.expression.xml"
@@ -43,7 +44,10 @@ local function check_calls(node, text)
   if node.t == "call" then
     local spec = functions.lookup(node.name)
     if not spec then
-      return node.col, format("unknown function '%s'", node.display)
+      local names = {}
+      for _, f in pairs(functions.registry) do names[#names + 1] = f.name end
+      table.sort(names)
+      return node.col, format("unknown function '%s'%s", node.display, suggest.hint(node.display, names))
     end
     local n = #node.args
     if n < spec.min or (spec.max and n > spec.max) then

@@ -4,7 +4,7 @@
 -- fields; problems sorted by file and position, each once, with "did you mean" for names one edit away.
 local json = require "lufa.json"
 local pipeline = require "lufa.pipeline"
-local suggest = require "lufa.pipeline.suggest"
+local suggest = require "lufa.suggest"
 local util = require "tests.support.util"
 
 local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"

@@ -6,7 +6,7 @@ local json = require "lufa.json"
 local L = require "lufa.pipeline.lenient"
 local linked = require "lufa.linked"
 local expression = require "lufa.expression"
-local suggest = require "lufa.pipeline.suggest"
+local suggest = require "lufa.suggest"
 
 local M = {}
 

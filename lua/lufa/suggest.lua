@@ -1,5 +1,5 @@
 --- "Did you mean" hints: the known name one edit away from a misspelt one.
--- @module lufa.pipeline.suggest
+-- @module lufa.suggest
 
 local M = {}
 

@@ -74,9 +74,15 @@ end
 
 -- ---------------------------------------------------------------- evaluation
 
--- Wrap strings of a result computed from exposed secrets back into secrets.
+-- Wrap strings of a result computed from exposed secrets back into secrets (of a content value,
+-- only its content: its type stays readable).
 local function taint(v)
   if type(v) == "string" then return secret.new(v) end
+  if V.content_type(v) then
+    local copy = setmetatable({}, getmetatable(v))
+    copy["$content-type"], copy["$content"] = v["$content-type"], taint(v["$content"])
+    return copy
+  end
   if type(v) == "table" and v ~= null then
     local copy = setmetatable({}, getmetatable(v))
     for k, x in pairs(v) do copy[k] = taint(x) end
@@ -85,11 +91,18 @@ local function taint(v)
   return v
 end
 
+-- A secret, or a content value (XML, binary) made from one.
+local function holds_secret(a)
+  return (type(a) == SECRET_TYPE and is_secret(a)) or V.content_is_secret(a)
+end
+
 local function call_with_secrets(spec, scope, args, n)
   local plain = {}
   for i = 1, n do
     local a = args[i]
-    if type(a) == SECRET_TYPE and is_secret(a) then plain[i] = expose(a) else plain[i] = a end
+    if type(a) == SECRET_TYPE and is_secret(a) then plain[i] = expose(a)
+    elseif V.content_is_secret(a) then plain[i] = V.new_content(V.content_bytes(a), a["$content-type"])
+    else plain[i] = a end
   end
   local ok, result = pcall(spec.fn, scope, table.unpack(plain, 1, n))
   if not ok then
@@ -102,8 +115,7 @@ end
 
 local function has_secret(args, n)
   for i = 1, n do
-    local a = args[i]
-    if type(a) == SECRET_TYPE and is_secret(a) then return true end
+    if holds_secret(args[i]) then return true end
   end
   return false
 end
@@ -145,7 +157,7 @@ local function compile_call(node, env)
     return function(scope)
       local a = f1(scope)
       env.col = col
-      if not pass and type(a) == SECRET_TYPE and is_secret(a) then return call_with_secrets(spec, scope, { a }, 1) end
+      if not pass and holds_secret(a) then return call_with_secrets(spec, scope, { a }, 1) end
       return fn(scope, a)
     end
   elseif argc == 2 then
@@ -153,7 +165,7 @@ local function compile_call(node, env)
     return function(scope)
       local a, b = f1(scope), f2(scope)
       env.col = col
-      if not pass and ((type(a) == SECRET_TYPE and is_secret(a)) or (type(b) == SECRET_TYPE and is_secret(b))) then
+      if not pass and (holds_secret(a) or holds_secret(b)) then
         return call_with_secrets(spec, scope, { a, b }, 2)
       end
       return fn(scope, a, b)
@@ -240,12 +252,9 @@ local function render_parts(fns, n, scope)
     local f = fns[i]
     local v
     if type(f) == "string" then v = f else v = f(scope) end
-    if type(v) == SECRET_TYPE and is_secret(v) then
-      any_secret = true
-      pieces[i] = expose(v)
-    else
-      pieces[i] = to_text(v)
-    end
+    local text, from_secret = V.text_piece(v)
+    pieces[i] = text
+    if from_secret then any_secret = true end
   end
   local text = table.concat(pieces, "", 1, n)
   if any_secret then return secret.new(text) end

@@ -243,7 +243,8 @@ local cases = {
     { "@base64('')", "" },
   },
   base64ToBinary = {
-    { "@base64ToBinary('aGVsbG8=')", "hello" },
+    { "@base64ToBinary('aGVsbG8=')", O { ["$content-type"] = "application/octet-stream", ["$content"] = "aGVsbG8=" } },
+    { "@string(base64ToBinary('aGVsbG8='))", "hello" },
     { "@base64ToBinary('a$b')", error = "argument" },
   },
   base64ToString = {
@@ -252,7 +253,7 @@ local cases = {
     { "@base64ToString('***')", error = "argument" },
   },
   binary = {
-    { "@binary('hello')", "hello" },
+    { "@binary('hello')", O { ["$content-type"] = "application/octet-stream", ["$content"] = "aGVsbG8=" } },
     { "@binary(createArray())", error = "type" },
   },
   bool = {
@@ -277,7 +278,7 @@ local cases = {
     { "@dataUri('')", "data:text/plain;charset=utf-8;base64," },
   },
   dataUriToBinary = {
-    { "@dataUriToBinary('data:text/plain;charset=utf-8;base64,aGVsbG8=')", "hello" },
+    { "@dataUriToBinary('data:text/plain;charset=utf-8;base64,aGVsbG8=')", O { ["$content-type"] = "application/octet-stream", ["$content"] = "aGVsbG8=" } },
     { "@dataUriToBinary('nope')", error = "argument" },
   },
   dataUriToString = {
@@ -289,7 +290,7 @@ local cases = {
     { "@decodeBase64('aGk')", "hi" },
   },
   decodeDataUri = {
-    { "@decodeDataUri('data:text/plain;charset=utf-8;base64,aGVsbG8=')", "hello" },
+    { "@decodeDataUri('data:text/plain;charset=utf-8;base64,aGVsbG8=')", O { ["$content-type"] = "application/octet-stream", ["$content"] = "aGVsbG8=" } },
     { "@decodeDataUri(1)", error = "argument" },
   },
   decodeUriComponent = {
@@ -331,8 +332,8 @@ local cases = {
     { "@uriComponent('ü')", "%C3%BC" },
   },
   uriComponentToBinary = {
-    { "@uriComponentToBinary('http%3A%2F%2Fcontoso.com')", "http://contoso.com" },
-    { "@uriComponentToBinary('%41')", "A" },
+    { "@uriComponentToBinary('http%3A%2F%2Fcontoso.com')", O { ["$content-type"] = "application/octet-stream", ["$content"] = "aHR0cDovL2NvbnRvc28uY29t" } },
+    { "@string(uriComponentToBinary('%41'))", "A" },
   },
   uriComponentToString = {
     { "@uriComponentToString('http%3A%2F%2Fcontoso.com')", "http://contoso.com" },

@@ -20,7 +20,7 @@ local check_string, check_integer, check_number, check_boolean =
   V.check_string, V.check_integer, V.check_number, V.check_boolean
 local format, lower, upper, find, sub = string.format, string.lower, string.upper, string.find, string.sub
 local mtype = math.type
-local is_secret, expose = secret.is, secret.expose
+local is_secret = secret.is
 local SECRET_TYPE = V.SECRET_TYPE
 
 local M = {}
@@ -54,13 +54,9 @@ local function concat_values(values, n)
   local any_secret = false
   local parts = {}
   for i = 1, n do
-    local v = values[i]
-    if type(v) == SECRET_TYPE and is_secret(v) then
-      any_secret = true
-      parts[i] = expose(v)
-    else
-      parts[i] = to_text(v)
-    end
+    local text, from_secret = V.text_piece(values[i])
+    parts[i] = text
+    if from_secret then any_secret = true end
   end
   local text = table.concat(parts, "", 1, n)
   if any_secret then return secret.new(text) end
@@ -77,10 +73,12 @@ define("concat", 1, nil, function(_, a, b, ...)
 end, { secrets = "pass" })
 
 local function text_arg(fname, position, v)
-  -- Numbers and booleans read as their text; collections and null do not.
+  -- Numbers and booleans read as their text, XML and binary values as their bytes; collections and
+  -- null do not.
   local t = type(v)
   if t == "string" then return v end
   if t == "number" or t == "boolean" then return to_text(v) end
+  if V.content_type(v) then return V.content_bytes(v) end
   return check_string(fname, position, v)
 end
 
@@ -450,10 +448,15 @@ local function base64_arg(fname, s)
   return bytes
 end
 
+-- Binary results are content values {"$content-type": "application/octet-stream", "$content": base64},
+-- as ADF carries binary data (its reference: "The binary content is base64-encoded and represented by
+-- $content"); text functions, string() and concat read them as their bytes.
+local new_binary = V.new_content
+
 define("base64ToString", 1, 1, function(_, s) return base64_arg("base64ToString", s) end)
 define("decodeBase64", 1, 1, function(_, s) return base64_arg("decodeBase64", s) end)
-define("base64ToBinary", 1, 1, function(_, s) return base64_arg("base64ToBinary", s) end)
-define("binary", 1, 1, function(_, s) return text_arg("binary", 1, s) end)
+define("base64ToBinary", 1, 1, function(_, s) return new_binary(base64_arg("base64ToBinary", s)) end)
+define("binary", 1, 1, function(_, s) return new_binary(text_arg("binary", 1, s)) end)
 
 define("dataUri", 1, 1, function(_, s) return codec.data_uri(text_arg("dataUri", 1, s)) end)
 
@@ -463,8 +466,8 @@ local function data_uri_arg(fname, s)
   return bytes
 end
 
-define("dataUriToBinary", 1, 1, function(_, s) return data_uri_arg("dataUriToBinary", s) end)
-define("decodeDataUri", 1, 1, function(_, s) return data_uri_arg("decodeDataUri", s) end)
+define("dataUriToBinary", 1, 1, function(_, s) return new_binary(data_uri_arg("dataUriToBinary", s)) end)
+define("decodeDataUri", 1, 1, function(_, s) return new_binary(data_uri_arg("decodeDataUri", s)) end)
 define("dataUriToString", 1, 1, function(_, s) return data_uri_arg("dataUriToString", s) end)
 
 define("decodeUriComponent", 1, 1, function(_, s) return codec.uri_decode(text_arg("decodeUriComponent", 1, s)) end)
@@ -472,7 +475,7 @@ define("uriComponentToString", 1, 1, function(_, s)
   return codec.uri_decode(text_arg("uriComponentToString", 1, s))
 end)
 define("uriComponentToBinary", 1, 1, function(_, s)
-  return codec.uri_decode(text_arg("uriComponentToBinary", 1, s))
+  return new_binary(codec.uri_decode(text_arg("uriComponentToBinary", 1, s)))
 end)
 define("encodeUriComponent", 1, 1, function(_, s) return codec.uri_encode(text_arg("encodeUriComponent", 1, s)) end)
 define("uriComponent", 1, 1, function(_, s) return codec.uri_encode(text_arg("uriComponent", 1, s)) end)
@@ -524,6 +527,7 @@ end)
 
 define("string", 1, 1, function(_, v)
   if type(v) == SECRET_TYPE and is_secret(v) then return v end
+  if V.content_is_secret(v) then return secret.new(V.content_bytes(v)) end
   return to_text(v)
 end, { secrets = "pass" })
 

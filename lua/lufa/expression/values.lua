@@ -85,31 +85,59 @@ end
 local format_float = M.format_float
 
 M.XML_CONTENT_TYPE = "application/xml;charset=utf-8"
+M.BINARY_CONTENT_TYPE = "application/octet-stream"
 
---- True when `v` is an XML value as ADF carries one: an object with exactly
--- `$content-type` (application/xml…) and `$content` (base64 of the XML text).
-function M.is_xml(v)
-  if type(v) ~= "table" or v == null or json_type(v) ~= "object" then return false end
+--- The content type of a content value, or nil: ADF carries XML and binary data as an object with
+-- exactly `$content-type` and `$content` (the bytes in base64; a lufa.secret when derived from one).
+function M.content_type(v)
+  if type(v) ~= "table" or v == null or json_type(v) ~= "object" then return nil end
   local ct, content = v["$content-type"], v["$content"]
-  if type(ct) ~= "string" or type(content) ~= "string" or lower(ct):sub(1, 15) ~= "application/xml" then return false end
+  if type(ct) ~= "string" then return nil end
+  if type(content) ~= "string" and not (type(content) == SECRET_TYPE and is_secret(content)) then return nil end
   local n = 0
   for _ in pairs(v) do n = n + 1 end
-  return n == 2
+  if n ~= 2 then return nil end
+  return ct
+end
+
+--- True when `v` is a content value holding a secret.
+function M.content_is_secret(v)
+  return M.content_type(v) ~= nil and type(v["$content"]) == SECRET_TYPE
+end
+
+--- The bytes of a content value (a secret's exposed: callers re-wrap what they derive).
+function M.content_bytes(v)
+  local content = v["$content"]
+  if type(content) ~= "string" then content = secret.expose(content) end
+  return (codec.base64_decode(content)) or ""
+end
+
+--- A content value holding `bytes` (default type: binary).
+function M.new_content(bytes, content_type)
+  return json.object({ ["$content-type"] = content_type or M.BINARY_CONTENT_TYPE,
+    ["$content"] = codec.base64_encode(bytes) })
+end
+
+--- True when `v` is an XML value (a content value of type application/xml…).
+function M.is_xml(v)
+  local ct = M.content_type(v)
+  return ct ~= nil and lower(ct):sub(1, 15) == "application/xml"
 end
 
 --- An XML value holding `text`.
 function M.new_xml(text)
-  return json.object({ ["$content-type"] = M.XML_CONTENT_TYPE, ["$content"] = codec.base64_encode(text) })
+  return M.new_content(text, M.XML_CONTENT_TYPE)
 end
 
 --- The XML text of an XML value.
 function M.xml_text(v)
-  return (codec.base64_decode(v["$content"])) or ""
+  return M.content_bytes(v)
 end
 
 --- Text form of a value (interpolation, concat, string(), join).
 -- Secrets must be exposed by the caller first; this never reveals one.
--- An XML value reads as its XML text, as in ADF.
+-- A content value (XML, binary) reads as its bytes, as in ADF; one holding a secret reads as the
+-- secret's marker (callers that build text from secrets expose them first, see `text_piece`).
 function M.to_text(v)
   local t = type(v)
   if t == "string" then return v end
@@ -120,8 +148,19 @@ function M.to_text(v)
   if t == "boolean" then return v and "True" or "False" end
   if v == null or v == nil then return "" end
   if is_secret(v) then return tostring(v) end
-  if M.is_xml(v) then return M.xml_text(v) end
+  if M.content_type(v) then
+    if M.content_is_secret(v) then return tostring(v["$content"]) end
+    return M.content_bytes(v)
+  end
   return json.encode(v)
+end
+
+--- Text of one part of a concatenation, and whether it came from a secret (exposed here; the
+-- caller wraps the whole text back into a secret).
+function M.text_piece(v)
+  if type(v) == SECRET_TYPE and is_secret(v) then return secret.expose(v), true end
+  if M.content_is_secret(v) then return M.content_bytes(v), true end
+  return M.to_text(v), false
 end
 
 --- True when `v` is an array (marked, or a plain 1..n table).

@@ -118,6 +118,7 @@ local function resolve_key_vault(factory, owner, value, path, evaluate, ctx, cac
   local store = M.reference_name(L.get(value, "store"))
   local name, version = L.get(value, "secretName"), L.get(value, "secretVersion")
   if not store then bad("an AzureKeyVaultSecret needs \"store\" naming an AzureKeyVault linked service") end
+  if store:lower() == owner:lower() then bad("an AzureKeyVaultSecret cannot take its secret from its own linked service") end
   if secret.is(name) then name = secret.expose(name) end
   if type(name) ~= "string" or name == "" then bad("an AzureKeyVaultSecret needs a \"secretName\" string") end
   if version == json.null or version == "" then version = nil end
@@ -144,10 +145,10 @@ end
 --- Resolve a linked-service reference to `{name, type, properties, definition}`.
 -- Parameters declared by the linked service get their defaults, overridden by the
 -- reference's `parameters`; `@{linkedService().p}` in typeProperties sees them.
--- @param factory the factory
--- @param ref a name or a LinkedServiceReference
 -- Key Vault secret references in typeProperties are replaced by their values (lufa.secret), fetched
 -- once per run (cached in `ctx.run` when a context is given).
+-- @param factory the factory
+-- @param ref a name or a LinkedServiceReference
 -- @param evaluate function(value, extra_scope) evaluating expressions (the caller's scope)
 -- @param ctx the activity context (optional)
 -- @return service table, or nil and a lufa.error

@@ -333,7 +333,11 @@ function M.validate(factory)
             message = string.format("'%s' is not a Key Vault secret name (1-127 letters, digits and '-')", name)}
         end
         local store = L.get(v, "store")
-        if store == nil then
+        local store_name = linked.reference_name(store)
+        if store_name and store_name:lower() == entry.name:lower() then
+          problems[#problems + 1] = {severity = "error", file = entry.file, path = path .. ".store.referenceName",
+            message = "an AzureKeyVaultSecret cannot take its secret from its own linked service"}
+        elseif store == nil then
           problems[#problems + 1] = {severity = "error", file = entry.file, path = path,
             message = "an AzureKeyVaultSecret needs \"store\" (a LinkedServiceReference to an AzureKeyVault linked service)"}
         else

@@ -177,8 +177,14 @@ describe("Key Vault secret references", function()
         linkedServices = {
           { name = "Vault", properties = { type = "AzureKeyVault", typeProperties = { baseUrl = "https://v.vault.azure.net" } } },
           { name = "NoUrl", properties = { type = "AzureKeyVault", typeProperties = {} } },
+          { name = "Loop", properties = { type = "AzureKeyVault", typeProperties = { baseUrl = {
+            type = "AzureKeyVaultSecret", store = { referenceName = "Loop", type = "LinkedServiceReference" }, secretName = "u" } } } },
+          { name = "B", properties = { type = "KvProbe", typeProperties = {} } },
+          { name = "Ml", properties = { type = "AzureML", typeProperties = {
+            mlEndpoint = { type = "AzureKeyVaultSecret", store = { referenceName = "Vault", type = "LinkedServiceReference" }, secretName = "url" },
+            apiKey = { type = "AzureKeyVaultSecret", store = { referenceName = "Vault", type = "LinkedServiceReference" }, secretName = "key" } } } },
           { name = "A", properties = { type = "KvProbe", typeProperties = {
-            x = { type = "AzureKeyVaultSecret", store = { referenceName = "A", type = "LinkedServiceReference" }, secretName = "k" },
+            x = { type = "AzureKeyVaultSecret", store = { referenceName = "B", type = "LinkedServiceReference" }, secretName = "k" },
             y = { type = "AzureKeyVaultSecret", store = { referenceName = "Vault", type = "LinkedServiceReference" } },
             z = { type = "AzureKeyVaultSecret", store = { referenceName = "Vaul", type = "LinkedServiceReference" }, secretName = "k" },
           } } },
@@ -186,10 +192,14 @@ describe("Key Vault secret references", function()
         pipelines = { { name = "p", properties = { activities = {} } } },
       })
       local text = pipeline.format_problems(factory:validate())
-      assert.is_truthy(text:find("typeProperties.x.store.referenceName: error: the store 'A' is a KvProbe linked service, not AzureKeyVault", 1, true), text)
+      assert.is_truthy(text:find("typeProperties.x.store.referenceName: error: the store 'B' is a KvProbe linked service, not AzureKeyVault", 1, true), text)
+      -- A property taken from Key Vault is not checked as a literal (an endpoint, a key).
+      assert.is_falsy(text:find("mlEndpoint", 1, true), text)
+      assert.is_falsy(text:find("baseUrl is not a string", 1, true), text)
       assert.is_truthy(text:find("typeProperties.y: error: an AzureKeyVaultSecret needs a \"secretName\" string", 1, true), text)
       assert.is_truthy(text:find("reference to a missing linked service 'Vaul' (did you mean 'Vault'?)", 1, true), text)
       assert.is_truthy(text:find("AzureKeyVault requires \"baseUrl\"", 1, true), text)
+      assert.is_truthy(text:find("typeProperties.baseUrl.store.referenceName: error: an AzureKeyVaultSecret cannot take its secret from its own linked service", 1, true), text)
     end)
   end)
 end)

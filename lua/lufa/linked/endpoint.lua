@@ -28,9 +28,14 @@ function M.check(value)
   return url
 end
 
+--- Whether a typeProperties value is a Key Vault secret reference (resolved when the service is used).
+function M.is_key_vault_secret(v)
+  return type(v) == "table" and tostring(L.get(v, "type") or ""):lower() == "azurekeyvaultsecret"
+end
+
 --- For validate(): reports a literal endpoint that cannot be a URL as an error at `path`.
 function M.validate(report, path, value, service_type)
-  if value == nil or M.is_expression(value) then return end
+  if value == nil or M.is_expression(value) or M.is_key_vault_secret(value) then return end
   local _, why = M.check(value)
   if not why then return end
   -- published samples keep placeholders such as ".../services/--training experiment--/jobs": a run with

@@ -122,20 +122,20 @@ describe("validation of what fails at run time", function()
       trigger("window", {frequency = "Day", interval = 1, maxConcurrency = 51}, "TumblingWindowTrigger"),
       trigger("empty", nil),
     }})
-    -- The rules are lufa.schedule's (the fire-time engine's own checks), given file, path and trigger name.
-    expect(problems, "trigger 'bad': unknown frequency 'Second' (expected one of Minute, Hour, Day, Week, Month)",
+    -- The rules are lufa.schedule's (the fire-time engine's own checks), with file and JSON path.
+    expect(problems, "unknown frequency 'Second' (expected one of Minute, Hour, Day, Week, Month)",
       "$.properties.typeProperties.recurrence.frequency")
-    expect(problems, "trigger 'bad': interval must be a positive integer", "$.properties.typeProperties.recurrence.interval")
-    expect(problems, "trigger 'bad': endTime 2023-01-01T00:00:00Z is not after startTime")
+    expect(problems, "interval must be a positive integer", "$.properties.typeProperties.recurrence.interval")
+    expect(problems, "endTime 2023-01-01T00:00:00Z is not after startTime")
     expect(problems, "hours must be whole numbers from 0 to 23, got 24", "$.properties.typeProperties.recurrence.schedule.hours[0]")
     expect(problems, "minutes must be whole numbers from 0 to 59, got 60")
     expect(problems, "unknown weekday 'Funday'")
     expect(problems, "monthDays must be 1 to 31, or -31 to -1")
-    expect(problems, "trigger 'window': frequency must be Minute, Hour or Month")
-    expect(problems, "trigger 'window': a TumblingWindowTrigger needs startTime")
-    expect(problems, "trigger 'window': maxConcurrency must be an integer from 1 to 50, got 51")
-    expect(problems, "trigger 'empty': a ScheduleTrigger needs a \"recurrence\" object", "$.properties.typeProperties")
-    assert.is_nil(S.find_problem(problems, "trigger 'good'"))
+    expect(problems, "frequency must be Minute, Hour or Month", "$.properties.typeProperties.frequency")
+    expect(problems, "a TumblingWindowTrigger needs startTime")
+    expect(problems, "maxConcurrency must be an integer from 1 to 50, got 51")
+    expect(problems, "a ScheduleTrigger needs a recurrence object", "$.properties.typeProperties")
+    assert.are.equal(11, #S.messages(problems), pipeline.format_problems(problems))  -- none about 'good'
     for _, p in ipairs(problems) do assert.is_true(p.trigger, p.message) end
   end)
 
@@ -190,7 +190,7 @@ describe("validation of what fails at run time", function()
       "pipeline/a.json: $.properties.activities[1].typeProperties.value (column 12): error: activity('Frist') refers to a missing activity (did you mean 'First'?)",
       "pipeline/a.json: $.properties.activities[1].typeProperties.value (column 41): error: variables('m') names a variable the pipeline does not declare (did you mean 'n'?)",
       "pipeline/b.json: $ (line 1, column 46): error: expected a value, found '}'",
-      "trigger/t.json: $.properties.typeProperties.recurrence.interval: error: trigger 'T': interval must be a positive integer (how many days between runs), got -1",
+      "trigger/t.json: $.properties.typeProperties.recurrence.interval: error: interval must be a positive integer (how many days between runs), got -1",
     }, lines)
   end)
 end)

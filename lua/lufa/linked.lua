@@ -151,8 +151,10 @@ end
 -- @param ref a name or a LinkedServiceReference
 -- @param evaluate function(value, extra_scope) evaluating expressions (the caller's scope)
 -- @param ctx the activity context (optional)
+-- @param opts optional: `key_vault = false` leaves Key Vault references as written (nothing is fetched;
+--   for showing a linked service, as `lufa run --dry-run` does)
 -- @return service table, or nil and a lufa.error
-function M.resolve(factory, ref, evaluate, ctx)
+function M.resolve(factory, ref, evaluate, ctx, opts)
   local name = M.reference_name(ref)
   if not name then
     return nil, E.new{kind = "pipeline", code = "linked_service",
@@ -178,6 +180,9 @@ function M.resolve(factory, ref, evaluate, ctx)
   if not ok then
     return nil, E.new{kind = "pipeline", code = "linked_service",
       message = string.format("linked service '%s': %s", def.name, tostring(evaluated))}
+  end
+  if opts and opts.key_vault == false then
+    return {name = def.name, type = L.get(props, "type"), properties = evaluated, definition = def.resource}
   end
   local run = ctx and ctx.run
   local cache = run and run.key_vault_secrets or {}

@@ -57,13 +57,36 @@ describe("lufa run --dry-run", function()
   it("redacts a linked service's credentials even when written as plain strings", function()
     util.write_file(dir .. "/f/pipeline/T.json", json.encode{name = "T", properties = {activities = {
       {name = "train", type = "AzureMLBatchExecution", linkedServiceName = {referenceName = "Api",
-        type = "LinkedServiceReference"}, typeProperties = {}}}}})
+        type = "LinkedServiceReference"}, typeProperties = {webServiceOutputs = {output1 = {
+          LinkedServiceName = {referenceName = "St", type = "LinkedServiceReference"},
+          FilePath = "models/out/model.ilearner"}}}}}}})
+    util.write_file(dir .. "/f/linkedService/St.json", json.encode{name = "St", properties = {type = "AzureStorage",
+      typeProperties = {connectionString = "UseDevelopmentStorage=true"}}})
     local code, out = sh("run", dir .. "/f", "T", "--dry-run")
     assert.are.equal(0, code, out)
     assert.matches("Api (AzureML): {\"apiKey\":\"<redacted>\"", out, 1, true)
     assert.is_nil(out:find("plain-key-1234", 1, true))
     assert.matches("POST http://127.0.0.1:9/workspaces/w/services/s/jobs   submit a batch job", out, 1, true)
     assert.matches("GET  http://127.0.0.1:9/workspaces/w/services/s/jobs/{jobId}   poll", out, 1, true)
+  end)
+
+  it("shows Key Vault references as written and fetches nothing", function()
+    util.write_file(dir .. "/f/linkedService/Vault.json", json.encode{name = "Vault", properties = {type = "AzureKeyVault",
+      typeProperties = {baseUrl = "http://127.0.0.1:9"}}})
+    util.write_file(dir .. "/f/linkedService/KvApi.json", json.encode{name = "KvApi", properties = {type = "AzureML",
+      typeProperties = {mlEndpoint = "http://127.0.0.1:9/workspaces/w/services/s/jobs", apiKey = {
+        type = "AzureKeyVaultSecret", store = {referenceName = "Vault", type = "LinkedServiceReference"},
+        secretName = "ml-api-key"}}}})
+    util.write_file(dir .. "/f/pipeline/K.json", json.encode{name = "K", properties = {activities = {
+      {name = "train", type = "AzureMLBatchExecution", linkedServiceName = {referenceName = "KvApi",
+        type = "LinkedServiceReference"}, typeProperties = {webServiceOutputs = {output1 = {
+          LinkedServiceName = {referenceName = "St", type = "LinkedServiceReference"},
+          FilePath = "models/out/model.ilearner"}}}}}}})
+    local code, out = sh("run", dir .. "/f", "K", "--dry-run")
+    assert.are.equal(0, code, out)
+    -- Fetching would have failed (nothing listens there) and left the service unresolved.
+    assert.matches('KvApi (AzureML): {"apiKey":"<redacted>","mlEndpoint":', out, 1, true)
+    assert.is_nil(out:find("cannot be resolved", 1, true), out)
   end)
 
   it("refuses an unknown pipeline or parameter", function()

@@ -129,12 +129,13 @@ function M.run(factory, name, params, out, err)
   end
   --- The typeProperties of a linked service (evaluated, secrets redacted), its type; or nil, why.
   function env.linked(ref)
+    -- Key Vault references stay as written: a dry run fetches nothing.
     local svc, lerr = linked.resolve(factory, ref, function(v, extra)
       local s = scope
       if extra then s = setmetatable(extra, {__index = scope}) end
       local ok, r = pcall(expression.evaluate, v, s)
       return ok and r or v
-    end)
+    end, nil, {key_vault = false})
     if not svc then return nil, lerr and lerr.message end
     return linked.redact(linked.protect(svc.properties)), svc.type, svc.name
   end

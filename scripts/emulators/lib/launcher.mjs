@@ -333,6 +333,7 @@ async function start(argv) {
         `  Azure ML v2           management ${info.ml.v2.managementEndpoint}  endpoints ${info.ml.v2.inferenceEndpoint}  workspace ${info.ml.v2.workspace}`,
         `  Azure ML              BES/RRS ${info.ml.dataEndpoint}  classic management ${info.ml.managementEndpoint}  ARM ${info.ml.armEndpoint}`,
         `  Data Factory (ARM)    ${info.adf.armEndpoint}  subscription ${info.adf.subscriptionId}  resource group ${info.adf.resourceGroup}`,
+        `  Key Vault             ${info.keyvault.vaultUrl}`,
         training ? `  Training BES          ${vars.LUFA_EMU_ML_TRAINING_BES_URL}?api-version=2.0` : null,
         `  Control               ${info.control}`,
         'Storage connection string (Azurite\'s published development key):',

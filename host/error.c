@@ -3,6 +3,7 @@
 ** Errors are where a service's echo of a request (a SAS URL, a key) would reach the user, so every
 ** message passes lufa.redact: when built here, when adopted by E.new, and again when turned into text.
 */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -109,6 +110,27 @@ static int error_is(lua_State *L) {
   }
   lua_pushboolean(L, is);
   return 1;
+}
+
+void lufa_error_push_errno_name(lua_State *L, int e) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+  const char *name = strerrorname_np(e);
+  if (name) {
+    lua_pushstring(L, name);
+    return;
+  }
+#endif
+  switch (e) {
+    case ENOENT: lua_pushliteral(L, "ENOENT"); return;
+    case EACCES: lua_pushliteral(L, "EACCES"); return;
+    case EEXIST: lua_pushliteral(L, "EEXIST"); return;
+    case ENOTDIR: lua_pushliteral(L, "ENOTDIR"); return;
+    case EISDIR: lua_pushliteral(L, "EISDIR"); return;
+    case ENOTEMPTY: lua_pushliteral(L, "ENOTEMPTY"); return;
+    case EPERM: lua_pushliteral(L, "EPERM"); return;
+    case ENOSPC: lua_pushliteral(L, "ENOSPC"); return;
+    default: lua_pushfstring(L, "E%d", e); return;
+  }
 }
 
 int luaopen_lufa_error(lua_State *L) {

@@ -20,6 +20,10 @@ int lufa_error_fail(lua_State *L, const char *kind, const char *code, const char
 void lufa_error_setint(lua_State *L, int idx, const char *name, lua_Integer value);
 void lufa_error_setstr(lua_State *L, int idx, const char *name, const char *value);
 
+/* Pushes the name of errno value e ("ENOENT", "EACCES", ...; "E<n>" for one without a name): the code of
+** lufa.error values for failed system calls. */
+void lufa_error_push_errno_name(lua_State *L, int e);
+
 int luaopen_lufa_error(lua_State *L);
 
 #endif

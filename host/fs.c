@@ -33,30 +33,9 @@
 /* Errors and arguments                                                                                   */
 /* ------------------------------------------------------------------------------------------------------ */
 
-static void push_errno_name(lua_State *L, int e) {
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
-  const char *name = strerrorname_np(e);
-  if (name) {
-    lua_pushstring(L, name);
-    return;
-  }
-#endif
-  switch (e) {
-    case ENOENT: lua_pushliteral(L, "ENOENT"); return;
-    case EACCES: lua_pushliteral(L, "EACCES"); return;
-    case EEXIST: lua_pushliteral(L, "EEXIST"); return;
-    case ENOTDIR: lua_pushliteral(L, "ENOTDIR"); return;
-    case EISDIR: lua_pushliteral(L, "EISDIR"); return;
-    case ENOTEMPTY: lua_pushliteral(L, "ENOTEMPTY"); return;
-    case EPERM: lua_pushliteral(L, "EPERM"); return;
-    case ENOSPC: lua_pushliteral(L, "ENOSPC"); return;
-    default: lua_pushfstring(L, "E%d", e); return;
-  }
-}
-
 /* nil, err for a failed call on `path`: "cannot <what> '<path>': <strerror>". */
 static int fs_fail(lua_State *L, int e, const char *what, const char *path) {
-  push_errno_name(L, e);
+  lufa_error_push_errno_name(L, e);
   const char *code = lua_tostring(L, -1);
   lufa_error_fail(L, "fs", code, "cannot %s '%s': %s", what, path, strerror(e));
   lua_remove(L, -3);  /* the code string */

@@ -54,20 +54,9 @@ enum { REDIR_INHERIT, REDIR_NULL, REDIR_FILE, REDIR_STDOUT };
 
 /* ---- errors ---- */
 
-static void push_errno_name(lua_State *L, int e) {
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
-  const char *name = strerrorname_np(e);
-  if (name) {
-    lua_pushstring(L, name);
-    return;
-  }
-#endif
-  lua_pushfstring(L, "E%d", e);
-}
-
 /* nil, err: code the errno name, message "<what>: <strerror>"; err.program and err.errno are set. */
 static int fail_errno(lua_State *L, int e, const char *program, const char *what) {
-  push_errno_name(L, e);
+  lufa_error_push_errno_name(L, e);
   lufa_error_fail(L, "process", lua_tostring(L, -1), "%s: %s", what, strerror(e));
   lua_remove(L, -3);  /* the code string */
   lufa_error_setstr(L, -1, "program", program);

@@ -7,9 +7,9 @@
 **
 ** Why the calls are synchronous: the run store's statements are short, single-row writes and indexed reads
 ** (a claim, a lease renewal, a record), each one round trip on a LAN. Queuing the tasks of one loop on one
-** connection would cost more than such a stall, and a transaction whose function cannot yield can never
-** be entered by another task half-way: conn:transaction calls its function without a yield point, so a
-** function that waits inside a transaction is an error instead of an interleaving. The stall is bounded:
+** connection would cost more than such a stall, and a transaction stays whole: conn:transaction calls its
+** function from C, so a wait inside it cannot yield (it runs the loop in place), and while it is open the
+** connection refuses every other task rather than let it write into the transaction. The stall is bounded:
 ** connecting by `connect_timeout`, statements by `statement_timeout` (both set by lufa.runs.postgres).
 **
 ** The password is taken as a lufa.secret (or a string) and lives only in libpq; every message from libpq
@@ -45,6 +45,7 @@
 typedef struct {
   PGconn *pg;      /* NULL once closed */
   int depth;       /* conn:transaction calls in progress (inner ones are savepoints) */
+  lua_State *owner;  /* the thread (task) whose transaction is open; others may not use the connection */
 } Conn;
 
 /* ---- errors ---- */
@@ -81,6 +82,9 @@ static Conn *check_conn(lua_State *L) {
   /* A broken connection (server restarted, network cut) is made again, but never inside a transaction:
   ** what that transaction did is gone, and the function must learn it. */
   if (PQstatus(c->pg) == CONNECTION_BAD && c->depth == 0) PQreset(c->pg);
+  /* Outside a task a wait drives the loop, and other tasks run: they must not write into this transaction. */
+  if (c->depth > 0 && c->owner != L)
+    raise_error(L, "busy", NULL, "the PostgreSQL connection is inside another task's transaction", NULL);
   return c;
 }
 
@@ -288,7 +292,8 @@ static void command(lua_State *L, Conn *c, const char *sql) {
 }
 
 /** conn:transaction(fn) → fn's results: fn(conn) runs between BEGIN and COMMIT; an error rolls back and
-** is raised again. Nested calls are savepoints. fn cannot wait (yield): no other task can write into it. */
+** is raised again. Nested calls are savepoints. Other tasks that use the connection meanwhile get an error
+** (code "busy"): none can write into it. */
 static int conn_transaction(lua_State *L) {
   Conn *c = check_conn(L);
   luaL_checktype(L, 2, LUA_TFUNCTION);
@@ -301,6 +306,7 @@ static int conn_transaction(lua_State *L) {
     command(L, c, sql);
   }
   c->depth++;
+  c->owner = L;
   lua_pushvalue(L, 2);
   lua_pushvalue(L, 1);
   int rc = lua_pcall(L, 1, LUA_MULTRET, 0);

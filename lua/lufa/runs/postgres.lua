@@ -134,7 +134,7 @@ function M.open(url, opts)
       type(problem) == "table" and tostring(problem.message) or tostring(problem))
   end
   return setmetatable({conn = conn, path = shown, durable = true, shared = true, owned = {}, owned_count = 0,
-    claimed = {}}, Store)
+    claimed = {}, lease_seconds = M.LEASE_SECONDS}, Store)
 end
 
 --- Writes commit as they are made: nothing to do.

@@ -424,6 +424,23 @@ describe("the PostgreSQL store", function()
     store:close()
   end)
 
+  it("is made by the first of eight processes that open a new database at once, and used by all", function()
+    local url = server:database()
+    local cmds = {}
+    for w = 1, 8 do
+      cmds[#cmds + 1] = util.shell_quote(util.lufa_binary()) .. " -e " .. util.shell_quote(string.format([[
+        local runs = require "lufa.runs"
+        local store = assert(runs.open(%q))
+        store:put_pipeline_run({runId = "run-%d", pipelineName = "P", status = "Succeeded", runStart = runs.iso8601()})
+        store:close()]], url, w)) .. " &"
+    end
+    assert(os.execute("(" .. table.concat(cmds, " ") .. " wait)"))
+    local store = assert(runs.open(url))
+    assert.are.equal(8, #store:pipeline_runs())
+    assert.are.equal(1, #store:query("SELECT version FROM lufa_schema"))
+    store:close()
+  end)
+
   it("lets four processes write to one store at once without losing a record", function()
     local url = server:database()
     assert(runs.open(url)):close()

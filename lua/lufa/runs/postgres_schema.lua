@@ -105,15 +105,20 @@ function M.migrate(conn, where)
   local v = version(conn)
   if v > M.LATEST then error(newer(where, v), 0) end
   if v == M.LATEST then return end
-  conn:transaction(function()
-    conn:query("SELECT pg_advisory_xact_lock($1)", M.LOCK_KEY)
+  -- the lock is taken before the transaction begins, so the transaction sees the tables another host's
+  -- migration made (the catalog is read afresh when a transaction starts, not when a lock is granted)
+  conn:query("SELECT pg_advisory_lock($1)", M.LOCK_KEY)
+  local ok, err = pcall(conn.transaction, conn, function()
     local now = version(conn)  -- another host may have migrated meanwhile
     if now > M.LATEST then error(newer(where, now), 0) end
+    if now == M.LATEST then return end
     if now == 0 then conn:exec("CREATE TABLE lufa_schema (version INTEGER NOT NULL)") end
     for i = now + 1, M.LATEST do conn:exec(M.migrations[i]) end
     conn:query("DELETE FROM lufa_schema")
     conn:query("INSERT INTO lufa_schema (version) VALUES ($1)", M.LATEST)
   end)
+  conn:query("SELECT pg_advisory_unlock($1)", M.LOCK_KEY)
+  if not ok then error(err, 0) end
 end
 
 return M

@@ -70,9 +70,16 @@ describe("a fleet of three schedulers on one PostgreSQL store", function()
     local store = assert(runs.open(url))
 
     local function count(sql, ...) return store:first(sql, ...).n end
-    -- halfway: kill the host that executes a run at that moment
     local victim, victim_runs
+    -- a scheduler that stopped on its own fails the test at once, with the logs
+    local function all_up()
+      for _, h in ipairs(hosts) do
+        if h ~= victim and h.proc:status() ~= "running" then error(h.name .. " stopped:\n" .. logs(hosts), 2) end
+      end
+    end
+    -- halfway: kill the host that executes a run at that moment
     util.wait_until(function()
+      all_up()
       if count("SELECT count(*) AS n FROM trigger_runs") < FIRES / 2 then return false end
       local rows = store:query("SELECT run_id, owner_host FROM pipeline_runs WHERE status = 'InProgress'")
       if #rows == 0 then return false end
@@ -90,6 +97,7 @@ describe("a fleet of three schedulers on one PostgreSQL store", function()
 
     -- the rest runs to the end: every fire time decided and every run ended
     util.wait_until(function()
+      all_up()
       return count("SELECT count(*) AS n FROM trigger_runs WHERE status <> 'InProgress'") == FIRES
         and count("SELECT count(*) AS n FROM pipeline_runs WHERE status NOT IN ('Succeeded', 'Failed', 'Cancelled')") == 0
     end, 600)

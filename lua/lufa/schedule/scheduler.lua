@@ -570,6 +570,7 @@ function Scheduler:take_over()
     if unit.kind ~= "CronSchedule" then
       for _, tr in ipairs(self.store:trigger_runs(self.scope, unit.name, {status = "InProgress"})) do
         if not self.adopted[tr.triggerRunId] and self.store:take_over_fire(self.scope, tr) then
+          tr.decisions = tr.decisions or json.array{}
           self:decide(unit, tr, "took over fire time %s from %s (its scheduler stopped)",
             tostring(tr.scheduledTime), tostring(tr.host))
           self.adopted[tr.triggerRunId] = {unit = unit, tr = tr, handled = {}, running = 0}

@@ -148,6 +148,12 @@ describe("a fleet of three schedulers on one PostgreSQL store", function()
       end
     end
     assert.are.equal(FIRES, lines)
+    p = io.popen(util.shell_quote(util.lufa_binary()) .. " runs show " .. victim_runs[1] .. " --store " ..
+      util.shell_quote(url))
+    local shown = p:read("a")
+    p:close()
+    local _, resumed = store:get_pipeline_run(victim_runs[1])
+    assert.matches("host +" .. resumed.host:gsub("%-", "%%-") .. "\n", shown)
     assert.is_nil(listing:find(server.password, 1, true))
 
     for _, h in ipairs(hosts) do

@@ -96,6 +96,7 @@ function M.show(o, store, id)
     record.runEnd ~= json.null and short_time(record.runEnd) or "-", view.seconds(record.durationInMs))
   add("  invoked by   %s (%s)", tostring(record.invokedBy and record.invokedBy.name),
     tostring(record.invokedBy and record.invokedBy.invokedByType))
+  if store.shared and info.host then add("  host         %s", info.host) end
   if record.runGroupId ~= record.runId then add("  run group    %s", record.runGroupId) end
   if info.origin and info.origin.rerunOf then add("  rerun of     %s", info.origin.rerunOf) end
   local params = compact(record.parameters, 300)

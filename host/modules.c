@@ -17,6 +17,7 @@
 #include "http.h"
 #include "loop.h"
 #include "modules.h"
+#include "postgres.h"
 #include "redact.h"
 #include "secret.h"
 #include "sqlite.h"
@@ -36,6 +37,7 @@ static const luaL_Reg native_modules[] = {
   {"lufa.fs", luaopen_lufa_fs},
   {"lufa.redact", luaopen_lufa_redact},
   {"lufa.sqlite", luaopen_lufa_sqlite},
+  {"lufa.postgres", luaopen_lufa_postgres},
   {"lufa.systemd", luaopen_lufa_systemd},
   {NULL, NULL}
 };

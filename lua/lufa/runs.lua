@@ -1,6 +1,7 @@
 --- Run records: pipeline runs and activity runs in ADF's monitoring shape, kept in a store.
 --
--- A store has this interface (the memory store below and `lufa.runs.sqlite` implement it):
+-- A store has this interface (the memory store below, `lufa.runs.sqlite` and `lufa.runs.postgres`
+-- implement it):
 --   store:put_pipeline_run(record [, meta])   save a pipeline run record at a state change; `meta` (first
 --                                             write) carries `origin` (how to load the run again)
 --   store:get_pipeline_run(run_id)            → record, info (`origin`, `owner`, `cancel`), or nil
@@ -17,6 +18,8 @@
 --   store:prune(before), store:check(), store:flush() (commit now), store:close()
 -- and, for the scheduler: claim_fire, put_trigger_run, trigger_runs, last_fire, trigger_state,
 -- set_trigger_state, runtime_states, trigger_scopes, blobs_seen, see_blob (lufa.runs.sqlite documents each).
+-- A store shared by several hosts (`store.shared`, lufa.runs.postgres) has besides: claim_resume(run_id)
+-- and take_over_fire(scope, record), which give what a dead host left to exactly one other host.
 -- `put_*` is called at every state change with the full record, before lufa acts on the change.
 -- @module lufa.runs
 local lufa = require "lufa"
@@ -339,9 +342,10 @@ function M.default_path()
   return state .. "/lufa/runs.db"
 end
 
---- Opens a store: `":memory:"` for a memory store, otherwise a SQLite file (made with its folder).
--- @param path the file (default `default_path()`)
--- @param opts passed to `lufa.runs.sqlite.open` (`busy_timeout`, `readonly`)
+--- Opens a store: `":memory:"` for a memory store, `postgresql://…` (or `postgres://…`) for a database
+-- shared by a fleet of hosts (lufa.runs.postgres), otherwise a SQLite file (made with its folder).
+-- @param path the file or URL (default `default_path()`)
+-- @param opts passed to `lufa.runs.sqlite.open` (`busy_timeout`, `readonly`) or `lufa.runs.postgres.open`
 -- @return store, or nil and a lufa.error
 function M.open(path, opts)
   if path == nil then
@@ -351,6 +355,9 @@ function M.open(path, opts)
       "cannot place the run store: " .. why .. "; give one with --store PATH or LUFA_STORE"} end
   end
   if path == ":memory:" then return M.memory() end
+  if path:match("^postgres://") or path:match("^postgresql://") then
+    return require("lufa.runs.postgres").open(path, opts)
+  end
   return require("lufa.runs.sqlite").open(path, opts)
 end
 

@@ -1,14 +1,23 @@
--- The run store interface, on the memory store and the SQLite store alike; then what only a file gives:
--- schema versions, owners that died, a secret-free file, several processes at once.
+-- The run store interface, on the memory store, the SQLite store and the PostgreSQL store alike (a server
+-- started for this file); then what only a file gives: schema versions, owners that died, a secret-free
+-- file, several processes at once; and what a store shared by hosts gives: leases across hosts, one
+-- resume of a run a dead host left, a password that appears nowhere.
 local lufa = require "lufa"
 local json = require "lufa.json"
 local secret = require "lufa.secret"
 local runs = require "lufa.runs"
 local util = require "tests.support.util"
+local pg = require "tests.support.postgres"
 
-local dir
-setup(function() dir = util.tempdir() end)
-teardown(function() os.execute("rm -rf " .. util.shell_quote(dir)) end)
+local dir, server
+setup(function()
+  dir = util.tempdir()
+  server = pg.start()
+end)
+teardown(function()
+  server:stop()
+  os.execute("rm -rf " .. util.shell_quote(dir))
+end)
 
 local n = 0
 local function fresh_path()
@@ -28,11 +37,17 @@ local function activity_record(run_id, name, status)
     output = json.object{}}
 end
 
-for _, kind in ipairs{"memory", "sqlite"} do
+local function where(kind)
+  if kind == "memory" then return ":memory:" end
+  if kind == "postgresql" then return (server:database()) end
+  return fresh_path()
+end
+
+for _, kind in ipairs{"memory", "sqlite", "postgresql"} do
   describe("the " .. kind .. " store", function()
     local store
     before_each(function()
-      store = assert(runs.open(kind == "memory" and ":memory:" or fresh_path()))
+      store = assert(runs.open(where(kind)))
     end)
     after_each(function() store:close() end)
 
@@ -279,6 +294,182 @@ describe("the SQLite store", function()
       assert.are.equal(3, #store:activity_runs(r.runId))
     end
     assert.are.equal("ok", store:check())
+    store:close()
+  end)
+end)
+
+describe("the PostgreSQL store", function()
+  local function child(url, script, env)
+    return os.execute((env or "") .. " " .. util.shell_quote(util.lufa_binary()) .. " -e " ..
+      util.shell_quote(string.format(script, url)) .. " >/dev/null 2>&1")
+  end
+
+  it("names itself without the password, and a refused password appears in no error", function()
+    local url = server:database()
+    local store = assert(runs.open(url))
+    assert.is_nil(store.path:find(server.password, 1, true))
+    assert.matches("^postgresql://lufa@127%.0%.0%.1:%d+/db%d+$", store.path)
+    store:close()
+    local wrong = "not-the-password-" .. runs.guid()
+    local s, err = runs.open((url:gsub(server.password, wrong)))
+    assert.is_nil(s)
+    assert.matches("password authentication failed", tostring(err))
+    assert.is_nil(tostring(err):find(wrong, 1, true))
+    assert.matches("127%.0%.0%.1", tostring(err))  -- says which server
+  end)
+
+  it("is selected by postgres:// too, and a bad URL is named", function()
+    local url = server:database():gsub("^postgresql://", "postgres://")
+    local store = assert(runs.open(url))
+    assert.are.equal("ok", store:check())
+    store:close()
+    local s, err = runs.open("postgresql://lufa@127.0.0.1:notaport/db")
+    assert.is_nil(s)
+    assert.matches("notaport", tostring(err))
+  end)
+
+  it("refuses a store written by a newer lufa and leaves it untouched", function()
+    local url = server:database()
+    local store = assert(runs.open(url))
+    store:query("UPDATE lufa_schema SET version = 99")
+    store:close()
+    local s, err = runs.open(url)
+    assert.is_nil(s)
+    assert.are.equal("newer_schema", err.code)
+    assert.matches("schema version 99", tostring(err))
+    store = assert(require("lufa.postgres").connect(require("lufa.runs.postgres").parse_url(url)))
+    assert.are.equal(99, store:first("SELECT version FROM lufa_schema").version)
+    store:close()
+  end)
+
+  it("takes a run whose host died for Interrupted once its lease ran out, and gives its resume to one host", function()
+    local url = server:database()
+    local id = runs.guid()
+    child(url, [[
+      local runs = require "lufa.runs"
+      local store = assert(runs.open(%q))
+      store:put_pipeline_run({runId = "]] .. id .. [[", pipelineName = "P", status = "InProgress", runStart = runs.iso8601()})
+      store:put_activity_run({activityRunId = "a1", pipelineRunId = "]] .. id .. [[", activityName = "A", status = "InProgress"})
+      store:own("]] .. id .. [[")
+      os.execute("kill -9 " .. io.open("/proc/self/stat"):read("n"))]], "LUFA_HOST_ID=gone-host LUFA_LEASE_SECONDS=1")
+    local a, b = assert(runs.open(url)), assert(runs.open(url))
+    local _, info = a:get_pipeline_run(id)
+    assert.are.equal("gone-host", info.host)
+    local reaped = {}
+    util.wait_until(function()
+      for _, r in ipairs(a:reap()) do reaped[#reaped + 1] = r end
+      return #reaped > 0
+    end, 30)
+    assert.are.equal(1, #reaped)
+    assert.are.equal(0, #b:reap())  -- once
+    local rec = a:get_pipeline_run(id)
+    assert.are.equal("Interrupted", rec.status)
+    assert.matches("gone%-host", rec.message)
+    assert.are.equal("Interrupted", a:activity_runs(id)[1].status)
+    assert.is_true(b:claim_resume(id))
+    assert.is_false(a:claim_resume(id))  -- b resumes it; its lease is alive
+    -- the listing now names the host that resumes it
+    assert.are.equal(require("lufa.runs.owner").self().host, a:pipeline_runs()[1].host)
+    a:close()
+    b:close()
+  end)
+
+  it("does not reap a run whose owner on another host keeps its lease", function()
+    local url = server:database()
+    local store = assert(runs.open(url))
+    local id = runs.guid()
+    store:put_pipeline_run(pipeline_record(id))
+    store:query("UPDATE pipeline_runs SET owner = $1, owner_host = 'elsewhere' WHERE run_id = $2",
+      json.encode{host = "elsewhere", pid = 1, start = "1", boot = "x"}, id)
+    assert.are.equal(0, #store:reap())
+    assert.are.equal("InProgress", store:get_pipeline_run(id).status)
+    store:close()
+  end)
+
+  it("delivers a cancel request from another process to the run's owner", function()
+    local url = server:database()
+    local store = assert(runs.open(url))
+    local id = runs.guid()
+    store:put_pipeline_run(pipeline_record(id))
+    local reason
+    store:own(id, function(r) reason = r end)
+    assert(child(url, [[
+      local store = assert(require("lufa.runs").open(%q))
+      assert(store:request_cancel("]] .. id .. [[", "from another host"))
+      store:close()]]))
+    util.wait_until(function() return reason ~= nil end, 10)
+    assert.are.equal("from another host", reason)
+    store:disown(id)
+    store:close()
+  end)
+
+  it("never writes a secret: markers instead, and credential-shaped text scrubbed", function()
+    local url = server:database()
+    local store = assert(runs.open(url))
+    local id = runs.guid()
+    local key = "c2VjcmV0LWtleS10aGF0LW11c3Qtbm90LWxlYWs="
+    store:put_pipeline_run(pipeline_record(id, {parameters = {apiKey = tostring(secret(key))},
+      message = "https://a.blob.core.windows.net/c/m?sv=2020&sig=" .. "Zm9vYmFyc2lnbmF0dXJl" .. "&se=x"}))
+    store:put_activity_run({activityRunId = "x", pipelineRunId = id, activityName = "A", status = "Succeeded",
+      output = {token = secret(key)}})
+    store:journal_put(id, "A/job", {note = secret(key)})
+    local dump = {}
+    for _, t in ipairs{"pipeline_runs", "activity_runs", "journal"} do
+      for _, row in ipairs(store:query("SELECT row_to_json(t)::text AS j FROM " .. t .. " t")) do dump[#dump + 1] = row.j end
+    end
+    local text = table.concat(dump, "\n")
+    assert.truthy(text:find(id, 1, true))
+    assert.is_nil(text:find(key, 1, true))
+    assert.is_nil(text:find("Zm9vYmFyc2lnbmF0dXJl", 1, true))
+    store:close()
+  end)
+
+  it("is made by the first of eight processes that open a new database at once, and used by all", function()
+    local url = server:database()
+    local cmds = {}
+    for w = 1, 8 do
+      cmds[#cmds + 1] = util.shell_quote(util.lufa_binary()) .. " -e " .. util.shell_quote(string.format([[
+        local runs = require "lufa.runs"
+        local store = assert(runs.open(%q))
+        store:put_pipeline_run({runId = "run-%d", pipelineName = "P", status = "Succeeded", runStart = runs.iso8601()})
+        store:close()]], url, w)) .. " &"
+    end
+    assert(os.execute("(" .. table.concat(cmds, " ") .. " wait)"))
+    local store = assert(runs.open(url))
+    assert.are.equal(8, #store:pipeline_runs())
+    assert.are.equal(1, #store:query("SELECT version FROM lufa_schema"))
+    store:close()
+  end)
+
+  it("lets four processes write to one store at once without losing a record", function()
+    local url = server:database()
+    assert(runs.open(url)):close()
+    local script = [[
+      local runs = require "lufa.runs"
+      local store = assert(runs.open(%q))
+      for i = 1, 50 do
+        local id = string.format("%%08d-0000-4000-8000-%%012d", %d, i)
+        store:put_pipeline_run({runId = id, pipelineName = "P%d", status = "InProgress", runStart = runs.iso8601()})
+        for a = 1, 3 do
+          store:put_activity_run({activityRunId = id .. "-" .. a, pipelineRunId = id, activityName = "A" .. a,
+            status = "Succeeded"})
+        end
+        store:put_pipeline_run({runId = id, pipelineName = "P%d", status = "Succeeded", runStart = runs.iso8601()})
+      end
+      store:close()]]
+    local cmds = {}
+    for w = 1, 4 do
+      cmds[#cmds + 1] = util.shell_quote(util.lufa_binary()) .. " -e " ..
+        util.shell_quote(string.format(script, url, w, w, w)) .. " &"
+    end
+    assert(os.execute("(" .. table.concat(cmds, " ") .. " wait)"))
+    local store = assert(runs.open(url))
+    local all = store:pipeline_runs()
+    assert.are.equal(200, #all)
+    for _, r in ipairs(all) do
+      assert.are.equal("Succeeded", r.status)
+      assert.are.equal(3, #store:activity_runs(r.runId))
+    end
     store:close()
   end)
 end)

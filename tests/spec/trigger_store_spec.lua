@@ -1,12 +1,20 @@
--- The scheduler's records in the run store, on the memory store and the SQLite store alike: a fire time
--- claimed once, trigger runs by status and time, runtime states, blobs seen; then what only a file gives:
--- two processes' stores claiming the same fire time, and prune keeping each trigger's latest fire time.
+-- The scheduler's records in the run store, on the memory, SQLite and PostgreSQL stores alike: a fire time
+-- claimed once, trigger runs by status and time, runtime states, blobs seen; then what a shared store
+-- gives: two processes' stores claiming the same fire time, prune keeping each trigger's latest fire time,
+-- and (PostgreSQL) a fire time of a dead scheduler taken over by one host.
 local runs = require "lufa.runs"
 local util = require "tests.support.util"
+local pg = require "tests.support.postgres"
 
-local dir
-setup(function() dir = util.tempdir() end)
-teardown(function() os.execute("rm -rf " .. util.shell_quote(dir)) end)
+local dir, server
+setup(function()
+  dir = util.tempdir()
+  server = pg.start()
+end)
+teardown(function()
+  server:stop()
+  os.execute("rm -rf " .. util.shell_quote(dir))
+end)
 
 local n = 0
 local function fresh_path()
@@ -21,10 +29,16 @@ local function record(t, status)
     scheduledTime = runs.iso8601(t), status = status or "InProgress", triggeredPipelines = {}}
 end
 
-for _, kind in ipairs{"memory", "sqlite"} do
+local function where(kind)
+  if kind == "memory" then return ":memory:" end
+  if kind == "postgresql" then return (server:database()) end
+  return fresh_path()
+end
+
+for _, kind in ipairs{"memory", "sqlite", "postgresql"} do
   describe("the " .. kind .. " store's trigger records", function()
     local store
-    before_each(function() store = assert(runs.open(kind == "memory" and ":memory:" or fresh_path())) end)
+    before_each(function() store = assert(runs.open(where(kind))) end)
     after_each(function() store:close() end)
 
     it("claim a fire time once per scope and trigger (names in any case)", function()
@@ -82,33 +96,65 @@ for _, kind in ipairs{"memory", "sqlite"} do
   end)
 end
 
-describe("the SQLite store shared by two processes' handles", function()
-  it("gives a fire time to exactly one of them", function()
-    local path = fresh_path()
-    local a, b = assert(runs.open(path)), assert(runs.open(path))
-    assert.is_true(a:claim_fire("f", "Nightly", T0, record(T0)))
-    a:flush()
-    assert.is_false(b:claim_fire("f", "Nightly", T0, record(T0)))
-    assert.is_true(b:claim_fire("f", "Nightly", T0 + 60, record(T0 + 60)))
-    b:flush()
-    assert.is_false(a:claim_fire("f", "Nightly", T0 + 60, record(T0 + 60)))
+for _, kind in ipairs{"sqlite", "postgresql"} do
+  describe("the " .. kind .. " store shared by two processes' handles", function()
+    it("gives a fire time to exactly one of them", function()
+      local path = where(kind)
+      local a, b = assert(runs.open(path)), assert(runs.open(path))
+      assert.is_true(a:claim_fire("f", "Nightly", T0, record(T0)))
+      a:flush()
+      assert.is_false(b:claim_fire("f", "Nightly", T0, record(T0)))
+      assert.is_true(b:claim_fire("f", "Nightly", T0 + 60, record(T0 + 60)))
+      b:flush()
+      assert.is_false(a:claim_fire("f", "Nightly", T0 + 60, record(T0 + 60)))
+      a:close()
+      b:close()
+    end)
+
+    it("prunes old trigger runs but keeps each trigger's latest and those still in progress", function()
+      local store = assert(runs.open(where(kind)))
+      for i = 0, 4 do
+        local r = record(T0 + i * 3600, i == 1 and "InProgress" or "Succeeded")
+        store:claim_fire("f", "Hourly", T0 + i * 3600, r)
+      end
+      store:claim_fire("f", "Daily", T0, record(T0, "Succeeded"))
+      store:prune(T0 + 10 * 86400)
+      local left = {}
+      for _, r in ipairs(store:trigger_runs("f", "Hourly")) do left[#left + 1] = r.scheduledTime end
+      assert.are.same({runs.iso8601(T0 + 3600), runs.iso8601(T0 + 4 * 3600)}, left)
+      assert.are.equal(1, #store:trigger_runs("f", "Daily"))
+      assert.are.equal(T0 + 4 * 3600, store:last_fire("f", "Hourly"))
+      store:close()
+    end)
+  end)
+end
+
+describe("the PostgreSQL store", function()
+  local function child(url, script, env)
+    return os.execute((env or "") .. " " .. util.shell_quote(util.lufa_binary()) .. " -e " ..
+      util.shell_quote(string.format(script, url)) .. " >/dev/null 2>&1")
+  end
+
+  it("gives the fire time of a scheduler that died to exactly one of the hosts that take it over", function()
+    local url = where("postgresql")
+    -- a scheduler on another host claims a fire time and dies; its lease is one second
+    child(url, [[
+      local runs = require "lufa.runs"
+      local store = assert(runs.open(%q))
+      assert(store:claim_fire("f", "Nightly", ]] .. T0 .. [[, {triggerRunId = "tr-1", triggerName = "Nightly",
+        triggerType = "ScheduleTrigger", status = "InProgress", triggeredPipelines = {P = "run-1"}}))
+      os.execute("kill -9 " .. io.open("/proc/self/stat"):read("n"))]], "LUFA_HOST_ID=gone LUFA_LEASE_SECONDS=1")
+    local a, b = assert(runs.open(url)), assert(runs.open(url))
+    local tr = a:trigger_runs("f", "Nightly")[1]
+    assert.are.equal("gone", tr.host)
+    util.wait_until(function() return a:take_over_fire("f", tr) end, 30)
+    assert.is_false(b:take_over_fire("f", tr))   -- a holds it now, with a live lease
+    assert.is_false(a:take_over_fire("f", {triggerRunId = "no-such-fire"}))
+    assert.are.equal(require("lufa.runs.owner").self().host, b:trigger_runs("f", "Nightly")[1].host)
+    tr.status = "Succeeded"
+    a:put_trigger_run("f", tr)
+    assert.is_false(b:take_over_fire("f", tr))   -- ended: nothing to take over
     a:close()
     b:close()
-  end)
-
-  it("prunes old trigger runs but keeps each trigger's latest and those still in progress", function()
-    local store = assert(runs.open(fresh_path()))
-    for i = 0, 4 do
-      local r = record(T0 + i * 3600, i == 1 and "InProgress" or "Succeeded")
-      store:claim_fire("f", "Hourly", T0 + i * 3600, r)
-    end
-    store:claim_fire("f", "Daily", T0, record(T0, "Succeeded"))
-    store:prune(T0 + 10 * 86400)
-    local left = {}
-    for _, r in ipairs(store:trigger_runs("f", "Hourly")) do left[#left + 1] = r.scheduledTime end
-    assert.are.same({runs.iso8601(T0 + 3600), runs.iso8601(T0 + 4 * 3600)}, left)
-    assert.are.equal(1, #store:trigger_runs("f", "Daily"))
-    assert.are.equal(T0 + 4 * 3600, store:last_fire("f", "Hourly"))
-    store:close()
   end)
 end)

@@ -57,11 +57,14 @@ function M.list(o, store)
     stdout("no runs", (next(filter) or since) and " match" or " recorded", " in ", store.path, "\n")
     return 0
   end
-  local lines = {string.format("%-36s  %-24s %-12s %-20s %9s  %s", "RUN ID", "PIPELINE", "STATUS", "START (UTC)",
-    "DURATION", "TRIGGER")}
+  -- a store shared by a fleet also says which host ran what
+  local host = store.shared and function(r) return string.format("  %-16s", tostring(r.host or "")) end
+    or function() return "" end
+  local lines = {string.format("%-36s  %-24s %-12s %-20s %9s%s  %s", "RUN ID", "PIPELINE", "STATUS", "START (UTC)",
+    "DURATION", host{host = "HOST"}, "TRIGGER")}
   for _, r in ipairs(list) do
-    lines[#lines + 1] = string.format("%-36s  %-24s %-12s %-20s %9s  %s", r.runId, r.pipelineName, r.status,
-      short_time(r.runStart), view.seconds(r.durationInMs), trigger_of(r))
+    lines[#lines + 1] = string.format("%-36s  %-24s %-12s %-20s %9s%s  %s", r.runId, r.pipelineName, r.status,
+      short_time(r.runStart), view.seconds(r.durationInMs), host(r), trigger_of(r))
   end
   if more then lines[#lines + 1] = string.format("(the newest %d; --limit N shows more)", limit) end
   stdout(table.concat(lines, "\n"), "\n")
@@ -93,6 +96,7 @@ function M.show(o, store, id)
     record.runEnd ~= json.null and short_time(record.runEnd) or "-", view.seconds(record.durationInMs))
   add("  invoked by   %s (%s)", tostring(record.invokedBy and record.invokedBy.name),
     tostring(record.invokedBy and record.invokedBy.invokedByType))
+  if store.shared and info.host then add("  host         %s", info.host) end
   if record.runGroupId ~= record.runId then add("  run group    %s", record.runGroupId) end
   if info.origin and info.origin.rerunOf then add("  rerun of     %s", info.origin.rerunOf) end
   local params = compact(record.parameters, 300)

@@ -1,7 +1,9 @@
 --- Who executes a run: this process's identity, and whether a recorded owner is still alive.
 -- An owner is `{host, pid, start, boot}`: the host name, the process id, the process's start time in clock
 -- ticks since boot and the boot id, so a process id reused after the owner died (or after a reboot) is not
--- mistaken for the owner. Owners on other hosts are judged by their lease instead.
+-- mistaken for the owner. Owners on other hosts are judged by their lease instead. The host is the
+-- environment variable `LUFA_HOST_ID` when set (hosts of a fleet that share a host name, such as
+-- containers, must each set their own), else the host name.
 -- @module lufa.runs.owner
 local M = {}
 
@@ -25,11 +27,18 @@ local function stat_of(pid)
 end
 
 local me
+--- This host's name in run records: `LUFA_HOST_ID`, else the host name.
+function M.host_id()
+  local id = os.getenv("LUFA_HOST_ID")
+  if id and id ~= "" then return id end
+  return ((read("/proc/sys/kernel/hostname") or "localhost"):gsub("%s+$", ""))
+end
+
 --- This process: `{host, pid, start, boot}`.
 function M.self()
   if me then return me end
   local pid, start = stat_of("self")
-  me = {host = (read("/proc/sys/kernel/hostname") or "localhost"):gsub("%s+$", ""), pid = pid or 0,
+  me = {host = M.host_id(), pid = pid or 0,
     start = start or "", boot = (read("/proc/sys/kernel/random/boot_id") or ""):gsub("%s+$", "")}
   return me
 end

@@ -5,6 +5,12 @@
 -- time is acted on once, however often lufa restarts and however many schedulers share the store. Each
 -- decision is logged as one line and kept in the trigger run's record.
 --
+-- On a store shared by several hosts (`store.shared`: PostgreSQL), N schedulers of one factory act on each
+-- fire time once between them, and every few seconds each looks for what a host that died left: its
+-- interrupted runs are resumed, and the runs of its fire times that had not started yet (or were queued)
+-- are started under the run ids the fire time recorded, each by exactly one host (`take_over_fire`,
+-- `claim_resume`).
+--
 --   local sched = scheduler.new{factory = f, store = store, clock = clock.real(), log = print}
 --   sched:start()          -- the service (`lufa schedule`)
 --   sched:drain(60)        -- stop firing; let runs finish for 60 s, then cancel them
@@ -27,6 +33,8 @@ Scheduler.__index = Scheduler
 M.ONCE_LIMIT = 100
 --- How often lufa notices `lufa trigger start|stop` made by another process (seconds).
 M.STATE_POLL_SECONDS = 5
+--- How often a scheduler on a shared store looks for what a dead host left (real seconds; at most its lease).
+M.TAKEOVER_POLL_SECONDS = 5
 
 local function iso(t) return runs.iso8601(t) end
 local function short(t) return os.date("!%Y-%m-%d %H:%M:%SZ", math.floor(t)) end
@@ -64,9 +72,9 @@ end
 
 -- ---------------------------------------------------------------- starting pipeline runs
 
--- Starts (or queues, beyond the pipeline's `concurrency`) a run of pipeline `ref` for a fire.
--- `done(record)` is called when the run ends.
-function Scheduler:start_pipeline(unit, record, ref, trigger_info, body, done)
+-- Starts (or queues, beyond the pipeline's `concurrency`) a run of pipeline `ref` for a fire, under
+-- `run_id` when the fire time recorded one. `done(record)` is called when the run ends.
+function Scheduler:start_pipeline(unit, record, ref, trigger_info, body, done, run_id)
   local factory = self.factory
   local params, perr = evaluate_parameters(ref.parameters, trigger_info.scope, body)
   if not params then
@@ -78,7 +86,7 @@ function Scheduler:start_pipeline(unit, record, ref, trigger_info, body, done)
   local limit = plan and L.int(L.dig(plan.entry.resource, "properties", "concurrency"))
   local key = ref.name:lower()
   local active = self.active[key] or 0
-  local run_id = runs.guid()
+  run_id = run_id or runs.guid()
   record.triggeredPipelines[ref.name] = run_id
   local start = function()
     self.active[key] = (self.active[key] or 0) + 1
@@ -141,6 +149,12 @@ end
 -- @return the trigger run record, or nil when the fire time was already claimed
 function Scheduler:fire(unit, scheduled, info, on_end)
   local record = trigger_run(unit, scheduled, info.record)
+  -- the run ids are part of the claim: a host that takes the fire time over starts these, not new ones
+  local ids = {}
+  for _, ref in ipairs(unit.pipelines) do
+    ids[ref] = runs.guid()
+    record.triggeredPipelines[ref.name] = ids[ref]
+  end
   if not self.store:claim_fire(self.scope, unit.name, scheduled, record) then
     self:log(unit, "fire time %s was already taken (by an earlier or another scheduler)", short(scheduled))
     return nil
@@ -158,7 +172,7 @@ function Scheduler:fire(unit, scheduled, info, on_end)
     end
   end
   for _, ref in ipairs(unit.pipelines) do
-    self:start_pipeline(unit, record, ref, info, info.body, done)
+    self:start_pipeline(unit, record, ref, info, info.body, done, ids[ref])
   end
   self.store:put_trigger_run(self.scope, record)
   return record
@@ -416,7 +430,7 @@ function M.new(opts)
     clock = opts.clock or require("lufa.schedule.clock").real(),
     log_fn = opts.log or function(line) io.stderr:write(line, "\n") end,
     grace = opts.grace, poll = opts.poll, on_event = opts.on_event,
-    units = {}, active = {}, queued = {}, running = {}}, Scheduler)
+    units = {}, active = {}, queued = {}, running = {}, adopted = {}}, Scheduler)
   sched.scope = opts.scope or (opts.factory and opts.factory.origin and opts.factory.origin.factory) or "lufa"
   local problems = {}
   if opts.factory then
@@ -484,6 +498,95 @@ function Scheduler:resume_interrupted()
   end
 end
 
+-- ---------------------------------------------------------------- what a dead host left (shared stores)
+
+local ENDED = {Succeeded = true, Failed = true, Cancelled = true, Skipped = true}
+
+-- The trigger's pipeline reference of this name.
+local function pipeline_ref(unit, name)
+  for _, ref in ipairs(unit.pipelines) do
+    if ref.name:lower() == name:lower() then return ref end
+  end
+end
+
+-- What `@trigger()` gave the fire time, again from its record.
+local function trigger_scope_of(tr)
+  local scope = json.object{scheduledTime = tr.scheduledTime, startTime = iso(runs.wall_time())}
+  if tr.windowStartTime then
+    scope.outputs = json.object{windowStartTime = tr.windowStartTime, windowEndTime = tr.windowEndTime}
+  end
+  return scope
+end
+
+-- An adopted fire time ends when each of its runs has: the trigger run takes their outcome.
+function Scheduler:settle(a)
+  if a.running > 0 then return end
+  local failed = false
+  for _, run_id in pairs(a.tr.triggeredPipelines or {}) do
+    local rec = self.store:get_pipeline_run(run_id)
+    if not rec or not ENDED[rec.status] then return end
+    if rec.status ~= "Succeeded" then failed = true end
+  end
+  a.tr.status = failed and "Failed" or "Succeeded"
+  self.store:put_trigger_run(self.scope, a.tr)
+  self.adopted[a.tr.triggerRunId] = nil
+end
+
+-- Continues an adopted fire time: its interrupted runs resumed, those that never started started (under
+-- their recorded ids), those still shown executing left for the next look (their owner's lease decides).
+function Scheduler:continue_fire(a)
+  local unit, tr = a.unit, a.tr
+  local function done()
+    a.running = a.running - 1
+    self:settle(a)
+  end
+  for pname, run_id in pairs(tr.triggeredPipelines or {}) do
+    if not a.handled[pname] then
+      local rec = self.store:get_pipeline_run(run_id)
+      local ref = pipeline_ref(unit, pname)
+      if (not rec or rec.status == "Queued") and ref then
+        a.handled[pname], a.running = true, a.running + 1
+        self:decide(unit, tr, "starting run %s of %s: the fire time's scheduler stopped before it started", run_id, pname)
+        self:start_pipeline(unit, tr, ref, {scope = trigger_scope_of(tr)}, nil, done, run_id)
+      elseif rec and rec.status == "Interrupted" then
+        a.handled[pname] = true
+        if self.store:claim_resume(run_id) then
+          local handle, err = self.factory:resume(run_id, {on_event = self.on_event})
+          if handle then
+            a.running = a.running + 1
+            self:decide(unit, tr, "resumed run %s of %s (its host stopped)", run_id, pname)
+            self:track(unit, handle, done)
+          else
+            self:decide(unit, tr, "cannot resume run %s: %s", run_id, tostring(err))
+          end
+        end
+      elseif not rec or ENDED[rec.status] then
+        a.handled[pname] = true
+      end
+    end
+  end
+  self.store:put_trigger_run(self.scope, tr)
+  self:settle(a)
+end
+
+-- Looks for fire times in progress whose scheduler is gone, takes each (one host wins it) and continues it.
+function Scheduler:take_over()
+  self.store:reap()
+  for _, unit in ipairs(self.units) do
+    if unit.kind ~= "CronSchedule" then
+      for _, tr in ipairs(self.store:trigger_runs(self.scope, unit.name, {status = "InProgress"})) do
+        if not self.adopted[tr.triggerRunId] and self.store:take_over_fire(self.scope, tr) then
+          tr.decisions = tr.decisions or json.array{}
+          self:decide(unit, tr, "took over fire time %s from %s (its scheduler stopped)",
+            tostring(tr.scheduledTime), tostring(tr.host))
+          self.adopted[tr.triggerRunId] = {unit = unit, tr = tr, handled = {}, running = 0}
+        end
+      end
+    end
+  end
+  for _, a in pairs(self.adopted) do self:continue_fire(a) end
+end
+
 -- Wakes the scheduler's task from its sleep (a run ended, a drain began).
 function Scheduler:notify()
   if self.sleeper then self.sleeper:cancel("wake") end
@@ -491,7 +594,9 @@ end
 
 function Scheduler:loop(mode)
   local now = self.clock.now()
-  self:resume_interrupted()
+  local shared = self.store.shared and self.store.take_over_fire
+  local taken_over = lufa.now()
+  if shared then self:take_over() else self:resume_interrupted() end
   local enabled = {}
   for _, unit in ipairs(self.units) do
     enabled[unit] = self:started(unit)
@@ -504,6 +609,12 @@ function Scheduler:loop(mode)
   local states_checked = now
   while not self.draining do
     now = self.clock.now()
+    if shared and lufa.now() - taken_over >= math.min(M.TAKEOVER_POLL_SECONDS, self.store.lease_seconds or math.huge) then
+      taken_over = lufa.now()
+      local ok, err = pcall(self.take_over, self)
+      if not ok then self:log(nil, "looking for what stopped hosts left failed: %s",
+        type(err) == "table" and tostring(err.message) or tostring(err)) end
+    end
     if mode ~= "once" and now - states_checked >= M.STATE_POLL_SECONDS then
       states_checked = now
       local states = self:runtime_states()

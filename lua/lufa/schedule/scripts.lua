@@ -174,10 +174,13 @@ function M.Unit.act(unit, sched, now)
   end
 end
 
--- Where a run's output goes: logs/NAME/RUN_ID.log beside the store (or in the state folder).
+-- Where a run's output goes: logs/NAME/RUN_ID.log beside the store file (or in the state folder, for a
+-- memory store and a database server's).
 local function log_path(unit, run_id)
-  local base = unit.store_path and unit.store_path ~= ":memory:" and unit.store_path:match("^(.*)/[^/]*$")
-    or (runs.default_path() or "/tmp/lufa"):match("^(.*)/[^/]*$")
+  local file = unit.store_path and unit.store_path ~= ":memory:" and not unit.store_path:find("^postgres")
+  local default = runs.default_path()
+  if not default or default:find("^postgres") then default = "/tmp/lufa/runs.db" end
+  local base = file and unit.store_path:match("^(.*)/[^/]*$") or default:match("^(.*)/[^/]*$")
   local dir = base .. "/logs/" .. unit.name:gsub("[^%w%-_.]", "_")
   fs.mkdir(dir, "700", true)
   return dir .. "/" .. run_id .. ".log"

@@ -19,6 +19,7 @@
 #include "modules.h"
 #include "redact.h"
 #include "secret.h"
+#include "server.h"
 #include "sqlite.h"
 #include "xml.h"
 #include "process.h"
@@ -36,6 +37,7 @@ static const luaL_Reg native_modules[] = {
   {"lufa.fs", luaopen_lufa_fs},
   {"lufa.redact", luaopen_lufa_redact},
   {"lufa.sqlite", luaopen_lufa_sqlite},
+  {"lufa.server", luaopen_lufa_server},
   {"lufa.systemd", luaopen_lufa_systemd},
   {NULL, NULL}
 };

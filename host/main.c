@@ -15,8 +15,9 @@
 
 static const char *progname = "lufa";
 
-/* Subcommands implemented in Lua by lufa.cli (run, validate, runs, rerun, resume, schedule, trigger). */
-static const char *const commands[] = {"run", "validate", "runs", "rerun", "resume", "schedule", "trigger", NULL};
+/* Subcommands implemented in Lua by lufa.cli (run, validate, runs, rerun, resume, schedule, trigger, serve). */
+static const char *const commands[] = {"run", "validate", "runs", "rerun", "resume", "schedule", "trigger", "serve",
+                                       NULL};
 
 static void usage(FILE *out) {
   fprintf(out,
@@ -29,10 +30,12 @@ static void usage(FILE *out) {
     "       %s validate FACTORY [--override FILE] [--json]\n"
     "       %s runs list|show|cancel|prune|check ...   %s rerun RUN_ID   %s resume RUN_ID\n"
     "       %s schedule FACTORY [--next N | --once]   %s trigger start|stop NAME\n"
+    "       %s serve [--port N] [--bind ADDRESS] [--store PATH]   run history pages for a browser\n"
     "       (%s run --help lists their options)\n"
     "With no script and no -e, starts an interactive prompt. After the script ends, lufa runs\n"
     "its tasks until none is left. Lua modules: %s (override with LUFA_PATH).\n",
-    progname, progname, progname, progname, progname, progname, progname, progname, progname, lufa_lua_dir());
+    progname, progname, progname, progname, progname, progname, progname, progname, progname, progname,
+    lufa_lua_dir());
 }
 
 /* Message handler: a traceback, honouring __tostring for error objects. */

@@ -1,4 +1,4 @@
---- lufa.cli: the `lufa run`, `validate`, `runs`, `rerun` and `resume` commands.
+--- lufa.cli: the `lufa run`, `validate`, `runs`, `rerun`, `resume`, `schedule`, `trigger` and `serve` commands.
 -- `main(command, ...)` returns the process exit status: 0 only when the run succeeded (or the factory
 -- is valid); 1 when the run failed; 2 for bad usage, an invalid factory or an unusable store; 128 + the
 -- signal number when a signal cancelled the run (130 SIGINT, 143 SIGTERM, 129 SIGHUP).
@@ -26,6 +26,7 @@ usage: lufa run FACTORY PIPELINE [options]       run a pipeline; its run is reco
        lufa schedule FACTORY --next N [--from TIME] [--json]   the next fire times, nothing run
        lufa schedule FACTORY --once              run what fell due since the last check, then exit
        lufa trigger start|stop NAME [FACTORY]    start or stop a trigger (kept in the store)
+       lufa serve [--port N] [--bind ADDRESS] [--token T] [--factory DIR]   run history pages in a browser
 options:
   --store PATH           the run store (default: LUFA_STORE, else $XDG_STATE_HOME/lufa/runs.db);
                          ':memory:' records nothing beyond the process
@@ -40,6 +41,11 @@ schedule options:
   --grace S              a ScheduleTrigger fire time missed by at most S seconds still runs (default 0)
   --drain-grace S        on SIGTERM, runs in progress get S seconds to finish before they are cancelled (60)
   --poll S               how often BlobEventsTriggers list their container (30)
+serve options:
+  --port N               the port (default 8470; 0 picks a free one)
+  --bind ADDRESS         the address to listen on (default 127.0.0.1); off loopback a token is required
+  --token T              that token (default: a random one, printed in the address)
+  --factory DIR          also list this factory's triggers (repeatable)
 RUN_ID may be shortened to a unique prefix.
 ]]
 
@@ -52,7 +58,8 @@ local VALUED = {["--override"] = "override", ["--activities"] = "activities", ["
   ["--from"] = "from", ["--pipeline"] = "pipeline", ["--status"] = "status", ["--since"] = "since",
   ["--limit"] = "limit", ["--older-than"] = "older_than", ["--trigger"] = "trigger", ["--wait"] = "wait",
   ["--param"] = "param", ["-p"] = "param", ["--schedules"] = "schedules", ["--grace"] = "grace",
-  ["--drain-grace"] = "drain_grace", ["--poll"] = "poll", ["--next"] = "next", ["--from"] = "from"}
+  ["--drain-grace"] = "drain_grace", ["--poll"] = "poll", ["--next"] = "next", ["--from"] = "from",
+  ["--port"] = "port", ["--bind"] = "bind", ["--token"] = "token", ["--factory"] = "factory"}
 local FLAGS = {["--json"] = "json", ["--quiet"] = "quiet", ["-q"] = "quiet", ["--from-failure"] = "from_failure",
   ["-h"] = "help", ["--help"] = "help", ["--once"] = "once", ["--verbose"] = "verbose", ["-v"] = "verbose"}
 
@@ -73,6 +80,9 @@ local function parse(args)
         o.params[k] = val
       elseif key == "activities" then
         o.activities[#o.activities + 1] = v
+      elseif key == "factory" then
+        o.factories = o.factories or {}
+        o.factories[#o.factories + 1] = v
       else
         o[key] = v
       end
@@ -253,6 +263,10 @@ end
 
 function M.trigger(o)
   return require("lufa.cli.schedule").trigger(o, schedule_context())
+end
+
+function M.serve(o)
+  return require("lufa.cli.serve").serve(o, schedule_context())
 end
 
 --- Entry point: `main("run", args...)`.

@@ -46,8 +46,11 @@ form.inline { display: inline; margin-right: 6px; }
 .gantt .row.head { font-size: 12px; color: #5f6368; background: #f1f3f4; }
 .gantt .name { padding: 2px 10px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .gantt .name small { color: #5f6368; }
-.gantt .lane { position: relative; height: 16px; margin: 0 8px; background: repeating-linear-gradient(90deg, transparent 0 9.9%, #f1f3f4 9.9% 10%); }
-.gantt .bar { position: absolute; top: 0; height: 16px; border-radius: 3px; min-width: 3px; background: var(--mute); }
+.gantt .lane { position: relative; height: 16px; margin: 0 8px; border-left: 1px solid var(--line); border-right: 1px solid var(--line); }
+.gantt .bar { position: absolute; top: 0; height: 16px; border-radius: 3px; min-width: 3px; }
+.gantt .bar.st-succeeded { background: var(--ok); } .gantt .bar.st-failed { background: var(--fail); }
+.gantt .bar.st-cancelled, .gantt .bar.st-skipped, .gantt .bar.st-inactive { background: var(--mute); }
+.gantt .bar.st-interrupted, .gantt .bar.st-canceling { background: var(--warn); }
 .gantt .bar.st-inprogress { background: repeating-linear-gradient(45deg, var(--run) 0 6px, #4a90f0 6px 12px); }
 .gantt .dur { text-align: right; padding-right: 10px; font-size: 12px; color: #5f6368; }
 .gantt details > summary { list-style: none; cursor: pointer; }

@@ -169,7 +169,8 @@ end
 
 local function error_box(err, what)
   if type(err) ~= "table" or (err.message == nil or err.message == "") then return "" end
-  local out = {'<div class="error-box" data-error="', e(what), '"><span class="code">', e(err.errorCode), '</span> ',
+  local out = {'<div class="error-box" data-error="', e(what), '"><b>', e(what), '</b> failed: <span class="code">',
+    e(err.errorCode), '</span> ',
     e(err.failureType ~= "" and err.failureType or nil), '<div class="message">', e(err.message), '</div>'}
   if not html.is_empty(err.details) then out[#out + 1] = '<pre>' .. html.pretty(err.details) .. '</pre>' end
   out[#out + 1] = '</div>'

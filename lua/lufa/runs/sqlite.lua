@@ -192,17 +192,18 @@ function Store:pipeline_runs_page(filter, opts)
   if opts.cursor then
     local start, seq = tostring(opts.cursor):match("^(%-?%d+)_(%d+)$")
     if not start then return nil, string.format("not a page cursor: '%s'", tostring(opts.cursor)) end
-    where[#where + 1] = "(coalesce(start_ms, 0), seq) < (?, ?)"
+    where[#where + 1] = "(start_ms, seq) < (?, ?)"
     params[#params + 1] = math.tointeger(tonumber(start))
     params[#params + 1] = math.tointeger(tonumber(seq))
   end
   local limit = math.tointeger(opts.limit) or 50
-  local sql = "SELECT seq, coalesce(start_ms, 0) AS start, record FROM pipeline_runs" ..
+  -- (start_ms, seq) is what the start index orders by (seq is the rowid every index ends with)
+  local sql = "SELECT seq, start_ms, record FROM pipeline_runs" ..
     (#where > 0 and (" WHERE " .. table.concat(where, " AND ")) or "") ..
-    " ORDER BY coalesce(start_ms, 0) DESC, seq DESC LIMIT " .. (limit + 1)
+    " ORDER BY start_ms DESC, seq DESC LIMIT " .. (limit + 1)
   local out, last = {}, nil
   for row in self.db:rows(sql, table.unpack(params)) do
-    if #out == limit then return out, string.format("%d_%d", last.start, last.seq) end
+    if #out == limit then return out, string.format("%d_%d", last.start_ms or 0, last.seq) end
     out[#out + 1] = decode(row.record)
     last = row
   end

@@ -51,6 +51,7 @@ form.inline { display: inline; margin-right: 6px; }
 .gantt .bar.st-succeeded { background: var(--ok); } .gantt .bar.st-failed { background: var(--fail); }
 .gantt .bar.st-cancelled, .gantt .bar.st-skipped, .gantt .bar.st-inactive { background: var(--mute); }
 .gantt .bar.st-interrupted, .gantt .bar.st-canceling { background: var(--warn); }
+.gantt .bar.reused { background: repeating-linear-gradient(45deg, #e8eaed 0 6px, #f1f3f4 6px 12px); }
 .gantt .bar.st-inprogress { background: repeating-linear-gradient(45deg, var(--run) 0 6px, #4a90f0 6px 12px); }
 .gantt .dur { text-align: right; padding-right: 10px; font-size: 12px; color: #5f6368; }
 .gantt details > summary { list-style: none; cursor: pointer; }

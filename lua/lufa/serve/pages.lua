@@ -120,6 +120,10 @@ local function timeline_rows(acts)
 end
 
 local function bar(a, t0, span, now)
+  if type(a.reusedFrom) == "table" then
+    -- its output comes from an earlier run: it took no time in this one
+    return '<div class="bar reused" style="left:0;width:100%" title="output reused from an earlier run"></div>'
+  end
   local s = epoch(a.activityRunStart) or t0
   local f = epoch(a.activityRunEnd) or (a.status == "InProgress" and now) or s
   local left = math.max(0, (s - t0) / span * 100)
@@ -132,7 +136,8 @@ end
 local function row_html(a, t0, span, now, label, class)
   return table.concat{'<div class="row ', class or "", '" data-activity="', e(a.activityName), '" data-status="',
     e(a.status), '"><div class="name">', label, '</div><div class="lane">', bar(a, t0, span, now),
-    '</div><div class="dur">', badge(a.status), '<br>', e(html.duration(a.durationInMs)), '</div></div>'}
+    '</div><div class="dur">', badge(a.status), '<br>', type(a.reusedFrom) == "table" and "reused" or
+    e(html.duration(a.durationInMs)), '</div></div>'}
 end
 
 function M.timeline(run, acts)
@@ -140,7 +145,7 @@ function M.timeline(run, acts)
   local t0 = epoch(run.runStart) or now
   local t1 = epoch(run.runEnd) or now
   for _, a in ipairs(acts) do
-    local f = epoch(a.activityRunEnd)
+    local f = type(a.reusedFrom) ~= "table" and epoch(a.activityRunEnd)
     if f and f > t1 then t1 = f end
   end
   local span = math.max(t1 - t0, 0.001)

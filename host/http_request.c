@@ -69,6 +69,18 @@ static int parse_content_length(const HttpHeader *h, HttpRequest *req, int *seen
   return 0;
 }
 
+/* Whether an unfinished first line can still become a request line (a TLS hello or binary noise cannot). */
+static int plausible_start(const char *p, size_t len) {
+  size_t i = 0;
+  while (i < len && is_tchar((unsigned char)p[i])) i++;
+  if (i > HTTP_MAX_METHOD) return 0;
+  if (i == len) return 1;
+  if (i == 0 || p[i] != ' ') return 0;
+  for (i++; i < len && p[i] != ' '; i++)
+    if ((unsigned char)p[i] <= 0x20 || (unsigned char)p[i] >= 0x7f) return 0;
+  return 1;
+}
+
 int http_parse_request(const char *buf, size_t len, HttpRequest *req) {
   size_t end = head_end(buf, len < HTTP_MAX_HEAD ? len : HTTP_MAX_HEAD);
   if (end == 0) {
@@ -79,6 +91,8 @@ int http_parse_request(const char *buf, size_t len, HttpRequest *req) {
       if (eol) {
         int bad = parse_request_line(buf, eol - 1, req);
         if (bad) return bad;
+      } else if (!plausible_start(buf, len)) {
+        return 400;
       }
       return HTTP_PARSE_MORE;
     }

@@ -109,8 +109,10 @@ static void conn_timeout(LoopTimer *t) { conn_drop(conn_of_timer(t), 408); }
 
 static void conn_readable(LoopWatch *w) {
   Conn *c = (Conn *)w;
+  int eof = 0;
   for (;;) {
     size_t limit = c->need ? c->need : HTTP_MAX_HEAD;
+    if (c->need && c->len >= c->need) break;
     if (c->len == c->cap) {
       size_t cap = c->cap ? c->cap * 2 : 4096;
       if (cap > limit) cap = limit;
@@ -121,7 +123,10 @@ static void conn_readable(LoopWatch *w) {
       c->cap = cap;
     }
     ssize_t n = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
-    if (n == 0) return conn_drop(c, 0);           /* the client closed before its request was complete */
+    if (n == 0) {   /* the client is done sending (it may still wait for the answer) */
+      eof = 1;
+      break;
+    }
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
@@ -131,7 +136,10 @@ static void conn_readable(LoopWatch *w) {
   }
   if (c->need == 0) {
     int r = http_parse_request(c->buf, c->len, &c->req);
-    if (r == HTTP_PARSE_MORE) return;
+    if (r == HTTP_PARSE_MORE) {
+      if (eof) conn_drop(c, 0);   /* it closed before its request was complete */
+      return;
+    }
     if (r != HTTP_PARSE_DONE) return conn_drop(c, r);
     c->need = c->req.head_len + c->req.content_length;
     if (c->len < c->need) {
@@ -141,10 +149,14 @@ static void conn_readable(LoopWatch *w) {
       c->buf = b;
       c->cap = c->need;
       http_parse_request(c->buf, c->len, &c->req);   /* the parsed fields point into the buffer */
+      if (eof) return conn_drop(c, 400);            /* it announced more body than it sent */
       return conn_readable(w);
     }
   }
-  if (c->len < c->need) return;
+  if (c->len < c->need) {
+    if (eof) conn_drop(c, 400);
+    return;
+  }
   loop_unwatch(c->loop, &c->watch);
   loop_timer_stop(c->loop, &c->timer);
   c->queued = 1;

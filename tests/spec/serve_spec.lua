@@ -154,6 +154,39 @@ describe("lufa serve", function()
     end)
   end)
 
+  it("lists a factory's triggers with their next fire time, and starts and stops them", function()
+    with_app({factories = {"examples/adf-retraining"}}, function(app, base)
+      local doc = json.decode(get(base .. "/api/triggers").body)
+      local nightly
+      for _, t in ipairs(doc.value) do if t.name == "NightlyRetrain" then nightly = t end end
+      assert.is_truthy(nightly, "NightlyRetrain listed")
+      assert.are.equal("ScheduleTrigger", nightly.type)
+      assert.is_truthy(runs.parse_time(nightly.nextFireTime) > runs.wall_time())
+      assert.are.equal(json.null, nightly.lastFireTime)
+      local scope = nightly.scope
+      local res = post(base .. "/triggers/stop", "scope=" .. require("lufa.serve.http").escape(scope) ..
+        "&name=NightlyRetrain&csrf=" .. app.csrf)
+      assert.are.equal(303, res.status)
+      assert.are.equal("Stopped", store:trigger_state(scope, "NightlyRetrain").runtime_state)
+      local page = get(base .. "/triggers").body
+      assert.is_truthy(page:find('data-trigger="NightlyRetrain"', 1, true))
+      assert.is_truthy(page:find(">Stopped<", 1, true))
+      assert.is_truthy(page:find('action="/triggers/start"', 1, true))
+    end)
+  end)
+
+  it("cancels a run in progress through the store, as lufa runs cancel does", function()
+    local handle = assert(factory:start("Flaky", {parameters = {marker = dir .. "/never"}}))
+    with_app({}, function(app, base)
+      local res = post(base .. "/api/runs/" .. handle.runId .. "/cancel", "", {["X-CSRF-Token"] = app.csrf})
+      assert.are.equal(200, res.status, res.body)
+      assert.are.equal("Cancelled", handle:wait().status)
+      local again = post(base .. "/api/runs/" .. handle.runId .. "/cancel", "", {["X-CSRF-Token"] = app.csrf})
+      assert.are.equal(409, again.status)
+      assert.is_truthy(json.decode(again.body).error:find("has ended", 1, true))
+    end)
+  end)
+
   it("reruns a failed run from its failure through the API", function()
     with_app({}, function(app, base)
       util.write_file(dir .. "/missing", "now it exists")

@@ -25,8 +25,8 @@ a { color: var(--run); }
 code, pre { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 12px; }
 pre { background: #fff; border: 1px solid var(--line); padding: 8px; overflow: auto; max-height: 320px; margin: 4px 0; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; font-weight: 600; color: #fff; background: var(--mute); }
-.st-succeeded { background: var(--ok); } .st-failed { background: var(--fail); } .st-inprogress, .st-queued { background: var(--run); }
-.st-canceling, .st-interrupted { background: var(--warn); } .st-cancelled, .st-skipped, .st-inactive { background: var(--mute); }
+.st-succeeded, .st-started { background: var(--ok); } .st-failed { background: var(--fail); } .st-inprogress, .st-queued { background: var(--run); }
+.st-canceling, .st-interrupted { background: var(--warn); } .st-cancelled, .st-skipped, .st-inactive, .st-stopped { background: var(--mute); }
 form.filters { display: flex; gap: 10px; flex-wrap: wrap; align-items: end; margin-bottom: 12px; background: #fff;
   padding: 10px; border: 1px solid var(--line); }
 form.filters label { display: flex; flex-direction: column; font-size: 12px; color: #5f6368; gap: 2px; }

@@ -1,6 +1,7 @@
 --- `lufa serve`: run history and monitoring pages over a run store, on the event loop.
 --   local app = serve.start{store = store, bind = "127.0.0.1", port = 0}   -- app.port, app.url, app:close()
--- Bound off loopback, a token is required (opts.token, else one is generated; app.url carries it).
+-- Bound off loopback, a token is required (opts.token, else one is generated; app.url carries it); a token
+-- given is required on loopback too.
 -- @module lufa.serve
 local lufa = require "lufa"
 local server = require "lufa.server"
@@ -114,7 +115,8 @@ function M.start(opts)
   local app = setmetatable({store = opts.store, server = srv, port = srv:port(), bind = bind,
     factories = opts.factories or {}, log = opts.log, handles = {}, streams = 0,
     csrf = auth.random_token(), router = routes()}, App)
-  if not M.is_loopback(bind) then app.token = opts.token or auth.random_token() end
+  -- a token given is always required; off loopback one is required anyway
+  app.token = opts.token or (not M.is_loopback(bind) and auth.random_token() or nil)
   local host = bind:find(":", 1, true) and ("[" .. bind .. "]") or bind
   if bind == "0.0.0.0" then host = "127.0.0.1" end
   if bind == "::" then host = "[::1]" end

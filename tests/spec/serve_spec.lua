@@ -134,6 +134,13 @@ describe("lufa serve", function()
     end)
   end)
 
+  it("requires a token given on loopback too", function()
+    with_app({token = "a-loopback-token-0123456789"}, function(app, base)
+      assert.are.equal(401, get(base .. "/runs").status)
+      assert.are.equal(200, get(base .. "/runs", {Cookie = "lufa_token=" .. app.token}).status)
+    end)
+  end)
+
   it("answers only to its own address in the Host header (no DNS rebinding)", function()
     with_app({}, function(app, base)
       assert.are.equal(421, get(base .. "/runs", {Host = "attacker.example:" .. app.port}).status)

@@ -28,7 +28,7 @@ function M.serve(o, ctx)
   local app, err = serve.start{store = store, bind = bind, port = port, token = o.token, factories = factories,
     log = function(line) stderr("lufa serve: ", line, "\n") end}
   if not app then return ctx.die("%s", tostring(err)) end
-  if not serve.is_loopback(bind) and not o.token then
+  if app.token and not o.token then
     stderr("lufa serve: bound to ", bind, ", so every request needs the access token; open the address below once\n")
   end
   stdout("lufa serve: ", store.path, " at ", app.url, "\n")

@@ -29,6 +29,7 @@ local function host_allowed(app, host)
   if not name then name, port = host:match("^([^:]+):(%d+)$") end
   if not name or tonumber(port) ~= app.port then return false end
   if name == "127.0.0.1" or name == "localhost" or name == "[::1]" then return true end
+  if name == app.bind or name == "[" .. app.bind .. "]" then return true end   -- e.g. 127.0.0.2
   return app.token ~= nil   -- off loopback the token protects; any name that reaches us is accepted
 end
 

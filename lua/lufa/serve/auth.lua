@@ -47,7 +47,8 @@ function M.check(app, req)
       local query = {}
       for k, v in pairs(req.query) do if k ~= "token" then query[k] = v end end
       local q = http.encode_form(query)
-      return http.redirect(req.path .. (q ~= "" and ("?" .. q) or ""), {["Set-Cookie"] =
+      -- the raw path (printable ASCII, as the parser admits it), never the decoded one, goes into Location
+      return http.redirect(req.raw_path .. (q ~= "" and ("?" .. q) or ""), {["Set-Cookie"] =
         "lufa_token=" .. app.token .. "; Path=/; HttpOnly; SameSite=Strict"})
     end
     if not same(given, app.token) and not same(bearer, app.token) then

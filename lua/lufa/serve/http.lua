@@ -50,6 +50,7 @@ end
 function M.prepare(req)
   local target = req.target:gsub("^https?://[^/]*", "")
   local path, query = target:match("^([^?#]*)%??([^#]*)")
+  req.raw_path = path ~= "" and path or "/"
   req.path = unescape((path or "/"):gsub("%+", "%%2B"))
   req.query = M.decode_form(query)
   req.cookies = M.cookies(req.headers.cookie)
@@ -70,7 +71,10 @@ function M.respond(conn, res)
   local names = {}
   for k in pairs(headers) do names[#names + 1] = k end
   table.sort(names)
-  for _, k in ipairs(names) do lines[#lines + 1] = k .. ": " .. headers[k] end
+  for _, k in ipairs(names) do
+    -- a header value never ends the head early, whatever it was built from
+    lines[#lines + 1] = k .. ": " .. tostring(headers[k]):gsub("[%c]", "")
+  end
   local ok = conn:send(table.concat(lines, "\r\n") .. "\r\n\r\n" .. body)
   conn:close()
   return ok

@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { outputDir, lufa, serve, factory, activities, launchArgs } from "./support.mjs";
+import { spawn } from "node:child_process";
+import { outputDir, lufa, lufaBin, serve, factory, activities, launchArgs } from "./support.mjs";
 
 const out = outputDir("serve");
 const store = join(out, "runs.db");
@@ -72,6 +73,25 @@ test("a failed run is found, rerun from its failure, and turns green live", asyn
   assert.equal(await rows.first().locator("td:first-child").innerText(), "Flaky");
   assert.equal(await rows.first().locator(".badge").innerText(), "Succeeded");
   await page.screenshot({ path: join(out, "6-runs-after-rerun.png") });
+  await page.close();
+});
+
+test("the runs list follows a run that another process executes", async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const run = spawn(lufaBin, ["run", factory, "Flaky", "--store", store, "--activities", activities,
+    "--param", `marker=${marker}`, "--quiet"], { stdio: "ignore" });
+  const ended = new Promise((done) => run.on("exit", done));
+  const first = page.locator("table.runs tbody tr").first();
+  // the run is recorded as it starts; it then takes about 3 s (the Wait activities)
+  for (;;) {
+    await page.goto(server.url + "runs");
+    if (await first.locator(".badge").innerText() === "InProgress") break;
+    assert.equal(run.exitCode, null, "the run ended before the list showed it in progress");
+  }
+  await page.evaluate(() => { window.stillTheSamePage = true; });
+  await page.locator("table.runs tbody tr:first-child .badge", { hasText: "Succeeded" }).waitFor({ timeout: 60000 });
+  assert.equal(await page.evaluate(() => window.stillTheSamePage), true);
+  assert.equal(await ended, 0);
   await page.close();
 });
 

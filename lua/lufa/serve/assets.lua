@@ -1,6 +1,7 @@
 --- The stylesheet and the script of `lufa serve`, served from memory (no build step, nothing from a CDN).
 -- The script only makes the pages live: it follows a run's server-sent events and swaps in the parts the
--- server renders, and submits the filter form when a select changes.
+-- server renders, refreshes the runs list while a listed run is in progress, and submits the filter form
+-- when a select changes.
 -- @module lufa.serve.assets
 local M = {}
 
@@ -88,6 +89,20 @@ M["app.js"] = [[
       if (mark) mark.textContent = "";
     });
   }
+  // The runs list refreshes its table while one of its runs is in progress.
+  function refresh(table) {
+    var every = Number(table.getAttribute("data-refresh"));
+    setTimeout(function () {
+      fetch(location.href, { credentials: "same-origin" }).then(function (r) { return r.text(); }).then(function (text) {
+        var fresh = new DOMParser().parseFromString(text, "text/html").getElementById("runs-table");
+        if (!fresh) return;
+        table.innerHTML = fresh.innerHTML;
+        if (fresh.hasAttribute("data-refresh")) refresh(table); else table.removeAttribute("data-refresh");
+      });
+    }, every);
+  }
+  var runsTable = document.querySelector("#runs-table[data-refresh]");
+  if (runsTable) refresh(runsTable);
   // Filters apply as soon as a select changes.
   document.querySelectorAll("form.filters select").forEach(function (s) {
     s.addEventListener("change", function () { s.form.submit(); });

@@ -51,6 +51,10 @@ function M.runs(app, req)
     out[#out + 1] = '<p class="muted">No runs' .. ((q.pipeline or q.status or q.trigger or q.since) and " match these filters"
       or " recorded in this store yet") .. '.</p>'
   else
+    local running = false
+    for _, r in ipairs(list) do if not data.finished(r.status) then running = true end end
+    -- while a listed run is in progress the script refreshes the table (see lufa.serve.assets)
+    out[#out + 1] = '<div id="runs-table"' .. (running and ' data-refresh="2000"' or '') .. '>'
     out[#out + 1] = '<table class="runs"><thead><tr><th>Pipeline</th><th>Run start (UTC)</th><th>Duration</th>' ..
       '<th>Triggered by</th><th>Status</th><th>Run ID</th><th>Message</th></tr></thead><tbody>'
     for _, r in ipairs(list) do
@@ -61,7 +65,7 @@ function M.runs(app, req)
         e(html.duration(r.durationInMs)), '</td><td>', e(trigger_of(r)), '</td><td>', badge(r.status),
         '</td><td><code>', e(r.runId), '</code></td><td class="muted">', e(msg), '</td></tr>'}
     end
-    out[#out + 1] = '</tbody></table>'
+    out[#out + 1] = '</tbody></table></div>'
   end
   local pager = {}
   if q.cursor and q.cursor ~= "" then

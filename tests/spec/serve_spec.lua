@@ -301,3 +301,35 @@ describe("lufa serve on the command line", function()
     assert.is_truthy(out:find("serve takes no positional argument", 1, true), out)
   end)
 end)
+
+describe("lufa.server", function()
+  it("hands a complete request to Lua, and accept gives nil once the server is closed", function()
+    local server = require "lufa.server"
+    local srv = assert(server.listen("127.0.0.1", 0))
+    local seen
+    local task = lufa.spawn(function()
+      while true do
+        local req, conn = srv:accept()
+        if not req then return "closed" end
+        seen = req
+        local body = req.method .. " " .. req.body
+        assert(conn:send("HTTP/1.1 200 OK\r\nContent-Length: " .. #body .. "\r\nConnection: close\r\n\r\n" .. body))
+        conn:close()
+      end
+    end)
+    local res = assert(http.request{method = "POST", url = "http://127.0.0.1:" .. srv:port() .. "/a%20b?x=1",
+      body = "payload", headers = {["X-Twice"] = "one", ["Content-Type"] = "text/plain"}, timeout = 10})
+    assert.are.equal(200, res.status)
+    assert.are.equal("POST payload", res.body)
+    assert.are.equal("/a%20b?x=1", seen.target)
+    assert.are.equal("1.1", seen.version)
+    assert.are.equal("127.0.0.1", seen.peer)
+    assert.are.equal("one", seen.headers["x-twice"])
+    assert.are.equal("7", seen.headers["content-length"])
+    srv:close()
+    assert.are.equal("closed", task:wait())
+    local none, err = server.listen("localhost", 0)
+    assert.is_nil(none)
+    assert.are.equal("address", err.code)
+  end)
+end)

@@ -186,25 +186,21 @@ function M.validate(o)
   return pipeline.has_errors(problems) and 2 or 0
 end
 
--- The recorded run `o[1]` and its factory, loaded as the run was (its folder, override, activity folders).
+-- The recorded run `o[1]` and its factory, loaded as the run was (its folder, override, activity folders),
+-- by the same code as lufa serve's rerun (lufa.runs.rerun.factory_of).
 local function recorded(o, what)
   if #o ~= 1 then return nil, die("%s needs RUN_ID\n%s", what, USAGE) end
   local store, serr = open_store(o, false)
   if not store then return nil, die("%s", serr) end
   local id, ierr = store:find_run(o[1])
   if not id then return nil, die("%s", ierr) end
-  local _, info = store:get_pipeline_run(id)
-  local origin = info.origin or {}
-  if not origin.factory then
-    return nil, die("run %s was not started from a factory folder (a script ran it); rerun it from that script " ..
-      "with factory:%s(run_id)", id, what)
+  local factory, err, warnings = require("lufa.runs.rerun").factory_of(store, id,
+    {override = o.override, activities = o.activities, how = what})
+  if not factory then
+    stderr(err:find("\n", 1, true) and err or ("lufa: " .. err .. "\n"))
+    return nil, 2
   end
-  o.override = o.override or origin.override
-  if #o.activities == 0 and type(origin.activities) == "table" then
-    for i, a in ipairs(origin.activities) do o.activities[i] = a end
-  end
-  local factory = load(origin.factory, o)
-  if not factory or not check(factory) then return nil, 2 end
+  stderr(pipeline.format_problems(warnings))
   return id, factory, store
 end
 

@@ -170,16 +170,18 @@ end
 
 --- The factory a recorded run was started from, loaded as it was then (its folder, override and activity
 -- folders), recording into `store`; what `lufa rerun`, `lufa resume` and `lufa serve` run again.
--- @param opts `override`, `activities` (a list): given ones replace the recorded ones
--- @return factory, or nil and a message (a script ran the run, or the factory no longer loads or validates)
+-- @param opts `override`, `activities` (a list): given ones replace the recorded ones; `how` ("rerun" or
+--   "resume", for the message when a script ran the run)
+-- @return factory, nil, its warnings; or nil and a message (a script ran the run: one line; the factory no
+--   longer loads or validates: its problems, one a line)
 function M.factory_of(store, run_id, opts)
   opts = opts or {}
   local pipeline = require "lufa.pipeline"
   local _, info = store:get_pipeline_run(run_id)
   local origin = info and info.origin or {}
   if not origin.factory then
-    return nil, string.format("run %s was not started from a factory folder (a script ran it); rerun it from " ..
-      "that script with factory:rerun(run_id)", run_id)
+    return nil, string.format("run %s was not started from a factory folder (a script ran it); %s it from " ..
+      "that script with factory:%s(run_id)", run_id, opts.how or "rerun", opts.how or "rerun")
   end
   local activities = opts.activities
   if (not activities or #activities == 0) and type(origin.activities) == "table" then activities = origin.activities end
@@ -190,7 +192,7 @@ function M.factory_of(store, run_id, opts)
   for _, p in ipairs(problems) do
     if p.trigger and p.severity == "error" then p.severity = "warning" end  -- a broken trigger does not stop a rerun
   end
-  if pipeline.has_errors(problems) then return nil, pipeline.format_problems(problems, true) end
+  if pipeline.has_errors(problems) then return nil, pipeline.format_problems(problems) end
   return factory, nil, problems
 end
 

@@ -40,7 +40,12 @@ local function routes()
     return res
   end)
   r:add("POST", "/runs/([%w%-]+)/rerun", function(app, req, id)
-    local new_id, err = actions.rerun(app, id, {from_failure = req.form.from_failure == "1"})
+    local params = {}
+    for k, v in pairs(req.form) do
+      local name = k:match("^param%.(.+)$")
+      if name and v ~= "" then params[name] = v end
+    end
+    local new_id, err = actions.rerun(app, id, {from_failure = req.form.from_failure == "1", parameters = params})
     if not new_id then
       local res = run_page(app, req, id, "rerun refused: " .. tostring(err))
       res.status = 409

@@ -198,6 +198,24 @@ describe("lufa serve", function()
     end)
   end)
 
+  it("asks for a run's secret parameters again to rerun it, and never shows them", function()
+    local given = store:pipeline_runs({pipelineName = "Flaky", status = "Succeeded"}, {limit = 1})[1]
+    with_app({}, function(app, base)
+      local page = get(base .. "/runs/" .. given.runId).body
+      assert.is_truthy(page:find('type="password" autocomplete="off" required name="param.apiKey"', 1, true))
+      local refused = post(base .. "/runs/" .. given.runId .. "/rerun", "csrf=" .. app.csrf)
+      assert.are.equal(409, refused.status)
+      assert.is_truthy(refused.body:find("apiKey", 1, true))
+      local res = post(base .. "/runs/" .. given.runId .. "/rerun", "csrf=" .. app.csrf .. "&param.apiKey=" .. SECRET)
+      assert.are.equal(303, res.status, res.body)
+      local id = header(res, "location"):match("^/runs/(.+)$")
+      assert.are.equal("Succeeded", app.handles[id]:wait().status)
+      local again = get(base .. "/runs/" .. id).body
+      assert.is_nil(again:find(SECRET, 1, true))
+      assert.is_nil(get(base .. "/api/runs/" .. id).body:find(SECRET, 1, true))
+    end)
+  end)
+
   it("reruns a failed run from its failure through the API", function()
     with_app({}, function(app, base)
       util.write_file(dir .. "/missing", "now it exists")

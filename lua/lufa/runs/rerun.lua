@@ -64,6 +64,16 @@ function M.reuse_set(plan, records, mode)
   return reuse
 end
 
+--- The names of the secret parameters a rerun of a run with this origin must be given again (sorted).
+function M.secret_parameters(origin)
+  local names = {}
+  for k, v in pairs(type(origin) == "table" and type(origin.parameters) == "table" and origin.parameters or {}) do
+    if v == MARKER then names[#names + 1] = k end
+  end
+  table.sort(names)
+  return names
+end
+
 --- The parameters to run with again: those the earlier run was given, secrets given again by the caller.
 -- @return name → value, or nil and a lufa.error naming the secret parameters that must be given again
 function M.parameters(origin, given)

@@ -35,13 +35,14 @@ function M.cancel(app, id, reason)
   return "asked " .. require("lufa.runs.owner").describe(info.owner) .. " to cancel the run"
 end
 
---- Starts a rerun of `id` (`from_failure`: what succeeded keeps its output). @return the new run id, or nil and why not
+--- Starts a rerun of `id` (`from_failure`: what succeeded keeps its output; `parameters`: secret ones again).
+-- @return the new run id, or nil and why not
 function M.rerun(app, id, opts)
   local record = app.store:get_pipeline_run(id)
   if not record then return nil, "no such run" end
   local factory, err = rerun.factory_of(app.store, id)
   if not factory then return nil, err end
-  local handle, rerr = factory:rerun(id, {from_failure = opts.from_failure})
+  local handle, rerr = factory:rerun(id, {from_failure = opts.from_failure, parameters = opts.parameters})
   if not handle then return nil, tostring(rerr) end
   app.store:flush()   -- the new run is on disk before its page is shown
   local new_id = handle.runId

@@ -56,7 +56,9 @@ end
 function M.rerun(app, req, id)
   local body = body_of(req)
   if not body then return problem(400, "the body must be a JSON object such as {\"fromFailure\": true}") end
-  local new_id, err = actions.rerun(app, id, {from_failure = body.fromFailure == true or body.from_failure == "1"})
+  local params = type(body.parameters) == "table" and body.parameters or nil
+  local new_id, err = actions.rerun(app, id, {from_failure = body.fromFailure == true or body.from_failure == "1",
+    parameters = params})
   if not new_id then return problem(409, err) end
   return reply(200, json.object{runId = new_id})
 end

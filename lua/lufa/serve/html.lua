@@ -67,10 +67,15 @@ function M.page(title, body, opts)
     '<main>', body, '</main></body></html>\n'}
 end
 
---- A form that POSTs to `action` with the CSRF token (a button, plus hidden fields).
-function M.post_button(action, label, csrf, fields, class)
+--- A form that POSTs to `action` with the CSRF token (a button, plus hidden fields and, for `secrets`,
+-- password fields named `param.NAME` that start empty).
+function M.post_button(action, label, csrf, fields, class, secrets)
   local parts = {'<form method="post" action="', e(action), '" class="inline">',
     '<input type="hidden" name="csrf" value="', e(csrf), '">'}
+  for _, name in ipairs(secrets or {}) do
+    parts[#parts + 1] = '<input type="password" autocomplete="off" required name="param.' .. e(name) ..
+      '" placeholder="' .. e(name) .. ' (SecureString)" aria-label="' .. e(name) .. '"> '
+  end
   for k, v in pairs(fields or {}) do
     parts[#parts + 1] = '<input type="hidden" name="' .. e(k) .. '" value="' .. e(v) .. '">'
   end

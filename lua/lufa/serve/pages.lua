@@ -263,10 +263,12 @@ function M.actions(app, d)
   if not data.finished(r.status) then
     out[#out + 1] = html.post_button("/runs/" .. id .. "/cancel", "Cancel", app.csrf, nil, "danger")
   elseif d.info.origin and d.info.origin.factory then
-    out[#out + 1] = html.post_button("/runs/" .. id .. "/rerun", "Rerun", app.csrf)
+    -- secret parameters the store does not keep are asked for again (never shown, never stored)
+    local secrets = require("lufa.runs.rerun").secret_parameters(d.info.origin)
+    out[#out + 1] = html.post_button("/runs/" .. id .. "/rerun", "Rerun", app.csrf, nil, nil, secrets)
     if r.status ~= "Succeeded" then
       out[#out + 1] = html.post_button("/runs/" .. id .. "/rerun", "Rerun from failure", app.csrf,
-        {from_failure = "1"}, "primary")
+        {from_failure = "1"}, "primary", secrets)
     end
   else
     out[#out + 1] = '<span class="muted">A script started this run: rerun it from that script.</span>'

@@ -8,8 +8,9 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
-#include "include/lufa.h"
+#include "host.h"
 #include "modules.h"
+#include "plugin.h"
 #include "task.h"
 
 struct lufa_host {
@@ -19,9 +20,11 @@ struct lufa_host {
   lufa_error_handler handler;
   void *handler_ud;
   char *last_error;
+  PluginList plugins;
+  int plugin_errors;   /* errors reported by plugins, counted in lufa_error_count */
 };
 
-static void host_set_error(lufa_host *host, const char *message) {
+void host_set_error(lufa_host *host, const char *message) {
   free(host->last_error);
   host->last_error = strdup(message ? message : "");
 }
@@ -74,12 +77,30 @@ lufa_host *lufa_host_attach(lua_State *L) {
   return host_create(L, 0);
 }
 
+lufa_host *host_new_on_state(lua_State *L) {
+  return host_create(L, 1);
+}
+
+Loop *host_loop(lufa_host *host) {
+  return host->loop;
+}
+
+void host_report_error(lufa_host *host, const char *message) {
+  host->plugin_errors++;
+  host_on_task_error(host, message);
+}
+
+PluginList *host_plugins(lufa_host *host) {
+  return &host->plugins;
+}
+
 lua_State *lufa_host_state(lufa_host *host) {
   return host->L;
 }
 
 void lufa_host_free(lufa_host *host) {
   if (host == NULL) return;
+  plugins_free_all(host);
   if (host->owns_state) {
     lua_close(host->L);  /* finalizers abort every transfer and release the loop */
   } else {
@@ -128,7 +149,7 @@ static int host_spawn_loaded(lufa_host *host, int status) {
     lua_pop(L, 1);
     return LUFA_ERROR;
   }
-  if (loop_running(host->loop)) {
+  if (loop_running(host->loop) || host->plugins.busy) {
     lua_pop(L, 1);
     return LUFA_EBUSY;
   }
@@ -166,12 +187,18 @@ static int host_step(lufa_host *host, int timeout_ms) {
 }
 
 int lufa_poll(lufa_host *host, int timeout_ms) {
-  if (loop_running(host->loop)) return LUFA_EBUSY;
-  return host_step(host, timeout_ms);
+  if (loop_running(host->loop) || host->plugins.busy) return LUFA_EBUSY;
+  if (host->plugins.head) {  /* the host's own step must not sleep past a plugin's deadline */
+    int t = plugins_next_timeout(host);
+    if (t >= 0 && (timeout_ms < 0 || t < timeout_ms)) timeout_ms = t;
+  }
+  int n = host_step(host, timeout_ms);
+  if (n < 0 || host->plugins.head == NULL) return n;
+  return plugins_pump(host) < 0 ? LUFA_ERROR : n;
 }
 
 int lufa_run(lufa_host *host) {
-  if (loop_running(host->loop)) return LUFA_EBUSY;
+  if (loop_running(host->loop) || host->plugins.busy) return LUFA_EBUSY;
   int before = loop_uncaught_errors(host->loop);
   while (loop_task_count(host->loop) > 0) {
     if (!loop_has_work(host->loop)) {
@@ -184,7 +211,12 @@ int lufa_run(lufa_host *host) {
 }
 
 int lufa_next_timeout(lufa_host *host) {
-  return loop_next_timeout(host->loop);
+  int t = loop_next_timeout(host->loop);
+  if (host->plugins.head) {
+    int p = plugins_next_timeout(host);
+    if (p >= 0 && (t < 0 || p < t)) t = p;
+  }
+  return t;
 }
 
 int lufa_fd(lufa_host *host) {
@@ -196,7 +228,7 @@ int lufa_task_count(lufa_host *host) {
 }
 
 int lufa_error_count(lufa_host *host) {
-  return loop_uncaught_errors(host->loop);
+  return loop_uncaught_errors(host->loop) + host->plugin_errors;
 }
 
 const char *lufa_last_error(lufa_host *host) {

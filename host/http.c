@@ -17,6 +17,7 @@
 #include <openssl/crypto.h>
 
 #include "error.h"
+#include "filecommit.h"
 #include "http.h"
 #include "loop.h"
 #include "secret.h"
@@ -25,6 +26,10 @@
 #define HEADERS_MT "lufa.http.headers"
 #define DEFAULT_MAX_BODY ((size_t)256 << 20)
 #define DEFAULT_CONNECT_TIMEOUT_MS 30000L
+/* Body bytes one transfer may take in one loop step. On a fast link curl would otherwise read a whole
+** response in one call (50 MB: seconds); past this it is paused until the next step, so a step stays short
+** (about 100 µs of copying) and a frame loop's lufa_poll never stalls. */
+#define STEP_QUOTA ((size_t)1 << 20)
 
 typedef struct {
   char *data;
@@ -56,6 +61,12 @@ typedef struct {
   int out_decided, out_to_file;
   int out_errno;
   curl_off_t out_bytes;
+  FileCommit commit;     /* the finished file's fsync and rename, on a worker while `committing` */
+  int committing;
+  /* the step quota */
+  unsigned long step;
+  size_t step_bytes;
+  LoopPrepare resume;    /* unpauses the transfer at the next step */
 } Request;
 
 /* ---- buffers ---- */
@@ -92,9 +103,32 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
 
 static int out_open(Request *r);
 
+static void req_resume(LoopPrepare *p, int quiet) {
+  Request *r = (Request *)((char *)p - offsetof(Request, resume));
+  (void)quiet;
+  loop_prepare_remove(r->loop, p);
+  curl_easy_pause(r->easy, CURLPAUSE_CONT);  /* may deliver what curl kept at once: counted in this step */
+}
+
+/* Whether the transfer has had its share of this step; if so it is paused until the next one. */
+static int over_quota(Request *r, size_t len) {
+  unsigned long step = loop_steps(r->loop);
+  if (step != r->step) {
+    r->step = step;
+    r->step_bytes = 0;
+  }
+  if (r->step_bytes > 0 && r->step_bytes + len > STEP_QUOTA) {
+    loop_prepare_add(r->loop, &r->resume);
+    return 1;
+  }
+  r->step_bytes += len;
+  return 0;
+}
+
 static size_t on_write(char *p, size_t size, size_t n, void *ud) {
   Request *r = ud;
   size_t len = size * n;
+  if (over_quota(r, len)) return CURL_WRITEFUNC_PAUSE;  /* curl hands the same bytes again when unpaused */
   if (!r->out_decided) {
     long status = 0;
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -158,6 +192,7 @@ static int out_open(Request *r) {
 }
 
 static void out_discard(Request *r) {
+  if (r->committing) return;  /* the worker owns the descriptor until it is done */
   if (r->out_fd >= 0) {
     close(r->out_fd);
     r->out_fd = -1;
@@ -174,6 +209,12 @@ static void req_free_headers(Request *r) {
 }
 
 static void req_close(Request *r) {
+  loop_prepare_remove(r->loop, &r->resume);
+  if (r->committing) {  /* freed while the worker commits: wait for it (the file is complete) */
+    filecommit_abandon(&r->commit);
+    r->committing = 0;
+    r->out_fd = -1;
+  }
   if (r->attached) {
     loop_remove_transfer(r->loop, r->easy);
     r->attached = 0;
@@ -200,6 +241,17 @@ static int req_gc(lua_State *L) {
   return 0;
 }
 
+static void req_committed(FileCommit *c) {
+  Request *r = (Request *)((char *)c - offsetof(Request, commit));
+  r->committing = 0;
+  r->out_fd = -1;
+  if (c->err) {
+    r->out_errno = c->err;
+    r->result = CURLE_WRITE_ERROR;
+  }
+  loop_wake(r->loop, &r->wait);
+}
+
 static void req_done(LoopTransfer *t, CURLcode result) {
   Request *r = (Request *)((char *)t - offsetof(Request, transfer));
   r->attached = 0;
@@ -211,7 +263,12 @@ static void req_done(LoopTransfer *t, CURLcode result) {
       r->out_decided = r->out_to_file = 1;
       if (!out_open(r)) r->result = CURLE_WRITE_ERROR;
     }
-    if (r->result == CURLE_OK && r->tmp_path) {
+    if (r->result == CURLE_OK && r->tmp_path &&
+        filecommit_start(r->loop, &r->commit, r->out_fd, r->tmp_path, r->out_path, req_committed) == 0) {
+      r->committing = 1;  /* req_committed wakes the task once the file is in place */
+      return;
+    }
+    if (r->result == CURLE_OK && r->tmp_path) {  /* no worker: commit here */
       if (fsync(r->out_fd) != 0 || close(r->out_fd) != 0) {
         r->out_errno = errno;
         r->result = CURLE_WRITE_ERROR;
@@ -230,6 +287,7 @@ static void req_done(LoopTransfer *t, CURLcode result) {
 
 static void req_cancel(LoopWait *w) {
   Request *r = (Request *)w;
+  loop_prepare_remove(r->loop, &r->resume);
   if (r->attached) {
     loop_remove_transfer(r->loop, r->easy);
     r->attached = 0;
@@ -528,6 +586,7 @@ static int http_request(lua_State *L) {
   r->loop = loop;
   r->max_body = max_body > 0 ? (size_t)max_body : DEFAULT_MAX_BODY;
   r->transfer.done = req_done;
+  r->resume.fn = req_resume;
   luaL_setmetatable(L, REQUEST_MT);
   loop_wait_init(L, &r->wait);
   r->wait.cancel = req_cancel;

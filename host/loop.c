@@ -37,11 +37,20 @@ struct Loop {
   int nwaiting_watches;   /* the watches that are not passive: pending work */
   LoopPrepare *prepares;  /* hooks run at the start of every step */
   unsigned long added;    /* transfers added since the hooks last ran */
+  unsigned long steps;
+  Task *live_head, *live_tail;  /* unfinished tasks, oldest first */
   int depth;
   int closed;
+  int no_driving;
+  int skip_closing;
   int uncaught;
   loop_error_fn on_error;
   void *error_ud;
+  int (*interrupt_check)(void *ud);
+  void *interrupt_ud;
+  void (*resume_hook)(void *ud);
+  void *resume_ud;
+  lua_State *volatile resuming;  /* read from a signal handler (loop_resuming) */
 };
 
 static const char loop_key = 'L';
@@ -312,6 +321,11 @@ static void default_error_handler(void *ud, const char *message) {
 static void task_finish(Loop *loop, Task *t, lua_State *D, enum task_state state) {
   t->state = state;
   loop->ntasks--;
+  if (t->live_prev) t->live_prev->live_next = t->live_next;
+  else loop->live_head = t->live_next;
+  if (t->live_next) t->live_next->live_prev = t->live_prev;
+  else loop->live_tail = t->live_prev;
+  t->live_prev = t->live_next = NULL;
   lua_pushnil(D);
   lua_rawsetp(D, LUA_REGISTRYINDEX, t->co);  /* forget the thread -> task mapping, see task_of */
   while (t->joiners) {
@@ -345,7 +359,10 @@ static void task_resume(Loop *loop, Task *t) {
     }
   }
   t->state = TASK_RUNNING;
+  lua_State *outer = loop->resuming;
+  loop->resuming = co;
   status = lua_resume(co, D, nargs, &nres);
+  loop->resuming = outer;
   if (status == LUA_YIELD) {
     if (t->state == TASK_RUNNING) {  /* a plain coroutine.yield(): give others a turn, then continue */
       lua_pop(co, nres);
@@ -371,7 +388,7 @@ static void task_resume(Loop *loop, Task *t) {
     lua_pushboolean(D, 1);
     lua_setiuservalue(D, ud, 3);  /* marks the stored value as an error */
     int unobserved = t->joiners == NULL && !cancelled;
-    lua_resetthread(co);  /* closes its pending to-be-closed variables */
+    if (!loop->skip_closing) lua_resetthread(co);  /* closes its pending to-be-closed variables */
     task_finish(loop, t, D, cancelled ? TASK_CANCELLED : TASK_FAILED);
     if (unobserved) {
       loop->uncaught++;
@@ -386,6 +403,7 @@ static void tasks_run_ready(Loop *loop) {
   while (n-- > 0) {
     Task *t = ready_pop(loop);
     if (t == NULL) break;
+    if (loop->resume_hook) loop->resume_hook(loop->resume_ud);
     task_resume(loop, t);
   }
 }
@@ -437,6 +455,7 @@ static void loop_arm(Loop *loop) {
 int loop_step(Loop *loop, int timeout_ms) {
   struct epoll_event evs[64];
   int running, n;
+  loop->steps++;
   /* before any I/O that the previous step's Lua code asked for can happen */
   prepares_run(loop, loop->nready > 0 && loop->added == 0);
   int t = loop_next_timeout(loop);
@@ -475,6 +494,10 @@ int loop_step(Loop *loop, int timeout_ms) {
   return loop->ntasks;
 }
 
+unsigned long loop_steps(Loop *loop) {
+  return loop->steps;
+}
+
 void loop_recover(Loop *loop) {
   loop->depth = 0;
   loop->driver = NULL;
@@ -492,9 +515,31 @@ int loop_running(Loop *loop) {
   return loop->depth > 0;
 }
 
+void loop_forbid_driving(Loop *loop) {
+  loop->no_driving = 1;
+}
+
+void loop_skip_closing(Loop *loop, int skip) {
+  loop->skip_closing = skip;
+}
+
 void loop_set_error_handler(Loop *loop, loop_error_fn fn, void *ud) {
   loop->on_error = fn;
   loop->error_ud = ud;
+}
+
+lua_State *loop_resuming(Loop *loop) {
+  return loop->resuming;
+}
+
+void loop_set_resume_hook(Loop *loop, void (*fn)(void *ud), void *ud) {
+  loop->resume_hook = fn;
+  loop->resume_ud = ud;
+}
+
+void loop_set_interrupt_check(Loop *loop, int (*check)(void *ud), void *ud) {
+  loop->interrupt_check = check;
+  loop->interrupt_ud = ud;
 }
 
 int loop_uncaught_errors(Loop *loop) {
@@ -528,6 +573,11 @@ int loop_wait(lua_State *L, LoopWait *w) {
     return lua_yieldk(L, 0, (lua_KContext)w, loop_wait_k);
   }
   /* Not inside a task (or not yieldable here): drive the loop until this wait is over. */
+  if (loop->no_driving) {
+    if (w->cancel) w->cancel(w);
+    return luaL_error(L, "cannot wait here: only a task can wait in a plugin, and not inside a metamethod or "
+                         "a callback from C (such as a string.gsub or table.sort function)");
+  }
   w->driven = 1;
   if (t) t->wait = w;
   lua_State *saved = loop->driver;
@@ -539,6 +589,12 @@ int loop_wait(lua_State *L, LoopWait *w) {
       return luaL_error(L, "deadlock: waiting for work that nothing can finish");
     }
     loop_step(loop, -1);
+    if (t == NULL && !w->done && loop->interrupt_check && loop->interrupt_check(loop->interrupt_ud)) {
+      if (w->cancel) w->cancel(w);  /* as task_cancel does: the pending work must not outlive the wait */
+      loop->driver = saved;
+      lua_pushliteral(L, "interrupted");  /* no position: the wait is where the user pressed Ctrl-C */
+      return lua_error(L);
+    }
   }
   loop->driver = saved;
   if (t) {
@@ -651,6 +707,10 @@ Task *task_spawn(lua_State *L, int nargs) {
   lua_pushvalue(L, -1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, co);  /* thread -> task, for task_of */
   loop->ntasks++;
+  t->live_prev = loop->live_tail;
+  if (loop->live_tail) loop->live_tail->live_next = t;
+  else loop->live_head = t;
+  loop->live_tail = t;
   t->state = TASK_WAITING;
   LoopWait start = {0};
   start.task = t;
@@ -678,6 +738,21 @@ void task_cancel(Task *t, const char *reason) {
     if (w->cancel) w->cancel(w);
     loop_wake(loop, w);
   }
+}
+
+void loop_each_task(Loop *loop, void (*fn)(Task *t, void *ud), void *ud) {
+  for (Task *t = loop->live_head, *next; t != NULL; t = next) {
+    next = t->live_next;  /* read first: fn may end t (a task cancelled before it started stays listed) */
+    fn(t, ud);
+  }
+}
+
+static void cancel_one(Task *t, void *reason) {
+  task_cancel(t, reason);
+}
+
+void loop_cancel_all(Loop *loop, const char *reason) {
+  loop_each_task(loop, cancel_one, (void *)reason);
 }
 
 int task_raise_cancelled(lua_State *L, Task *t) {

@@ -95,6 +95,8 @@ void loop_remove_transfer(Loop *loop, CURL *easy);
 /* One step: waits at most timeout_ms (-1: until something happens) and does what is ready.
 ** Returns the number of live tasks. */
 int loop_step(Loop *loop, int timeout_ms);
+/* How many steps have begun (a step's prepare hooks already see the new count). */
+unsigned long loop_steps(Loop *loop);
 int loop_next_timeout(Loop *loop);
 int loop_fd(Loop *loop);
 /* Nonzero while anything can still happen: a ready task, a timer, a transfer. */
@@ -104,6 +106,27 @@ int loop_task_count(Loop *loop);
 int loop_running(Loop *loop);
 /* After an error (such as out of memory) escaped a step called from the embedding API: the step is over. */
 void loop_recover(Loop *loop);
+
+/* The interactive prompt's Ctrl-C: while check(ud) returns nonzero, a wait that the main thread drives
+** itself (lufa.sleep, task:wait() or a request outside any task) is cancelled and raises "interrupted".
+** check is called after every step of such a wait; NULL removes it. */
+void loop_set_interrupt_check(Loop *loop, int (*check)(void *ud), void *ud);
+
+/* Called by loop_step before it resumes a task (the only way Lua code, and so output, happens in a step):
+** the prompt hides the line being edited then. fn must not run Lua. NULL removes it. */
+void loop_set_resume_hook(Loop *loop, void (*fn)(void *ud), void *ud);
+
+/* The coroutine of the task loop_step is resuming at this moment, or NULL. A plain read, so the prompt's
+** Ctrl-C handler may call it to set a Lua hook that stops a task spinning without ever waiting. */
+lua_State *loop_resuming(Loop *loop);
+
+/* A loop that must never block its caller (a plugin's): a wait that cannot yield its task raises an error
+** instead of driving the loop itself. */
+void loop_forbid_driving(Loop *loop);
+
+/* When set, a task that ends in an error is left as it is instead of being closed: its pending to-be-closed
+** variables are not closed (a stopped plugin's code must not run again, see plugin.c). */
+void loop_skip_closing(Loop *loop, int skip);
 
 /* Uncaught task errors go to this handler (message includes a traceback). */
 typedef void (*loop_error_fn)(void *ud, const char *message);

@@ -194,6 +194,19 @@ static int l_tasks(lua_State *L) {
   return 1;
 }
 
+/** lufa.inspect(v [, opts]) → text: the prompt's printer (lufa.repl.pretty), loaded on first use. */
+static int l_inspect(lua_State *L) {
+  lua_settop(L, 2);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "lufa.repl.pretty");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "inspect");
+  lua_insert(L, 1);
+  lua_pop(L, 1);
+  lua_call(L, 2, 1);
+  return 1;
+}
+
 int luaopen_lufa(lua_State *L) {
   static const luaL_Reg funcs[] = {
     {"spawn", l_spawn},
@@ -205,6 +218,7 @@ int luaopen_lufa(lua_State *L) {
     {"tasks", l_tasks},
     {"isatty", l_isatty},
     {"on_interrupt", lufa_on_interrupt},
+    {"inspect", l_inspect},
     {NULL, NULL}
   };
   static const luaL_Reg methods[] = {

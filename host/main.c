@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -12,17 +13,21 @@
 #include "include/lufa.h"
 #include "loop.h"
 #include "modules.h"
+#include "repl.h"
+#include "version.h"
 
 static const char *progname = "lufa";
 
-/* Subcommands implemented in Lua by lufa.cli (run, validate, runs, rerun, resume, schedule, trigger, serve). */
-static const char *const commands[] = {"run", "validate", "runs", "rerun", "resume", "schedule", "trigger", "serve",
-                                       NULL};
+/* Subcommands implemented in Lua by lufa.cli (run, validate, runs, rerun, resume, schedule, trigger, publish, serve,
+** help, completions). */
+static const char *const commands[] = {"run", "validate", "runs", "rerun", "resume", "schedule", "trigger", "publish", "serve",
+                                       "help", "completions", NULL};
 
 static void usage(FILE *out) {
   fprintf(out,
     "usage: %s [options] [script [args]]\n"
     "  -e CODE   run CODE (may be repeated)\n"
+    "  -i        stay at the interactive prompt after the script or -e CODE\n"
     "  -v        print the version\n"
     "  -h        print this help\n"
     "  --        stop handling options\n"
@@ -30,11 +35,12 @@ static void usage(FILE *out) {
     "       %s validate FACTORY [--override FILE] [--json]\n"
     "       %s runs list|show|cancel|prune|check ...   %s rerun RUN_ID   %s resume RUN_ID\n"
     "       %s schedule FACTORY [--next N | --once]   %s trigger start|stop NAME\n"
-    "       %s serve [--port N] [--bind ADDRESS] [--store PATH]   run history pages for a browser\n"
+    "       %s publish FACTORY --out DIR | --subscription S --resource-group G --factory F [--dry-run]\n"
+    "       %s serve [FACTORY...] [--port N] [--bind ADDRESS]   run history pages for a browser\n"
     "       (%s run --help lists their options)\n"
-    "With no script and no -e, starts an interactive prompt. After the script ends, lufa runs\n"
+    "With no script and no -e, starts an interactive prompt (docs/repl.md). After the script ends, lufa runs\n"
     "its tasks until none is left. Lua modules: %s (override with LUFA_PATH).\n",
-    progname, progname, progname, progname, progname, progname, progname, progname, progname, progname,
+    progname, progname, progname, progname, progname, progname, progname, progname, progname, progname, progname,
     lufa_lua_dir());
 }
 
@@ -98,40 +104,6 @@ static int run_code(lua_State *L, const char *code) {
   return report(L, status);
 }
 
-/* A plain prompt: each line runs as `return LINE` first (to print values), else as a statement. */
-static void run_prompt(lua_State *L) {
-  char line[8192];
-  for (;;) {
-    fputs("> ", stdout);
-    fflush(stdout);
-    if (fgets(line, sizeof line, stdin) == NULL) break;
-    size_t len = strlen(line);
-    if (len && line[len - 1] == '\n') line[--len] = '\0';
-    if (len == 0) continue;
-    lua_pushfstring(L, "return %s", line);
-    int status = luaL_loadbuffer(L, lua_tostring(L, -1), lua_rawlen(L, -1), "=stdin");
-    lua_remove(L, -2);
-    if (status != LUA_OK) {
-      lua_pop(L, 1);
-      status = luaL_loadbuffer(L, line, len, "=stdin");
-    }
-    int top = lua_gettop(L) - 1;
-    if (status == LUA_OK) status = docall(L, 0, LUA_MULTRET);
-    if (status == LUA_OK) {
-      int n = lua_gettop(L) - top;
-      if (n > 0) {
-        lua_getglobal(L, "print");
-        lua_insert(L, top + 1);
-        if (lua_pcall(L, n, 0, 0) != LUA_OK) report(L, LUA_ERRRUN);
-      }
-    } else {
-      report(L, status);
-    }
-    lua_settop(L, top);
-  }
-  fputs("\n", stdout);
-}
-
 /* lufa.cli.main(name, args...) → exit status; runs in the main chunk like a script. */
 static int run_command(lua_State *L, char **argv, int argc, int first) {
   lua_getglobal(L, "require");
@@ -165,7 +137,7 @@ int main(int argc, char **argv) {
     return EXIT_FAILURE;
   }
   lua_State *L = lufa_host_state(host);
-  int ok = 1, ran = 0, script = 0;
+  int ok = 1, ran = 0, script = 0, interactive = 0;
   for (int c = 0; argc > 1 && commands[c]; c++) {
     if (strcmp(argv[1], commands[c]) == 0) {
       create_arg_table(L, argv, argc, 1);
@@ -181,11 +153,13 @@ int main(int argc, char **argv) {
       if (i + 1 < argc) script = i + 1;
       break;
     } else if (strcmp(a, "-v") == 0 || strcmp(a, "--version") == 0) {
-      printf("lufa %s (%s)\n", LUFA_VERSION, LUA_RELEASE);
+      lufa_print_versions(stdout);
       ran = 1;
     } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
       usage(stdout);
       ran = 1;
+    } else if (strcmp(a, "-i") == 0) {
+      interactive = 1;
     } else if (strcmp(a, "-e") == 0) {
       if (i + 1 >= argc) {
         fprintf(stderr, "%s: '-e' needs an argument\n", progname);
@@ -194,7 +168,7 @@ int main(int argc, char **argv) {
         break;
       }
       create_arg_table(L, argv, argc, 0);
-      ok = run_code(L, argv[++i]) == LUA_OK && drain_tasks(host);
+      ok = run_code(L, argv[++i]) == LUA_OK && (interactive || drain_tasks(host));
       ran = 1;
     } else if (a[0] == '-' && a[1] != '\0') {
       fprintf(stderr, "%s: unrecognized option '%s'\n", progname, a);
@@ -207,12 +181,28 @@ int main(int argc, char **argv) {
   if (ok && script > 0) {
     create_arg_table(L, argv, argc, script);
     ok = run_script(L, argv, argc, script) == LUA_OK;
-    ok = drain_tasks(host) && ok;
-  } else if (ok && !ran) {
+    if (!interactive) ok = drain_tasks(host) && ok;
+  }
+  if (ok && script == 0 && !ran && !interactive && !isatty(0)) {
+    /* stdin that is not a terminal runs as one script, as `lua -` does (`lufa -i` reads it line by line) */
     create_arg_table(L, argv, argc, 0);
-    printf("lufa %s  (%s)  type Lua; an expression prints its value\n", LUFA_VERSION, LUA_RELEASE);
-    run_prompt(L);
-    drain_tasks(host);
+    int status = luaL_loadfile(L, NULL);
+    if (status == LUA_OK) status = docall(L, 0, 0);
+    ok = report(L, status) == LUA_OK;
+    ok = drain_tasks(host) && ok;
+    ran = 1;
+  }
+  if ((ok || (interactive && (script > 0 || ran))) && (interactive || (!ran && script == 0))) {
+    if (script == 0 && !ran) create_arg_table(L, argv, argc, 0);
+    char banner[160];
+    snprintf(banner, sizeof banner, "lufa %s  (%s)  type Lua, or .help; an expression prints its value\n",
+             LUFA_VERSION, LUA_RELEASE);
+    /* a piped script ends like a file script; a user who leaves does not wait for the tasks */
+    switch (lufa_repl(host, progname, banner)) {
+      case REPL_EXIT: break;
+      case REPL_DRAIN: ok = drain_tasks(host); break;
+      case REPL_FAILED: drain_tasks(host); ok = 0; break;
+    }
   }
   lufa_host_free(host);
   return ok ? EXIT_SUCCESS : EXIT_FAILURE;

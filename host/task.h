@@ -29,6 +29,7 @@ struct Task {
   Task *next_ready;
   TaskJoin *joiners;
   char *reason;          /* why it was cancelled (malloc'd) */
+  Task *live_prev, *live_next;  /* the loop's list of unfinished tasks (loop_each_task) */
 };
 
 /* Creates a task for the function and nargs arguments on top of L; pushes the task userdata.
@@ -42,6 +43,12 @@ void task_start_now(Task *t);
 Task *task_of(lua_State *L);
 
 void task_cancel(Task *t, const char *reason);
+
+/* Calls fn for every unfinished task, oldest first; fn may cancel tasks but must not run Lua. */
+void loop_each_task(Loop *loop, void (*fn)(Task *t, void *ud), void *ud);
+
+/* Cancels every unfinished task; they unwind the next time the loop steps. */
+void loop_cancel_all(Loop *loop, const char *reason);
 
 /* Pushes the "cancelled" error for t and raises it. */
 int task_raise_cancelled(lua_State *L, Task *t);

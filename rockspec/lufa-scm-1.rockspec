@@ -1,5 +1,6 @@
 -- Builds lufa's native modules as one Lua C module (lufa.so: `require "lufa"`, "lufa.json", "lufa.core.http",
--- ... through Lua's all-in-one loader) and installs lufa's Lua modules, for a stock Lua 5.4.
+-- ... through Lua's all-in-one loader), the `lufa` command, and installs lufa's Lua modules, for a stock
+-- Lua 5.4.
 -- Offline: `luarocks --lua-version 5.4 make rockspec/lufa-scm-1.rockspec` from the repository root.
 rockspec_format = "3.0"
 package = "lufa"
@@ -27,6 +28,8 @@ build = {
     LUFA_BUILD_TESTS = "OFF",
     LUFA_ROCK_LIBDIR = "$(LIBDIR)",
     LUFA_ROCK_LUADIR = "$(LUADIR)",
+    LUFA_ROCK_BINDIR = "$(BINDIR)",
+    LUFA_INSTALL_LUA_DIR = "$(LUADIR)",
     CMAKE_INSTALL_PREFIX = "$(PREFIX)",
   },
 }

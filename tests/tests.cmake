@@ -43,6 +43,10 @@ endforeach()
 add_test(NAME c/embed_frame_loop COMMAND embed_frame_loop WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 set_tests_properties(c/embed_frame_loop PROPERTIES LABELS "c" TIMEOUT 60)
 
+# The plugin host example runs three seconds: its two hostile plugins are stopped, the other keeps running.
+add_test(NAME c/embed_plugin_host COMMAND plugin_host examples/plugin-host/plugins 3 WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(c/embed_plugin_host PROPERTIES LABELS "c" TIMEOUT 60)
+
 # The rockspec builds lufa for a stock lua5.4 (offline) and lua5.4 can require it.
 add_test(NAME install/rockspec COMMAND bash ${PROJECT_SOURCE_DIR}/tests/install/rockspec_test.sh)
 set_tests_properties(install/rockspec PROPERTIES LABELS "install" TIMEOUT 300)
@@ -55,3 +59,7 @@ foreach(t ${LUFA_BROWSER_TESTS})
   set_tests_properties(browser/${name} PROPERTIES LABELS "browser" TIMEOUT 600
     ENVIRONMENT "LUFA_BUILD_DIR=${PROJECT_BINARY_DIR}")
 endforeach()
+
+# cmake --install gives a working command, man page, completions, lufa.pc and find_package(lufa).
+add_test(NAME install/cmake COMMAND bash ${PROJECT_SOURCE_DIR}/tests/install/cmake_install_test.sh ${PROJECT_BINARY_DIR})
+set_tests_properties(install/cmake PROPERTIES LABELS "install" TIMEOUT 300)

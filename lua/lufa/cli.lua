@@ -1,4 +1,5 @@
---- lufa.cli: the `lufa run`, `validate`, `runs`, `rerun`, `resume`, `schedule`, `trigger` and `serve` commands.
+--- lufa.cli: the `lufa run`, `validate`, `runs`, `rerun`, `resume`, `schedule`, `trigger`, `publish`, `serve` and
+-- `help` commands.
 -- `main(command, ...)` returns the process exit status: 0 only when the run succeeded (or the factory
 -- is valid); 1 when the run failed; 2 for bad usage, an invalid factory or an unusable store; 128 + the
 -- signal number when a signal cancelled the run (130 SIGINT, 143 SIGTERM, 129 SIGHUP).
@@ -26,7 +27,11 @@ usage: lufa run FACTORY PIPELINE [options]       run a pipeline; its run is reco
        lufa schedule FACTORY --next N [--from TIME] [--json]   the next fire times, nothing run
        lufa schedule FACTORY --once              run what fell due since the last check, then exit
        lufa trigger start|stop NAME [FACTORY]    start or stop a trigger (kept in the store)
-       lufa serve [--port N] [--bind ADDRESS] [--token T] [--factory DIR]   run history pages in a browser
+       lufa publish FACTORY --out DIR            write ADF's ARM template of the factory (docs/publish.md)
+       lufa publish FACTORY --subscription S --resource-group G --factory F [--dry-run]   deploy it through ARM
+       lufa serve [FACTORY...] [--port N] [--bind ADDRESS] [--token T]   run history pages in a browser
+       lufa help [COMMAND]                       this text, or one command's
+       lufa completions bash|zsh|fish            the shell's completion script
 options:
   --store PATH           the run store (default: LUFA_STORE, else $XDG_STATE_HOME/lufa/runs.db);
                          ':memory:' records nothing beyond the process
@@ -34,18 +39,30 @@ options:
   --param NAME=VALUE     a pipeline parameter (repeatable; converted to the declared type)
   --activities DIR       a folder of <Type>.lua activity modules that add or replace types
   --json                 print the run record (or the problems) as JSON on standard output
-  --quiet                no live progress, only the summary
+  --quiet                no live progress, only the summary (and only errors logged)
+  -v, -vv, -vvv          log more: what lufa does, then each request and its timing, then their headers
+                         (credentials redacted); LUFA_LOG=error|warn|info|debug|trace does the same
+  --log-format json      log lines as JSON objects (LUFA_LOG_FORMAT=json)
+  --dry-run              (run) show the parameters, linked services, activities in order and the calls a
+                         run would make; call nothing, record nothing
 schedule options:
   --schedules FILE       cron schedules of Lua scripts (docs/scheduling.md)
   --trigger NAME         only this trigger
   --grace S              a ScheduleTrigger fire time missed by at most S seconds still runs (default 0)
   --drain-grace S        on SIGTERM, runs in progress get S seconds to finish before they are cancelled (60)
   --poll S               how often BlobEventsTriggers list their container (30)
+publish options:
+  --out DIR              write ARMTemplateForFactory.json and ARMTemplateParametersForFactory.json there
+  --factory F            the factory's name in Azure (also the template's factoryName default)
+  --parameters FILE      an ARM parameters file with the values to deploy with (secure ones included)
+  --location L           the region of a factory that does not exist yet
+  --arm-url URL          the Azure Resource Manager endpoint (default: LUFA_ARM_URL, else management.azure.com)
+  --dry-run              show what would change in the factory in Azure, change nothing
 serve options:
   --port N               the port (default 8470; 0 picks a free one)
   --bind ADDRESS         the address to listen on (default 127.0.0.1); off loopback a token is required
   --token T              that token (default: a random one, printed in the address)
-  --factory DIR          also list this factory's triggers (repeatable)
+  (each FACTORY folder given also has its triggers listed)
 RUN_ID may be shortened to a unique prefix.
 ]]
 
@@ -57,11 +74,13 @@ end
 local VALUED = {["--override"] = "override", ["--activities"] = "activities", ["--store"] = "store",
   ["--from"] = "from", ["--pipeline"] = "pipeline", ["--status"] = "status", ["--since"] = "since",
   ["--limit"] = "limit", ["--older-than"] = "older_than", ["--trigger"] = "trigger", ["--wait"] = "wait",
-  ["--param"] = "param", ["-p"] = "param", ["--schedules"] = "schedules", ["--grace"] = "grace",
+  ["--param"] = "param", ["-p"] = "param", ["--log-format"] = "log_format", ["--schedules"] = "schedules", ["--grace"] = "grace",
   ["--drain-grace"] = "drain_grace", ["--poll"] = "poll", ["--next"] = "next", ["--from"] = "from",
-  ["--port"] = "port", ["--bind"] = "bind", ["--token"] = "token", ["--factory"] = "factory"}
+  ["--out"] = "out", ["--subscription"] = "subscription", ["--resource-group"] = "resource_group",
+  ["--factory"] = "factory", ["--arm-url"] = "arm_url", ["--location"] = "location", ["--parameters"] = "parameters",
+  ["--port"] = "port", ["--bind"] = "bind", ["--token"] = "token"}
 local FLAGS = {["--json"] = "json", ["--quiet"] = "quiet", ["-q"] = "quiet", ["--from-failure"] = "from_failure",
-  ["-h"] = "help", ["--help"] = "help", ["--once"] = "once", ["--verbose"] = "verbose", ["-v"] = "verbose"}
+  ["-h"] = "help", ["--help"] = "help", ["--once"] = "once", ["--dry-run"] = "dry_run", ["--verbose"] = "verbose", ["-v"] = "verbose"}
 
 --- Parses `args` into `{positional..., override=, store=, params={}, activities={}, json=, quiet=, ...}`.
 local function parse(args)
@@ -80,16 +99,21 @@ local function parse(args)
         o.params[k] = val
       elseif key == "activities" then
         o.activities[#o.activities + 1] = v
-      elseif key == "factory" then
-        o.factories = o.factories or {}
-        o.factories[#o.factories + 1] = v
       else
         o[key] = v
       end
     elseif FLAGS[a] then
       o[FLAGS[a]] = true
+      if FLAGS[a] == "verbose" then o.verbosity = (o.verbosity or 0) + 1 end
+    elseif a:match("^%-v+$") then  -- -vv, -vvv: more detail
+      o.verbose, o.verbosity = true, (o.verbosity or 0) + #a - 1
     elseif a:sub(1, 1) == "-" and a ~= "-" then
-      error(string.format("unknown option '%s'", a), 0)
+      local known = {}
+      for k in pairs(VALUED) do known[#known + 1] = k end
+      for k in pairs(FLAGS) do known[#known + 1] = k end
+      table.sort(known)
+      local near = require("lufa.options").nearest(a, known)
+      error(string.format("unknown option '%s'%s", a, near and (" (did you mean '" .. near .. "'?)") or ""), 0)
     else
       o[#o + 1] = a
     end
@@ -157,6 +181,11 @@ end
 
 function M.run(o)
   if #o ~= 2 then return die("run needs FACTORY and PIPELINE\n%s", USAGE) end
+  if o.dry_run then
+    local factory = load(o[1], o)
+    if not factory then return 2 end
+    return require("lufa.cli.dryrun").run(factory, o[2], o.params, stdout, stderr)
+  end
   local store, serr = open_store(o, true)
   if not store then return die("%s", serr) end
   store:reap()
@@ -265,10 +294,94 @@ function M.serve(o)
   return require("lufa.cli.serve").serve(o, schedule_context())
 end
 
+--- The command table: `commands` (in usage order: `{name, sub = {subcommands}, summary}`), `valued` (options
+-- that take a value) and `flags`, read from the usage text and the option tables that parse the command line.
+function M.command_table()
+  local t, by_name = {commands = {}, valued = {}, flags = {}}, {}
+  for line in USAGE:gmatch("[^\n]+") do
+    local rest = line:match("^usage: lufa (.*)$") or line:match("^       lufa (.*)$")
+    if rest then
+      local name, after = rest:match("^(%S+)%s*(.*)$")
+      local c = by_name[name]
+      if not c then
+        c = {name = name, sub = {}, summary = after:match("%s%s+(%S.*)$") or ""}
+        by_name[name] = c
+        t.commands[#t.commands + 1] = c
+      end
+      local first = after:match("^(%S+)")
+      if first and first:match("^[a-z|]+$") then
+        for s in first:gmatch("[a-z]+") do
+          local seen = false
+          for _, x in ipairs(c.sub) do seen = seen or x == s end
+          if not seen then c.sub[#c.sub + 1] = s end
+        end
+      end
+    end
+  end
+  for k in pairs(VALUED) do t.valued[#t.valued + 1] = k end
+  for k in pairs(FLAGS) do t.flags[#t.flags + 1] = k end
+  table.sort(t.valued)
+  table.sort(t.flags)
+  return t
+end
+
+--- `lufa completions bash|zsh|fish`: the shell's completion script.
+function M.completions(o)
+  local script = require("lufa.cli.completions").script(o[1] or "", M.command_table())
+  if not script then return die("completions needs a shell: bash, zsh or fish") end
+  stdout(script)
+  return 0
+end
+
+--- `lufa help [COMMAND]`: the usage lines of one command and its options, or everything.
+function M.help(o)
+  local command = o[1]
+  if not command then
+    stdout(USAGE)
+    return 0
+  end
+  local lines, section = {}, nil
+  for line in USAGE:gmatch("[^\n]+") do
+    local usage_line = line:match("^usage: (lufa .*)$") or line:match("^       (lufa .*)$")
+    if usage_line then
+      if usage_line:match("^lufa " .. command:gsub("%p", "%%%0") .. "[ %]|]") or usage_line == "lufa " .. command then
+        lines[#lines + 1] = (#lines == 0 and "usage: " or "       ") .. usage_line
+      end
+    elseif line:match("^%S.*:$") then
+      section = line:match("^(%S+) options:$") or (line == "options:" and "" or nil)
+      if section == command or section == "" then lines[#lines + 1] = line end
+    elseif line:match("^%s") and (section == command or section == "") then
+      lines[#lines + 1] = line
+    elseif not line:match("^%s") then
+      section = nil
+      lines[#lines + 1] = line
+    end
+  end
+  if not lines[1] or not lines[1]:match("^usage:") then
+    return die("unknown command '%s' (lufa help lists the commands)", command)
+  end
+  stdout(table.concat(lines, "\n") .. "\n")
+  return 0
+end
+
+function M.publish(o)
+  return require("lufa.cli.publish").publish(o, schedule_context())
+end
+
 --- Entry point: `main("run", args...)`.
+-- -v info, -vv debug (requests and their timings), -vvv trace (their headers); -q errors only.
+local function configure_log(o)
+  local log = require "lufa.log"
+  local level = (o.verbosity or 0) >= 3 and "trace" or (o.verbosity == 2 and "debug") or (o.verbosity == 1 and "info")
+    or (o.quiet and "error") or nil
+  log.configure{level = level, format = o.log_format}
+end
+
 function M.main(command, ...)
   local ok, o = pcall(parse, { ... })
-  if not ok then return die("%s\n%s", o, USAGE) end
+  if not ok then return die("%s; 'lufa help %s' lists the options", o, tostring(command)) end
+  local lok, lerr = pcall(configure_log, o)
+  if not lok then return die("%s", (tostring(lerr):gsub("^[^:]*:%d+: ", ""))) end
   if o.help then
     stdout(USAGE)
     return 0

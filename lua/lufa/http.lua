@@ -3,6 +3,15 @@
 -- Users may shadow this module with their own lufa/http.lua on package.path.
 local core = require "lufa.core.http"
 local lufa = require "lufa"
+local options = require "lufa.options"
+local log = require "lufa.log"
+
+-- What the native layer reads (host/http.c); anything else is a misspelling.
+local REQUEST_OPTIONS = { "method", "url", "headers", "body", "body_file", "body_offset", "body_length",
+  "output_file", "output_offset", "timeout", "connect_timeout", "low_speed_time", "ca_file", "tls_verify",
+  "follow_redirects", "max_body", "no_proxy", "fresh_connection" }
+local RETRY_OPTIONS = { "attempts", "base_delay", "max_delay", "max_retry_after", "retry_unsafe", "statuses",
+  "retry_transport", "on_retry" }
 
 local http = {
   --- Options merged into every request unless it sets them itself.
@@ -16,6 +25,7 @@ local function with_defaults(opts)
   if type(opts) ~= "table" then
     error("bad argument #1 to 'request' (table expected, got " .. type(opts) .. ")", 3)
   end
+  options.check(opts, REQUEST_OPTIONS, "lufa.http.request", 3)
   local merged = nil
   for k, v in pairs(http.defaults) do
     if opts[k] == nil and v ~= nil then
@@ -34,10 +44,41 @@ end
 --- Sends one request.
 -- @tparam table opts method, url, headers, body | body_file (+ body_offset, body_length), output_file
 --   (+ output_offset), timeout, connect_timeout, low_speed_time, ca_file, tls_verify, follow_redirects, max_body,
---   no_proxy (connect directly even when a proxy is configured)
+--   no_proxy (connect directly even when a proxy is configured), fresh_connection; any other key is an error
+--   that names the nearest known option
 -- @return response `{status, headers, body | file + size, reused, time}`, or `nil, err` on transport failure
+-- Header values that are credentials whatever their type: never logged.
+local SENSITIVE = { authorization = true, ["proxy-authorization"] = true, cookie = true, ["set-cookie"] = true,
+  ["api-key"] = true, ["x-api-key"] = true, ["ocp-apim-subscription-key"] = true, ["x-ms-copy-source-authorization"] = true }
+
+local function headers_text(headers)
+  local names = {}
+  for k in pairs(headers or {}) do names[#names + 1] = tostring(k) end
+  table.sort(names)
+  local out = {}
+  for i, k in ipairs(names) do
+    out[i] = string.format("\n    %s: %s", k, SENSITIVE[k:lower()] and "<redacted>" or tostring(headers[k]))
+  end
+  return table.concat(out)
+end
+
 function http.request(opts)
-  return core.request(with_defaults(opts))
+  local o = with_defaults(opts)
+  if not log.enabled("debug") then return core.request(o) end
+  -- -vv: each request with its outcome and time; -vvv: the headers both ways too (credentials redacted)
+  local method = (o.method or ((o.body or o.body_file) and "POST" or "GET")):upper()
+  local url = tostring(o.url)
+  if log.enabled("trace") then log.trace("> %s %s%s", method, url, headers_text(o.headers)) end
+  local t0 = lufa.now()
+  local res, err = core.request(o)
+  local ms = (lufa.now() - t0) * 1000
+  if res then
+    log.debug("%s %s -> %d in %.1f ms%s", method, url, res.status, ms, res.reused and " (connection reused)" or "")
+    if log.enabled("trace") then log.trace("< %d%s", res.status, headers_text(res.headers)) end
+  else
+    log.debug("%s %s -> %s after %.1f ms: %s", method, url, tostring(err.code), ms, tostring(err.message))
+  end
+  return res, err
 end
 
 local RETRY_STATUS = { [408] = true, [429] = true, [500] = true, [502] = true, [503] = true, [504] = true }
@@ -70,12 +111,14 @@ end
 -- "redirect") for
 -- idempotent methods; other methods only with `policy.retry_unsafe = true`. Honours Retry-After.
 -- @tparam table opts as for `request`
--- @tparam[opt] table policy attempts (4), base_delay (0.5 s), max_delay (30 s), retry_unsafe, statuses
+-- @tparam[opt] table policy attempts (4), base_delay (0.5 s), max_delay (30 s), max_retry_after (300 s),
+--   retry_unsafe, statuses
 --   (a set of status codes), retry_transport (false: a transport error is returned at once, for calls whose
 --   lost answer the caller resolves by reading the resulting state), on_retry (function(attempt, delay, res_or_err))
 -- @return the last response, or `nil, err`
 function http.request_with_retry(opts, policy)
   policy = policy or {}
+  options.check(policy, RETRY_OPTIONS, "lufa.http.request_with_retry (policy)", 2)
   local attempts = policy.attempts or 4
   local base, cap = policy.base_delay or 0.5, policy.max_delay or 30
   local statuses = policy.statuses or RETRY_STATUS

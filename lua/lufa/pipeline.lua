@@ -104,10 +104,16 @@ end
 --- Run a pipeline and wait for it.
 -- @return the pipeline run record (ADF monitoring shape; `status` is Succeeded, Failed or
 --   Cancelled), or nil and a lufa.error (unknown pipeline, invalid pipeline, bad parameters)
+--   An error while waiting (Ctrl-C at the prompt, the calling task cancelled) cancels the run first, as
+--   SIGINT does under `lufa run`: its remote jobs are deleted and it is recorded Cancelled.
 function Factory:run(name, opts)
   local handle, err = self:start(name, opts)
   if not handle then return nil, err end
-  return handle:wait()
+  local ok, record = pcall(handle.wait, handle)
+  if ok then return record end
+  handle:cancel("interrupted")
+  pcall(handle.wait, handle)  -- a second interrupt abandons waiting for the cancellation
+  error(record, 0)
 end
 
 --- A client for one of the factory's linked services, outside any run (for scripts and the REPL).

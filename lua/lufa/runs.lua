@@ -18,7 +18,8 @@
 --   store:reap()                              runs whose owner died → marked Interrupted; returns them
 --   store:prune(before), store:check(), store:flush() (commit now), store:close()
 -- and, for the scheduler: claim_fire, put_trigger_run, trigger_runs, last_fire, trigger_state,
--- set_trigger_state, triggers, blobs_seen, see_blob (lufa.runs.sqlite documents each).
+-- set_trigger_state, runtime_states, trigger_scopes, triggers, blobs_seen, see_blob (lufa.runs.sqlite documents
+-- each).
 -- `put_*` is called at every state change with the full record, before lufa acts on the change.
 -- @module lufa.runs
 local lufa = require "lufa"
@@ -234,6 +235,15 @@ end
 function Memory:trigger_state(scope, name)
   local st = (self.trigger_states or {})[key(scope, name)] or {}
   return {runtime_state = st.runtime_state, checked = st.checked}
+end
+
+function Memory:runtime_states(scope)
+  local out = {}
+  for k, st in pairs(self.trigger_states or {}) do
+    local s, n = k:match("^(.*)%z(.*)$")
+    if s == scope and st.runtime_state then out[n] = st.runtime_state end
+  end
+  return out
 end
 
 function Memory:set_trigger_state(scope, name, fields)

@@ -5,7 +5,11 @@
 **
 ** Starts TRANSFERS tasks, each a GET of BASE_URL/delay?ms=DELAY_MS, then pumps the host as a frame loop
 ** would (one lufa_poll(host, 0) about every millisecond) and times every call made while all transfers are
-** unfinished. Then the same with an idle host, for comparison. Prints one line per case:
+** unfinished. Then the same with an idle host, for comparison; then the transfers again with a 50 MB body
+** read into memory and a 50 MB download to a file (fsync and rename included) at the same time, timing
+** every call until both are done; then the same transfers made by a sandboxed
+** plugin, a host with 10 idle plugins, and the pump that stops a plugin looping forever (1 ms CPU budget).
+** Prints one line per case:
 **   case samples median_us p99_us max_us
 ** (and the first call alone, which resumes every new task so each starts its request)
 */
@@ -14,10 +18,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 
 #include "lufa.h"
+
+static void quiet(lufa_host *host, const char *message, void *ud) {
+  (void)host;
+  (void)message;
+  (void)ud;  /* the stopped plugins' reports are expected */
+}
 
 static double now_us(void) {
   struct timespec ts;
@@ -99,6 +110,119 @@ int main(int argc, char **argv) {
     samples[n++] = now_us() - t0;
   }
   report("idle", samples, n);
+  lufa_host_free(host);
+
+  /* the transfers again, with two 50 MB bodies: one into memory, one streaming to a file */
+  char dir[] = "/tmp/lufa-poll-bench-XXXXXX";
+  if (mkdtemp(dir) == NULL) return 1;
+  host = lufa_host_new();
+  char big[2048];
+  snprintf(big, sizeof big,
+    "local lufa, http = require 'lufa', require 'lufa.http'\n"
+    "failures, big_done = 0, 0\n"
+    "for i = 1, %d do\n"
+    "  lufa.spawn(function()\n"
+    "    local res = http.request { url = '%s/delay?ms=%d&group=poll-bench-big' }\n"
+    "    if not (res and res.status == 200) then failures = failures + 1 end\n"
+    "  end)\n"
+    "end\n"
+    "lufa.spawn(function()\n"
+    "  local res = http.request { url = '%s/bytes?n=50000000' }\n"
+    "  if not (res and #res.body == 50000000) then failures = failures + 1 end\n"
+    "  big_done = big_done + 1\n"
+    "end)\n"
+    "lufa.spawn(function()\n"
+    "  local res = http.request { url = '%s/bytes?n=50000000', output_file = '%s/big.bin' }\n"
+    "  if not (res and res.size == 50000000) then failures = failures + 1 end\n"
+    "  big_done = big_done + 1\n"
+    "end)\n", transfers, argv[1], delay_ms, argv[1], argv[1], dir);
+  if (lufa_spawn_string(host, big, "=poll_latency_big") != LUFA_OK) {
+    fprintf(stderr, "%s\n", lufa_last_error(host));
+    return 1;
+  }
+  L = lufa_host_state(host);
+  n = 0;
+  for (;;) {
+    double t0 = now_us();
+    lufa_poll(host, 0);
+    double t1 = now_us();
+    lua_getglobal(L, "big_done");
+    int done = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    if (done >= 2 || n >= MAX_SAMPLES) break;
+    samples[n++] = t1 - t0;
+    pause_1ms();
+  }
+  report("big_bodies", samples, n);
+  while (lufa_task_count(host) > 0) lufa_poll(host, 100);
+  lua_getglobal(L, "failures");
+  failures += (int)lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  lufa_host_free(host);
+  char file[64];
+  snprintf(file, sizeof file, "%s/big.bin", dir);
+  unlink(file);
+  rmdir(dir);
+
+  /* the transfers made by a plugin allowed to reach the server's host */
+  char server_host[256] = "127.0.0.1";
+  sscanf(argv[1], "http://%255[^:/]", server_host);
+  const char *hosts[] = {server_host, NULL};
+  host = lufa_host_new();
+  lufa_plugin_options o;
+  lufa_plugin_options_init(&o);
+  o.http_hosts = hosts;
+  o.name = "transfers";
+  o.cpu_budget_ms = 50;  /* the first pump starts every request */
+  lufa_plugin *p = lufa_plugin_load_string(host, code, strlen(code), &o);
+  if (p == NULL) {
+    fprintf(stderr, "%s\n", lufa_last_error(host));
+    return 1;
+  }
+  n = 0;
+  while (n < MAX_SAMPLES) {
+    double t0 = now_us();
+    lufa_poll(host, 0);
+    double t1 = now_us();
+    if (lufa_plugin_tasks(p, NULL, NULL) < transfers) break;
+    samples[n++] = t1 - t0;
+    pause_1ms();
+  }
+  report("plugin_in_flight", samples, n);
+  while (lufa_plugin_tasks(p, NULL, NULL) > 0) lufa_poll(host, 100);
+  lufa_host_free(host);
+
+  /* ten plugins, each with a task asleep */
+  host = lufa_host_new();
+  const char *sleeper = "require('lufa').spawn(function() require('lufa').sleep(3600) end)";
+  for (int i = 0; i < 10; i++) lufa_plugin_load_string(host, sleeper, strlen(sleeper), NULL);
+  n = 0;
+  for (int i = 0; i < 2000; i++) {
+    double t0 = now_us();
+    lufa_poll(host, 0);
+    samples[n++] = now_us() - t0;
+  }
+  report("plugins_idle", samples, n);
+
+  /* the pump that stops a plugin in an endless pcall loop, twenty times */
+  lufa_set_error_handler(host, quiet, NULL);
+  const char *hog = "require('lufa').spawn(function() require('lufa').sleep(0)\n"
+                    "  while true do pcall(function() while true do end end) end end)";
+  lufa_plugin_options_init(&o);
+  o.cpu_budget_ms = 1;
+  n = 0;
+  for (int i = 0; i < 20; i++) {
+    lufa_plugin *h = lufa_plugin_load_string(host, hog, strlen(hog), &o);
+    if (h == NULL) return 1;
+    while (lufa_plugin_status(h) == LUFA_PLUGIN_RUNNING) {
+      double t0 = now_us();
+      lufa_poll(host, 0);
+      double t1 = now_us();
+      if (lufa_plugin_status(h) == LUFA_PLUGIN_STOPPED) samples[n++] = t1 - t0;
+    }
+    lufa_plugin_unload(h);
+  }
+  report("plugin_stop", samples, n);
   lufa_host_free(host);
   free(samples);
   if (failures) fprintf(stderr, "%d transfers failed\n", failures);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `luarocks make` builds lufa for a stock lua5.4 into a private tree, offline; then lua5.4 requires it
-# and runs a task, JSON, a secret and an HTTP module load through it.
+# and runs a task, JSON, a secret and an HTTP module load through it; and the rock's lufa command runs.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
 tree=$(mktemp -d)
@@ -23,3 +23,10 @@ out=$(lua5.4 -e '
   print(t:wait(), json.encode(json.decode("[1,2.5,{}]")), tostring(secret("s3cr3t")))')
 echo "$out"
 [ "$out" = $'42\t[1,2.5,{}]\t<redacted>' ]
+
+# the rock also installs the lufa command, which finds its modules in the rock tree from a clean shell
+[ -x "$tree/bin/lufa" ] || { echo "no lufa command in $tree/bin"; ls -R "$tree/bin" 2>/dev/null; exit 1; }
+env -i PATH=/usr/bin:/bin "$tree/bin/lufa" --version | grep -q '^lufa '
+cmd_out=$(env -i PATH=/usr/bin:/bin HOME="$work" "$tree/bin/lufa" -e 'print(require("lufa.json").encode(require("lufa.pipeline") and {1, 2}))')
+echo "$cmd_out"
+[ "$cmd_out" = '[1,2]' ]

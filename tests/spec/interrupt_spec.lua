@@ -57,9 +57,13 @@ describe("lufa run and Ctrl-C", function()
   teardown(function() os.execute("rm -rf " .. util.shell_quote(dir)) end)
 
   it("cancels the run, records it and exits 130", function()
-    -- the shell starts lufa in the background, interrupts it, then waits for its status
-    local status, out = run(string.format("(%s run %s slow --json & pid=$!; sleep 0.5; kill -INT $pid; wait $pid)",
-      util.shell_quote(lufa_bin), util.shell_quote(dir)))
+    -- the shell starts lufa in the background, interrupts it once the run has begun (lufa names the run
+    -- when its handlers are in place), then waits for its status
+    local err = dir .. "/stderr"
+    local status, out = run(string.format("(%s run %s slow --json 2>%s & pid=$!; " ..
+      "for i in $(seq 600); do grep -q 'lufa: run ' %s && break; sleep 0.05; done; kill -INT $pid; wait $pid)",
+      util.shell_quote(lufa_bin), util.shell_quote(dir), util.shell_quote(err), util.shell_quote(err)))
+    out = out .. util.read_file(err)
     assert.equal(130, status)
     assert.matches("interrupted: cancelling the run", out)
     assert.matches('"status": "Cancelled"', out)

@@ -1,6 +1,6 @@
 -- Cron expressions: fields, lists, ranges, steps, names, macros, the optional seconds field, Vixie's
 -- day-of-month OR day-of-week rule, errors naming the field and token, and fire times across DST in
--- Pacific time and Berlin (the skipped hour fires at the pre-transition reading, the repeated one once).
+-- Pacific time and Berlin (a skipped time fires once at the change, a repeated one once).
 local runs = require "lufa.runs"
 local cron = require "lufa.schedule.cron"
 local zone = require "lufa.schedule.zone"
@@ -136,18 +136,20 @@ describe("cron next_after", function()
     assert.are.same({"2027-01-04T00:00:00Z"}, fires("0 9 * * *", "2027-01-03T12:00:00Z", 1, "Tokyo Standard Time"))
   end)
 
-  it("fires a time skipped by spring-forward at the pre-transition reading (Pacific)", function()
-    assert.are.same({"2027-03-13T10:30:00Z", "2027-03-14T10:30:00Z", "2027-03-15T09:30:00Z"},
+  it("fires a time skipped by spring-forward once, at the first valid instant (Pacific)", function()
+    assert.are.same({"2027-03-13T10:30:00Z", "2027-03-14T10:00:00Z", "2027-03-15T09:30:00Z"},
       fires("30 2 * * *", "2027-03-13T00:00:00Z", 3, "Pacific Standard Time"))
-    -- every 20 minutes: 02:00, 02:20, 02:40 do not exist and coincide with 03:00, 03:20, 03:40 PDT: each once
+    -- every 20 minutes: 02:00, 02:20 and 02:40 do not exist; they fire once, at 03:00 PDT, with 03:00 itself
     assert.are.same({"2027-03-14T09:20:00Z", "2027-03-14T09:40:00Z", "2027-03-14T10:00:00Z", "2027-03-14T10:20:00Z",
       "2027-03-14T10:40:00Z", "2027-03-14T11:00:00Z"},
       fires("*/20 * * * *", "2027-03-14T09:10:00Z", 6, "Pacific Standard Time"))
+    -- seconds field: 02:30:15 is skipped too and fires at the change
+    assert.are.same({"2027-03-14T10:00:00Z"}, fires("15 30 2 * * *", "2027-03-14T09:00:00Z", 1, "Pacific Standard Time"))
   end)
 
-  it("still fires a skipped time when called just after the transition", function()
-    -- 03:15 PDT on the spring-forward day: 02:30 (read as PST, 10:30Z) is still ahead
-    assert.are.equal("2027-03-14T10:30:00Z",
+  it("does not fire a skipped time again when called just after the change", function()
+    -- 03:15 PDT on the spring-forward day: the skipped 02:30 fired at 03:00; next is the 15th's 02:30 PDT
+    assert.are.equal("2027-03-15T09:30:00Z",
       iso(assert(cron.parse("30 2 * * *")):next_after(t"2027-03-14T10:15:00Z", zone.get("America/Los_Angeles"))))
   end)
 
@@ -161,7 +163,7 @@ describe("cron next_after", function()
   end)
 
   it("handles both Berlin transitions", function()
-    assert.are.same({"2027-03-27T01:30:00Z", "2027-03-28T01:30:00Z", "2027-03-29T00:30:00Z"},
+    assert.are.same({"2027-03-27T01:30:00Z", "2027-03-28T01:00:00Z", "2027-03-29T00:30:00Z"},
       fires("30 2 * * *", "2027-03-27T00:00:00Z", 3, "W. Europe Standard Time"))
     assert.are.same({"2027-10-30T00:30:00Z", "2027-10-31T00:30:00Z", "2027-11-01T01:30:00Z"},
       fires("30 2 * * *", "2027-10-30T00:00:00Z", 3, "Europe/Berlin"))
@@ -171,10 +173,38 @@ describe("cron next_after", function()
   end)
 
   it("handles the southern hemisphere and 2040 (footer rule)", function()
-    assert.are.same({"2027-10-02T16:30:00Z", "2027-10-03T15:30:00Z"},
+    assert.are.same({"2027-10-02T16:00:00Z", "2027-10-03T15:30:00Z"},
       fires("30 2 * * *", "2027-10-02T12:00:00Z", 2, "AUS Eastern Standard Time"))
-    assert.are.same({"2040-03-10T10:30:00Z", "2040-03-11T10:30:00Z", "2040-03-12T09:30:00Z"},
+    assert.are.same({"2040-03-10T10:30:00Z", "2040-03-11T10:00:00Z", "2040-03-12T09:30:00Z"},
       fires("30 2 * * *", "2040-03-10T00:00:00Z", 3, "Pacific Standard Time"))
+  end)
+
+  it("agrees with a minute-by-minute check over a spring-forward week (skipped times at the change)", function()
+    local z = zone.get("Europe/Berlin")
+    for _, expr in ipairs{"*/7 1-3 * * *", "30 2 * * *", "0,30 2 * * sun", "59 1,2,3 27-31 3 *"} do
+      local c = assert(cron.parse(expr))
+      local from = t"2027-03-25T00:00:00Z"
+      local walked = {}
+      for x = from + 60, from + 7 * 86400, 60 do
+        local l = z:to_local(x)
+        local hit = c.minute_set[l.min] and c.hour_set[l.hour] and c:day_ok(l.year, l.month, l.day)
+        local before = z:to_local(x - 60)
+        if before.offset ~= l.offset then
+          -- the change: every wall minute it skipped counts here
+          for w = 1, (l.offset - before.offset) // 60 do
+            local wall = before.hour * 60 + before.min + w   -- minutes into the (same) day
+            if c.minute_set[wall % 60] and c.hour_set[wall // 60 % 24] and c:day_ok(l.year, l.month, l.day) then
+              hit = true
+            end
+          end
+        end
+        if hit then walked[#walked + 1] = iso(x) end
+      end
+      local got = {}
+      for i, x in ipairs(c:next_n(from, #walked + 1, z)) do got[i] = iso(x) end
+      assert.is_true(#walked > 0)
+      assert.are.same(walked, {table.unpack(got, 1, #walked)}, expr)
+    end
   end)
 
   it("agrees with a minute-by-minute check over a DST week", function()

@@ -64,6 +64,8 @@ for _, kind in ipairs{"memory", "sqlite"} do
       assert.are.same({runtime_state = "Stopped", checked = T0}, store:trigger_state("f", "Nightly"))
       store:set_trigger_state("f", "Nightly", {runtime_state = "Started"})
       assert.are.same({runtime_state = "Started", checked = T0}, store:trigger_state("f", "Nightly"))
+      store:set_trigger_state("f", "Weekly", {checked = T0})
+      assert.are.same({nightly = "Started"}, store:runtime_states("f"))
       store:set_trigger_state("g", "Nightly", {checked = T0})
       local scopes = store:trigger_scopes("Nightly")
       table.sort(scopes)

@@ -6,13 +6,15 @@
 -- executionDuration}`; SAS tokens are secrets (redacted in records). On failure, timeout or cancellation
 -- the remote job is deleted, so a retry never leaves a second job running. The job id is journaled in the
 -- run store before the job is started: a run resumed after lufa stopped waits for that job instead of
--- submitting another.
+-- submitting another. With an `AzureMLService` linked service (Azure ML v2) the activity runs as a v2
+-- command job instead: lufa.azureml.v2.bridge.
 -- @module lufa.activities.AzureMLBatchExecution
 local lufa = require "lufa"
 local json = require "lufa.json"
 local secret = require "lufa.secret"
 local L = require "lufa.pipeline.lenient"
 local endpoint = require "lufa.linked.endpoint"
+local linked_name = require("lufa.linked").reference_name
 
 local M = {}
 
@@ -89,8 +91,33 @@ local function fail_with(ctx, ml, err)
     tostring(err.details or err.service_message or err.message)))
 end
 
+--- The calls a run would make (`lufa run --dry-run`), with what can be resolved beforehand.
+function M.dry_run(activity, env)
+  local props = env.linked(activity.linkedServiceName) or {}
+  local url = tostring(env.value(L.get(props, "mlEndpoint")) or "(mlEndpoint)")
+  local base = url:match("^[^?]*"):gsub("/+$", "")
+  local lines = {string.format("POST %s   submit a batch job", url)}
+  for _, key in ipairs{"webServiceInputs", "webServiceOutputs"} do
+    local files = L.get(activity.typeProperties, key)
+    local names = {}
+    for n in pairs(L.is_object(files) and files or {}) do names[#names + 1] = n end
+    table.sort(names)
+    for _, n in ipairs(names) do
+      local f = files[n]
+      lines[#lines + 1] = string.format("  %s %s %s %s (storage %s)", key == "webServiceInputs" and "input" or "output", n,
+        key == "webServiceInputs" and "<-" or "->", env.value(L.get(f, "filePath")),
+        tostring(linked_name(L.get(f, "linkedServiceName"))))
+    end
+  end
+  lines[#lines + 1] = string.format("POST %s/{jobId}/start   start it (the job id is journaled first)", base)
+  lines[#lines + 1] = string.format("GET  %s/{jobId}   poll until Finished, Failed or Cancelled", base)
+  return lines
+end
+
 function M.run(ctx, activity)
   local ml = ctx:linked_service(activity.linkedServiceName)
+  -- an Azure ML v2 workspace: the same JSON runs as a v2 command job (docs/azureml-v2.md)
+  if type(ml.workspace) == "function" then return require("lufa.azureml.v2.bridge").batch_execution(ctx, activity) end
   if type(ml.batch) ~= "function" then
     ctx:fail("2600", string.format("linked service '%s' is not an AzureML linked service", tostring(ml.name)))
   end

@@ -9,6 +9,8 @@
 --   long-running operation until it Succeeded or Failed.
 -- The model blob must exist before the call. The ARM update's progress is journaled in the run store, so a
 -- run resumed after lufa stopped follows the update it had sent instead of sending another.
+-- With an `AzureMLService` linked service (Azure ML v2) it registers the model version and rolls it out on
+-- an online endpoint instead: lufa.azureml.v2.bridge.
 -- @module lufa.activities.AzureMLUpdateResource
 local L = require "lufa.pipeline.lenient"
 local retrain = require "lufa.retrain"
@@ -31,8 +33,25 @@ function M.validate(activity, report)
   end
 end
 
+--- The calls a run would make (`lufa run --dry-run`).
+function M.dry_run(activity, env)
+  local props = env.linked(activity.linkedServiceName) or {}
+  local url = tostring(env.value(L.get(props, "updateResourceEndpoint")) or "(updateResourceEndpoint)")
+  local model = string.format("%s in storage %s", env.property(activity, "trainedModelFilePath"),
+    tostring(require("lufa.linked").reference_name(L.get(activity.typeProperties, "trainedModelLinkedServiceName"))))
+  local name = env.property(activity, "trainedModelName")
+  if require("lufa.azureml").is_arm_endpoint(url) then
+    return {string.format("GET  %s   the web service definition (Azure Resource Manager)", url),
+      string.format("PATCH %s   asset '%s' now at %s (read-only SAS, 24 h)", url, name, model),
+      "GET  the Azure-AsyncOperation URL until the provisioning Succeeded or Failed"}
+  end
+  return {string.format("PATCH %s   resource '%s' now at %s (read-only SAS, 15 min)", url, name, model)}
+end
+
 function M.run(ctx, activity)
   local ml = ctx:linked_service(activity.linkedServiceName)
+  -- an Azure ML v2 workspace: a model version and a safe rollout (docs/azureml-v2.md)
+  if type(ml.workspace) == "function" then return require("lufa.azureml.v2.bridge").update_resource(ctx, activity) end
   if ml.ml_endpoint == nil then
     ctx:fail("4110", string.format("linked service '%s' is not an AzureML linked service", tostring(ml.name)))
   end

@@ -94,6 +94,15 @@ local function header_table(headers)
   return out
 end
 
+--- The call a run would make (`lufa run --dry-run`).
+function M.dry_run(activity, env)
+  local method = L.enum(env.property(activity, "method"), METHODS) or "GET"
+  local line = string.format("%s %s", method, env.property(activity, "url"))
+  local body = L.get(activity.typeProperties, "body")
+  if body ~= nil then line = line .. "   body " .. env.value(body) end
+  return {line}
+end
+
 function M.run(ctx)
   local http = require "lufa.http"
   local method = L.enum(ctx:property("method"), METHODS) or "GET"

@@ -1,5 +1,5 @@
---- `lufa serve [--store PATH] [--port N] [--bind ADDRESS] [--token T] [--factory DIR]...`: the run
--- history and monitoring pages (lufa.serve) until SIGINT or SIGTERM.
+--- `lufa serve [FACTORY...] [--store PATH] [--port N] [--bind ADDRESS] [--token T]`: the run history and
+-- monitoring pages (lufa.serve) until SIGINT or SIGTERM; each FACTORY folder's triggers are listed too.
 -- @module lufa.cli.serve
 local lufa = require "lufa"
 local serve = require "lufa.serve"
@@ -9,7 +9,6 @@ local stdout, stderr = view.out, view.err
 local M = {}
 
 function M.serve(o, ctx)
-  if #o > 0 then return ctx.die("serve takes no positional argument (got '%s'); --factory DIR shows a factory's triggers", o[1]) end
   local port = 8470
   if o.port then
     port = math.tointeger(tonumber(o.port))
@@ -20,7 +19,7 @@ function M.serve(o, ctx)
   local store, serr = ctx.open_store(o, true)
   if not store then return ctx.die("%s", serr) end
   local factories = {}
-  for i, f in ipairs(o.factories or {}) do
+  for i, f in ipairs(o) do
     local factory = ctx.load(f, o)
     if not factory then return 2 end
     factories[i] = factory.origin.factory

@@ -25,12 +25,25 @@ function M.seconds(ms)
 end
 local seconds = M.seconds
 
-local MARKS = { Succeeded = "\27[32m✔\27[0m", Failed = "\27[31m✘\27[0m", Skipped = "·",
+local COLOR_MARKS = { Succeeded = "\27[32m✔\27[0m", Failed = "\27[31m✘\27[0m", Skipped = "·",
   Cancelled = "\27[33m⊘\27[0m", InProgress = "\27[36m…\27[0m" }
+local PLAIN_MARKS = { Succeeded = "✔", Failed = "✘", Skipped = "·", Cancelled = "⊘", InProgress = "…" }
 
---- The live view: on a terminal, one line per activity rewritten in place; otherwise a log line per change.
+--- Whether the terminal may be redrawn (not TERM=dumb) and coloured (neither TERM=dumb nor NO_COLOR set,
+-- as https://no-color.org asks).
+function M.terminal_caps(getenv)
+  getenv = getenv or os.getenv
+  local dumb = getenv("TERM") == "dumb"
+  local no_color = getenv("NO_COLOR") ~= nil and getenv("NO_COLOR") ~= ""
+  return { redraw = not dumb, color = not dumb and not no_color }
+end
+
+--- The live view: on a terminal, one line per activity rewritten in place; otherwise (or with TERM=dumb)
+-- a log line per change.
 function M.progress(quiet)
-  local tty = not quiet and lufa.isatty(2)
+  local caps = M.terminal_caps()
+  local tty = not quiet and lufa.isatty(2) and caps.redraw
+  local MARKS = caps.color and COLOR_MARKS or PLAIN_MARKS
   local order, state, drawn = {}, {}, 0
   local started = lufa.now()
   local function draw()

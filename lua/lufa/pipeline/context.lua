@@ -112,13 +112,18 @@ function Ctx:dataset(ref)
     properties = tp}
 end
 
+local LOG_LEVEL = {debug = "debug", info = "info", warning = "warn", warn = "warn", error = "error"}
+
 --- Log a message for this activity (`level`: "debug", "info", "warning", "error").
--- Goes to the run's event handler; secrets format as their redaction marker.
+-- Goes to the run's event handler and to lufa.log (`-v` shows info); secrets format as their redaction marker.
 function Ctx:log(level, fmt, ...)
   local ok, msg = pcall(string.format, fmt, ...)
   if not ok then msg = tostring(fmt) end
   self.run:emit{type = "log", level = level, activityName = self.name,
     activityRunId = self.activity_run_id, message = msg}
+  local log = require "lufa.log"
+  local l = LOG_LEVEL[level] or "info"
+  if log.enabled(l) then log[l]("%s: %s", self.name, msg) end
 end
 
 --- The reason this activity is being cancelled ("timeout", "cancelled"), or nil.

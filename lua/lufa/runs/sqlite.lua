@@ -422,6 +422,16 @@ function Store:trigger_state(scope, name)
   return {runtime_state = row and row.runtime_state, checked = row and row.checked_ms and row.checked_ms / 1000}
 end
 
+--- The runtime states set by `lufa trigger start|stop` in a scope: lower-case trigger name → state.
+function Store:runtime_states(scope)
+  local out = {}
+  for row in self.db:rows("SELECT trigger_name, runtime_state FROM trigger_states WHERE scope = ? AND " ..
+      "runtime_state IS NOT NULL", scope) do
+    out[row.trigger_name:lower()] = row.runtime_state
+  end
+  return out
+end
+
 --- Sets `runtime_state` and/or `checked` (epoch s) of a trigger.
 function Store:set_trigger_state(scope, name, fields)
   self:write([[INSERT INTO trigger_states (scope, trigger_name, runtime_state, checked_ms) VALUES (?, ?, ?, ?)

@@ -11,8 +11,9 @@
 -- 1st, the 15th and every Monday); otherwise both must.
 --
 -- Times are matched against the wall clock of the zone (UTC when none is given):
--- * a wall time skipped by spring-forward fires at the instant the offset before the change gives (02:30
---   on a Pacific spring-forward day fires at 10:30Z = 03:30 PDT), so a daily job still runs that day;
+-- * a wall time skipped by spring-forward fires once, at the first valid instant: the change itself (02:30
+--   on a Pacific spring-forward day fires at 10:00Z = 03:00 PDT), as cron daemons run a skipped job right
+--   after the change; several skipped times (every 20 minutes from 02:00) fire once together;
 -- * a wall time repeated by fall-back fires once, at its first occurrence.
 -- The search skips whole months, days, hours and minutes that cannot match; an expression that matches
 -- no date (`0 0 30 2 *`) is refused by parse, and next_after gives up after 8 years.
@@ -40,6 +41,19 @@ local LOOKBACK = 3 * 3600   -- longer than any DST shift: how far back a recent 
 
 local Cron = {}
 Cron.__index = Cron
+
+-- The instant of the change that skipped a wall time: x lies just after it (read with the old offset), and
+-- the change is at most LOOKBACK earlier; found to the second by bisection.
+local function change_before(z, x)
+  local new = z:offset_at(x)
+  local lo, hi = math.floor(x) - LOOKBACK, math.floor(x)
+  if z:offset_at(lo) == new then return x end
+  while hi - lo > 1 do
+    local mid = (lo + hi) // 2
+    if z:offset_at(mid) == new then hi = mid else lo = mid end
+  end
+  return hi
+end
 
 -- ---------------------------------------------------------------- parsing
 
@@ -224,7 +238,8 @@ function Cron:next_after(t, z)
   while true do
     local cand = self:next_wall(w)
     if not cand or (best_wall and cand > best_wall) then return best end
-    local x = z:wall_to_utc(cand)
+    local x, status = z:wall_to_utc(cand)
+    if status == "gap" then x = change_before(z, x) end
     if x > t and (not best or x < best) then
       -- a later wall time can map to an earlier instant only up to the wall time of this one
       best, best_wall = x, x + z:offset_at(x)

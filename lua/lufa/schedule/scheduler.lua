@@ -442,9 +442,15 @@ function M.new(opts)
 end
 
 -- The runtime state in force: what `lufa trigger start|stop` set, else the JSON's runtimeState.
-function Scheduler:started(unit)
-  local st = self.store:trigger_state(self.scope, unit.name).runtime_state
+function Scheduler:started(unit, states)
+  local st
+  if states then st = states[unit.name:lower()] else st = self.store:trigger_state(self.scope, unit.name).runtime_state end
   return (st or unit.runtime_state) == "Started"
+end
+
+-- Every runtime state set in the store for this scope (one query), when the store can list them.
+function Scheduler:runtime_states()
+  return self.store.runtime_states and self.store:runtime_states(self.scope) or nil
 end
 
 -- Runs that a scheduler started and that stopped with their lufa process: resumed, so their fire time
@@ -500,8 +506,9 @@ function Scheduler:loop(mode)
     now = self.clock.now()
     if mode ~= "once" and now - states_checked >= M.STATE_POLL_SECONDS then
       states_checked = now
+      local states = self:runtime_states()
       for _, unit in ipairs(self.units) do
-        local on = self:started(unit)
+        local on = self:started(unit, states)
         if on ~= enabled[unit] then
           enabled[unit] = on
           self:log(unit, on and "started" or "stopped")

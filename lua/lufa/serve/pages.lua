@@ -313,7 +313,7 @@ function M.triggers(app)
   local out = {'<h1>Triggers</h1>'}
   if #list == 0 then
     out[#out + 1] = '<p class="muted">This store has no scheduler data yet: no trigger has fired or been started or ' ..
-      'stopped. <code>lufa schedule FACTORY</code> runs a factory\'s triggers; <code>lufa serve --factory DIR</code> ' ..
+      'stopped. <code>lufa schedule FACTORY</code> runs a factory\'s triggers; <code>lufa serve FACTORY</code> ' ..
       'lists them here before they first fire.</p>'
   else
     out[#out + 1] = '<table class="triggers"><thead><tr><th>Name</th><th>Type</th><th>State</th><th>Last fire (UTC)</th>' ..

@@ -38,7 +38,21 @@ function describeModels(state) {
 }
 
 export function createControlService({ runtime }) {
-  const { log, faults, state, directory } = runtime;
+  const { log, faults, state, directory, v2 } = runtime;
+  const describeV2 = () => ({
+    jobs: [...v2.jobs.values()].map((j) => ({ name: j.name, status: j.status, history: j.history, jobType: j.properties.jobType, tags: j.properties.tags ?? {}, inputs: j.properties.inputs ?? {}, failure: j.failure, outputs: Object.keys(j.outputs) })),
+    models: Object.fromEntries([...v2.models.entries()].map(([n, m]) => [n, [...m.versions.entries()].map(([v, x]) => ({ version: v, modelUri: x.resource.properties.modelUri, tags: x.resource.properties.tags, properties: x.resource.properties.properties, model: x.model }))])),
+    online: Object.fromEntries([...v2.online.entries()].map(([n, e]) => [n, { traffic: e.resource.properties.traffic, mirrorTraffic: e.resource.properties.mirrorTraffic, deployments: Object.fromEntries([...e.deployments.entries()].map(([d, r]) => [d, { model: r.properties.model, provisioningState: r.properties.provisioningState }])) }])),
+    batch: Object.fromEntries([...v2.batch.entries()].map(([n, e]) => [n, { defaults: e.resource.properties.defaults, deployments: [...e.deployments.keys()] }])),
+    unhealthy: [...v2.unhealthy],
+    scored: v2.scored,
+  });
+  const setUnhealthy = (ctx) => {
+    const body = bodyObject(ctx);
+    if (!Array.isArray(body.deployments) || body.deployments.some((d) => typeof d !== 'string')) throw new HttpError(controlError(400, 'deployments: expected a list of deployment names'));
+    v2.unhealthy = new Set(body.deployments);
+    return jsonResponse(200, { unhealthy: [...v2.unhealthy] });
+  };
 
   const settings = () => ({
     tokenLifetimeSeconds: directory.settings.tokenLifetimeSeconds,
@@ -118,6 +132,8 @@ export function createControlService({ runtime }) {
       { name: 'faults.get', method: 'GET', path: new RegExp(`${P}\\/faults$`), handler: () => jsonResponse(200, faults.describe()) },
       { name: 'faults.set', method: 'PUT', path: new RegExp(`${P}\\/faults$`), handler: setFaults },
       { name: 'faults.clear', method: 'DELETE', path: new RegExp(`${P}\\/faults$`), handler: () => { faults.clear(); return emptyResponse(204); } },
+      { name: 'v2', method: 'GET', path: new RegExp(`${P}\\/v2$`), handler: () => jsonResponse(200, describeV2()) },
+      { name: 'v2.unhealthy', method: 'PUT', path: new RegExp(`${P}\\/v2\\/unhealthy$`), handler: setUnhealthy },
       { name: 'settings.get', method: 'GET', path: new RegExp(`${P}\\/settings$`), handler: () => jsonResponse(200, settings()) },
       { name: 'settings.set', method: 'PATCH', path: new RegExp(`${P}\\/settings$`), handler: patchSettings },
     ],

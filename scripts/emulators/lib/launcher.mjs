@@ -192,6 +192,15 @@ function buildEnv(info, stateDir, caFile) {
     LUFA_EMU_ML_SUBSCRIPTION_ID: info.ml.subscriptionId,
     LUFA_EMU_ML_RESOURCE_GROUP: info.ml.resourceGroup,
     LUFA_EMU_ML_LOCATION: info.ml.location,
+    LUFA_EMU_ADF_ARM_URL: info.adf.armEndpoint,
+    LUFA_EMU_ADF_SUBSCRIPTION_ID: info.adf.subscriptionId,
+    LUFA_EMU_ADF_RESOURCE_GROUP: info.adf.resourceGroup,
+    LUFA_EMU_MLV2_MANAGEMENT_ENDPOINT: info.ml.v2.managementEndpoint,
+    LUFA_EMU_MLV2_INFERENCE_ENDPOINT: info.ml.v2.inferenceEndpoint,
+    LUFA_EMU_MLV2_WORKSPACE: info.ml.v2.workspace,
+    LUFA_EMU_MLV2_ONLINE_ENDPOINT: info.ml.v2.onlineEndpoint,
+    LUFA_EMU_MLV2_BATCH_ENDPOINT: info.ml.v2.batchEndpoint,
+    LUFA_EMU_MLV2_MODEL: info.ml.v2.model,
   };
   if (training) {
     const e = training.endpoints[0];
@@ -295,6 +304,7 @@ async function start(argv) {
       waitFor(`Azure AD emulator (${info.aad.authority})`, async () => (await probe(`${info.aad.authority}/${info.aad.tenantId}/v2.0/.well-known/openid-configuration`, ca)) === 200, deadline),
       waitFor(`managed-identity endpoint (${info.identity.imdsEndpoint})`, async () => (await probe(`${info.identity.imdsEndpoint}/metadata/identity/oauth2/token`, undefined)) === 400, deadline),
       waitFor(`Azure ML emulator (${info.ml.dataEndpoint})`, async () => (await probe(`${info.ml.dataEndpoint}/`, ca)) === 404, deadline),
+      waitFor(`Azure ML v2 emulator (${info.ml.v2.managementEndpoint})`, async () => (await probe(`${info.ml.v2.managementEndpoint}/`, ca)) === 404, deadline),
       waitFor(`control endpoint (${info.control})`, async () => (await probe(`${info.control}/health`, ca)) === 200, deadline),
     ]);
 
@@ -318,7 +328,9 @@ async function start(argv) {
         `  Blob (Azurite ${info.azurite.version})  ${info.azurite.blobEndpoint}`,
         `  Azure AD              ${info.aad.authority}  tenant ${info.aad.tenantId} (${info.aad.tenantDomains.join(', ')})`,
         `  Managed identity      IMDS ${info.identity.imdsEndpoint}  App Service ${info.identity.identityEndpoint}`,
+        `  Azure ML v2           management ${info.ml.v2.managementEndpoint}  endpoints ${info.ml.v2.inferenceEndpoint}  workspace ${info.ml.v2.workspace}`,
         `  Azure ML              BES/RRS ${info.ml.dataEndpoint}  classic management ${info.ml.managementEndpoint}  ARM ${info.ml.armEndpoint}`,
+        `  Data Factory (ARM)    ${info.adf.armEndpoint}  subscription ${info.adf.subscriptionId}  resource group ${info.adf.resourceGroup}`,
         training ? `  Training BES          ${vars.LUFA_EMU_ML_TRAINING_BES_URL}?api-version=2.0` : null,
         `  Control               ${info.control}`,
         'Storage connection string (Azurite\'s published development key):',

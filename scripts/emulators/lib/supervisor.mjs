@@ -1,5 +1,6 @@
 // The long-running emulator process: runs the Azure AD, managed-identity, Azure ML
-// (data plane, classic management, ARM) and control listeners, and Azurite as a child
+// (data plane, classic management, ARM; the v2 workspace and its endpoints), Data Factory management and control
+// listeners, and Azurite as a child
 // process. It reports its addresses and credentials in STATE/supervisor.json (mode 0600)
 // and stops Azurite and itself on SIGTERM, when its owner process dies, or when Azurite dies.
 
@@ -102,10 +103,12 @@ async function main() {
   const keyPromise = promisify(crypto.generateKeyPair)('rsa', { modulusLength: 2048 });
   const [{ listen }, { FaultInjector }, { RequestLog }, { Directory, createAadService }, { createIdentityService, APP_SERVICE_PATH },
     { MlState, validateConfig, ConfigError: MlConfigError }, { createDataPlaneService }, { createClassicService }, { createArmService },
-    { seedInitialModels }, { createControlService }, { createBlobProxy }] = await Promise.all([
+    { seedInitialModels }, { createControlService }, { createBlobProxy }, { AdfState, createAdfService },
+    { V2State }, { createV2Service }, { createV2InferenceService }] = await Promise.all([
     import('./http-kit.mjs'), import('./faults.mjs'), import('./request-log.mjs'), import('./aad.mjs'), import('./identity.mjs'),
     import('./azureml/state.mjs'), import('./azureml/dataplane.mjs'), import('./azureml/classic.mjs'), import('./azureml/arm.mjs'),
-    import('./azureml/models.mjs'), import('./control.mjs'), import('./blob-proxy.mjs'),
+    import('./azureml/models.mjs'), import('./control.mjs'), import('./blob-proxy.mjs'), import('./adf.mjs'),
+    import('./azureml/v2-state.mjs'), import('./azureml/v2.mjs'), import('./azureml/v2-inference.mjs'),
   ]);
   const checked = (fn) => {
     try {
@@ -135,6 +138,7 @@ async function main() {
   const directory = new Directory(aadConfig, { clientCertPem, clientSecret, authority: null, signingKey: await keyPromise });
   const aadDefaults = { tokenLifetimeSeconds: aadConfig.tokenLifetimeSeconds ?? null };
   const state = new MlState(mlConfig);
+  const v2 = new V2State(mlConfig, state.settings);
   const urls = {};
 
   const servers = {};
@@ -145,15 +149,23 @@ async function main() {
   servers.mlData = await listen(createDataPlaneService({ state, faults, log }), tls);
   servers.mlManagement = await listen(createClassicService({ state, urls, faults, log }), tls);
   servers.arm = await listen(createArmService({ state, directory, urls, faults, log }), tls);
+  // Data factories live in the same subscription and resource group as the ML web services.
+  const adfState = new AdfState({ subscriptionId: mlConfig.subscriptionId, resourceGroup: mlConfig.resourceGroup });
+  servers.adf = await listen(createAdfService({ state: adfState, directory, faults, log }), tls);
   urls.data = url(servers.mlData);
   urls.management = url(servers.mlManagement);
   urls.arm = url(servers.arm);
+  servers.mlV2 = await listen(createV2Service({ v2, directory, urls, faults, log }), tls);
+  servers.mlV2Inference = await listen(createV2InferenceService({ v2, directory, urls, faults, log }), tls);
+  urls.v2 = url(servers.mlV2);
+  urls.v2Inference = url(servers.mlV2Inference);
 
   let azurite = null;
   const runtime = {
     log,
     faults,
     state,
+    v2,
     directory,
     health: () => ({ ok: Boolean(azurite), azurite: azurite ? azurite.endpoint : null, pid: process.pid }),
     publicInfo: () => info(false),
@@ -162,6 +174,8 @@ async function main() {
       faults.clear();
       directory.reset(aadDefaults);
       state.reset();
+      adfState.reset();
+      v2.reset();
       await seedInitialModels(state);
     },
   };
@@ -187,6 +201,7 @@ async function main() {
   azurite.child.once('exit', (code, signal) => shutdown(1, `Azurite exited (${signal || `code ${code}`})`));
   servers.blobProxy = await listen(createBlobProxy({ upstream: new URL(azurite.endpoint).origin, faults, log }), tls);
   state.defaultStorage = { accountName: AZURITE_ACCOUNT, accountKey: AZURITE_KEY, blobEndpoint: azurite.endpoint };
+  v2.storage = state.defaultStorage;
   await seedInitialModels(state);
 
   // A state folder that was deleted cannot be stopped any more: stop with it.
@@ -245,6 +260,14 @@ async function main() {
         resourceGroup: mlConfig.resourceGroup,
         workspaceId: mlConfig.workspace.id,
         workspaceToken: secret(state.workspaceToken),
+        v2: {
+          managementEndpoint: urls.v2,
+          inferenceEndpoint: urls.v2Inference,
+          workspace: v2.config.workspace,
+          onlineEndpoint: 'rentals',
+          batchEndpoint: 'rentals-batch',
+          model: 'rentals',
+        },
         services: state.services.map((s) => ({
           id: s.id,
           name: s.name,
@@ -266,6 +289,11 @@ async function main() {
             secondaryKey: secret(e.keys.secondary),
           })),
         })),
+      },
+      adf: {
+        armEndpoint: url(servers.adf),
+        subscriptionId: mlConfig.subscriptionId,
+        resourceGroup: mlConfig.resourceGroup,
       },
       control: `${url(servers.control)}/_emulator`,
     };

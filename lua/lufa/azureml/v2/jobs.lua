@@ -1,0 +1,176 @@
+--- lufa.azureml.v2.jobs: Azure ML v2 jobs (command and pipeline jobs) of a workspace.
+-- A v2 job's name is chosen by the client and `PUT …/jobs/{name}` creates it, so submitting is idempotent:
+-- lufa derives the name from the run and activity (`name_for`), and an answer lost in transit is resolved
+-- by reading the job under that name, never by creating another. Waiting polls with backoff (Retry-After
+-- wins), reports each status change, and a wait that times out or is interrupted cancels the job.
+--
+--   local jobs = require "lufa.azureml.v2.jobs"
+--   local name = jobs.name_for("train", run_id)
+--   local job = assert(jobs.run(ws, name, jobs.command{ command = "python train.py --out ${{outputs.model}}",
+--     environment_id = env, compute_id = compute, outputs = { model = { type = "uri_folder" } } }))
+--   print(job.properties.status, jobs.output_uri(name, "model"))
+--
+-- @module lufa.azureml.v2.jobs
+local lufa = require "lufa"
+local http = require "lufa.http"
+local json = require "lufa.json"
+local E = require "lufa.error"
+local workspace = require "lufa.azureml.v2.workspace"
+
+local M = {}
+
+--- Statuses after which a job changes no more. Anything else (including statuses this module does not
+-- know, and NotResponding, which may go back to any earlier state) means "keep polling".
+M.TERMINAL = { Completed = true, Failed = true, Canceled = true }
+
+-- The job PUT is repeated on throttling and 5xx (same name, same body: nothing doubles), but a transport
+-- error is resolved by reading the job.
+local SUBMIT_RETRY = { attempts = 6, base_delay = 1, max_delay = 30, retry_transport = false,
+  statuses = workspace.RETRY.statuses }
+
+--- A job name (`^[a-zA-Z0-9][a-zA-Z0-9-_]{0,254}$`) made of `parts` (strings or numbers): other characters
+-- become "-", so the same parts always give the same name.
+function M.name_for(...)
+  local out = {}
+  for i, p in ipairs{ ... } do out[i] = (tostring(p):gsub("[^%w_-]+", "-"):gsub("^-+", ""):gsub("-+$", "")) end
+  local name = table.concat(out, "-"):gsub("%-%-+", "-")
+  if not name:match("^[%w]") then name = "job-" .. name end
+  return name:sub(1, 255)
+end
+
+--- The `azureml://` URI of a job's named output (what model registration and later jobs take).
+function M.output_uri(name, output)
+  return string.format("azureml://jobs/%s/outputs/%s", name, output)
+end
+
+local function io_map(map, discriminator)
+  if map == nil then return nil end
+  local out = json.object{}
+  for k, v in pairs(map) do
+    local entry = json.object{}
+    for field, value in pairs(v) do
+      if field == "type" then entry[discriminator] = value else entry[field] = value end
+    end
+    out[k] = entry
+  end
+  return out
+end
+
+--- The `properties` of a command job from Lua-style options.
+-- @tparam table o `command`, `environment_id`, `compute_id`, optional `code_id`, `inputs` / `outputs`
+--   (name → `{type = "uri_folder"|"uri_file"|"literal"|"mlflow_model"|…, uri =, value =, mode =}`),
+--   `experiment_name`, `display_name`, `description`, `tags`, `properties`, `environment_variables`,
+--   `timeout` (ISO 8601, e.g. "PT2H")
+function M.command(o)
+  local p = json.object{ jobType = "Command", command = o.command, environmentId = o.environment_id,
+    computeId = o.compute_id, codeId = o.code_id, experimentName = o.experiment_name,
+    displayName = o.display_name, description = o.description,
+    inputs = io_map(o.inputs, "jobInputType"), outputs = io_map(o.outputs, "jobOutputType"),
+    tags = o.tags and json.object(o.tags) or nil, properties = o.properties and json.object(o.properties) or nil,
+    environmentVariables = o.environment_variables and json.object(o.environment_variables) or nil }
+  if o.timeout then p.limits = json.object{ jobLimitsType = "Command", timeout = o.timeout } end
+  return p
+end
+
+local function path_of(name) return "/jobs/" .. http.urlencode(name) end
+
+--- The job resource `{id, name, properties = {status, …}}`, or nil, err (err.status 404: no such job).
+function M.get(ws, name)
+  return ws:arm("reading job " .. name, "GET", path_of(name))
+end
+
+--- Creates the job `name` with `properties` (a command or pipeline job's properties). When the answer is
+-- lost, the job is read back: one that exists is the one this call made (the name is ours), so it is
+-- returned with `lost = true` as second value; one that does not is sent again (at most twice more).
+-- @return the job resource, lost; or nil, err
+function M.submit(ws, name, properties)
+  local body = json.object{ properties = properties }
+  local err
+  for _ = 1, 3 do
+    local job
+    -- a fresh connection: a PUT re-sent by the transport would hide a lost answer from this loop
+    job, err = ws:arm("submitting job " .. name, "PUT", path_of(name), body, SUBMIT_RETRY, { fresh_connection = true })
+    if job then return job, false end
+    if not err.transport then return nil, err end
+    local found, gerr = M.get(ws, name)
+    if found then return found, true end
+    if gerr.status ~= 404 then return nil, gerr end
+  end
+  return nil, err
+end
+
+--- Asks the service to cancel the job, and follows the cancellation when it answers 202.
+function M.cancel(ws, name)
+  local doc, res = ws:arm("cancelling job " .. name, "POST", path_of(name) .. "/cancel", nil,
+    { attempts = 4, base_delay = 1, max_delay = 10, retry_unsafe = true, statuses = workspace.RETRY.statuses })
+  if not doc then return nil, res end
+  if res.status == 202 then return ws:follow(res, { what = "cancelling job " .. name, timeout = 120 }) end
+  return true
+end
+
+--- Polls the job until it is Completed, Failed or Canceled.
+-- @tparam[opt] table opts `timeout` (s), `poll_interval` (first delay, s; default the workspace's),
+--   `on_status(status, job)` (each change), `sleep`, `read(ws, name)` (how to read the job: default `get`;
+--   batch-endpoint jobs are read on the endpoint's host)
+-- @return the final job resource, or nil, err (a Failed or Canceled job: `code` "JobFailed"/"JobCanceled",
+--   `job` the resource)
+function M.wait(ws, name, opts)
+  opts = opts or {}
+  local sleep = opts.sleep or ws.sleep
+  local deadline = opts.timeout and (lufa.now() + opts.timeout)
+  local delay, last = opts.poll_interval or ws.poll_interval, nil
+  while true do
+    local job, res = (opts.read or M.get)(ws, name)
+    if not job then return nil, res end
+    local status = type(job.properties) == "table" and job.properties.status or "Unknown"
+    if status ~= last and opts.on_status then opts.on_status(status, job) end
+    last = status
+    if status == "Completed" then return job end
+    if status == "Failed" or status == "Canceled" then
+      local props = type(job.properties.properties) == "table" and job.properties.properties or {}
+      local reason = props["lufa.failureReason"] or props.failureReason
+      local studio = type(job.properties.services) == "table" and type(job.properties.services.Studio) == "table"
+        and job.properties.services.Studio.endpoint or nil
+      return nil, E.new{ kind = "azureml", code = "Job" .. status, job = job, job_name = name, status_code = status,
+        message = string.format("job %s %s%s%s", name, status == "Failed" and "failed" or "was canceled",
+          reason and (": " .. tostring(reason)) or "", studio and (" (see " .. studio .. ")") or "") }
+    end
+    local hint = res and http.retry_after(res.headers["retry-after"])
+    local d = hint or delay
+    if deadline and lufa.now() + d > deadline then
+      return nil, E.new{ kind = "azureml", code = "timeout", job_name = name,
+        message = string.format("job %s did not finish within %g s (last status %s)", name, opts.timeout, status) }
+    end
+    sleep(d)
+    delay = math.min(ws.max_poll_interval, delay * 1.5)
+  end
+end
+
+--- Submits (or, with `opts.resume`, reconnects to) the job `name` and waits for it. A wait that ends by
+-- timeout or interruption (the calling task cancelled) cancels the remote job.
+-- @tparam[opt] table opts as for `wait`, plus `resume` (the job was submitted before: only wait),
+--   `on_submitted(job, lost)` (called once the job exists, before waiting: journal it there)
+-- @return the final job, or nil, err
+function M.run(ws, name, properties, opts)
+  opts = opts or {}
+  if not opts.resume then
+    local job, err = M.submit(ws, name, properties)
+    if not job then return nil, err end
+    if opts.on_submitted then opts.on_submitted(job, err) end
+  end
+  local ended = false
+  local guard <close> = setmetatable({}, { __close = function()
+    if ended then return end
+    -- an interrupted task can no longer wait: cancel from a task of its own
+    lufa.spawn(function() M.cancel(ws, name) end)
+  end })
+  local job, err = M.wait(ws, name, opts)
+  if job or (err and err.status_code) then ended = true end
+  if not job and err.code == "timeout" then
+    ended = true
+    M.cancel(ws, name)
+  end
+  return job, err
+end
+
+return M

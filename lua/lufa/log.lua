@@ -1,0 +1,72 @@
+--- lufa.log: the one logger of lufa's modules and commands. Levels error < warn < info < debug < trace;
+-- the level comes from `LUFA_LOG` (default "warn") or `lufa.log.configure`, the CLI's `-v` (info), `-vv`
+-- (debug: each HTTP request with its timing), `-vvv` (trace: their headers too) and `-q` (error). Lines go
+-- to standard error as text (`lufa: [debug] ...`) or, with `--log-format json` / `LUFA_LOG_FORMAT=json`,
+-- as one JSON object per line for machines. Every line passes lufa.redact: a secret cannot be logged.
+--
+--   local log = require "lufa.log"
+--   log.info("submitted batch job %s", id)
+--   if log.enabled("debug") then log.debug("body: %s", body) end
+--
+-- @module lufa.log
+local redact = require "lufa.redact"
+
+local M = {}
+
+local LEVELS = {error = 1, warn = 2, info = 3, debug = 4, trace = 5}
+M.LEVELS = LEVELS
+
+local current, format, sink = LEVELS.warn, "text", nil
+
+--- Sets `level` (a name), `format` ("text" or "json") and/or `sink` (function(line); default stderr).
+-- Raises on a name it does not know, saying which are known.
+function M.configure(opts)
+  if opts.level ~= nil then
+    local n = LEVELS[tostring(opts.level):lower()]
+    if not n then error("unknown log level '" .. tostring(opts.level) .. "' (known: error, warn, info, debug, trace)", 2) end
+    current = n
+  end
+  if opts.format ~= nil then
+    if opts.format ~= "text" and opts.format ~= "json" then
+      error("unknown log format '" .. tostring(opts.format) .. "' (known: text, json)", 2)
+    end
+    format = opts.format
+  end
+  if opts.sink ~= nil then sink = opts.sink end
+end
+
+--- The level in force, as a name.
+function M.level()
+  for name, n in pairs(LEVELS) do if n == current then return name end end
+end
+
+--- Whether lines of `level` are written (to skip building costly messages).
+function M.enabled(level) return (LEVELS[level] or 0) <= current end
+
+local function write(level, fmt, ...)
+  if LEVELS[level] > current then return end
+  local msg = redact.text(select("#", ...) > 0 and string.format(fmt, ...) or tostring(fmt))
+  local line
+  if format == "json" then
+    local t = require("lufa").time()
+    line = require("lufa.json").encode({time = os.date("!%Y-%m-%dT%H:%M:%S", math.floor(t)) ..
+      string.format(".%03dZ", math.floor((t % 1) * 1000)), level = level, msg = msg}, {sort_keys = true})
+  else
+    line = "lufa: [" .. level .. "] " .. msg
+  end
+  if sink then sink(line) else io.stderr:write(line, "\n") end
+end
+
+for name in pairs(LEVELS) do
+  M[name] = function(fmt, ...) return write(name, fmt, ...) end
+end
+
+-- The environment's choice, read once; a bad value is reported, not fatal.
+do
+  local env_level, env_format = os.getenv("LUFA_LOG"), os.getenv("LUFA_LOG_FORMAT")
+  local ok, err = pcall(M.configure, {level = env_level ~= "" and env_level or nil,
+    format = env_format ~= "" and env_format or nil})
+  if not ok then io.stderr:write("lufa: LUFA_LOG/LUFA_LOG_FORMAT: ", (tostring(err):gsub("^[^:]*:%d+: ", "")), "\n") end
+end
+
+return M

@@ -51,6 +51,7 @@ int filecommit_start(Loop *loop, FileCommit *c, int fd, const char *tmp_path, co
   c->watch.ready = commit_ready;
   c->watch.passive = 0;  /* pending work: the task waits for it */
   c->watch.active = 0;
+  c->watch.writable = 0;
   if (c->watch.fd < 0) return -1;
   if (loop_watch(loop, &c->watch) != 0) {
     close(c->watch.fd);

@@ -32,7 +32,7 @@ struct Loop {
   int nready;
   int ntasks;
   int ntransfers;
-  LoopWatch **watches;    /* descriptors watched for readability (few: a linear scan finds them) */
+  LoopWatch **watches;    /* descriptors watched for readability or writability (few: a linear scan finds them) */
   int nwatches, capwatches;
   int nwaiting_watches;   /* the watches that are not passive: pending work */
   LoopPrepare *prepares;  /* hooks run at the start of every step */
@@ -168,7 +168,7 @@ int loop_watch(Loop *loop, LoopWatch *w) {
   }
   struct epoll_event ev;
   memset(&ev, 0, sizeof ev);
-  ev.events = EPOLLIN;
+  ev.events = w->writable ? EPOLLOUT : EPOLLIN;
   ev.data.fd = w->fd;
   if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, w->fd, &ev) != 0) return -1;
   loop->watches[loop->nwatches++] = w;

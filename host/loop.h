@@ -30,13 +30,14 @@ struct LoopTimer {
   void (*fire)(LoopTimer *t);
 };
 
-/* A descriptor the loop watches for readability (e.g. an eventfd a worker thread writes when done);
-** ready() is called from the loop, never from another thread. */
+/* A descriptor the loop watches for readability (e.g. an eventfd a worker thread writes when done), or
+** for writability when `writable` is set; ready() is called from the loop, never from another thread. */
 typedef struct LoopWatch {
   int fd;
   void (*ready)(struct LoopWatch *w);
   int passive;   /* set: the watch alone does not keep the loop running (e.g. a signal handler's) */
   int active;
+  int writable;  /* set before loop_watch: ready() when fd can be written (a socket's send buffer has room) */
 } LoopWatch;
 
 /* A hook called at the very start of every loop_step (before the loop waits for I/O or timers) and once

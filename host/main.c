@@ -18,10 +18,10 @@
 
 static const char *progname = "lufa";
 
-/* Subcommands implemented in Lua by lufa.cli (run, validate, runs, rerun, resume, schedule, trigger, publish, help,
-** completions). */
-static const char *const commands[] = {"run", "validate", "runs", "rerun", "resume", "schedule", "trigger", "publish", "help",
-                                       "completions", NULL};
+/* Subcommands implemented in Lua by lufa.cli (run, validate, runs, rerun, resume, schedule, trigger, publish, serve,
+** help, completions). */
+static const char *const commands[] = {"run", "validate", "runs", "rerun", "resume", "schedule", "trigger", "publish", "serve",
+                                       "help", "completions", NULL};
 
 static void usage(FILE *out) {
   fprintf(out,
@@ -36,10 +36,11 @@ static void usage(FILE *out) {
     "       %s runs list|show|cancel|prune|check ...   %s rerun RUN_ID   %s resume RUN_ID\n"
     "       %s schedule FACTORY [--next N | --once]   %s trigger start|stop NAME\n"
     "       %s publish FACTORY --out DIR | --subscription S --resource-group G --factory F [--dry-run]\n"
+    "       %s serve [FACTORY...] [--port N] [--bind ADDRESS]   run history pages for a browser\n"
     "       (%s run --help lists their options)\n"
     "With no script and no -e, starts an interactive prompt (docs/repl.md). After the script ends, lufa runs\n"
     "its tasks until none is left. Lua modules: %s (override with LUFA_PATH).\n",
-    progname, progname, progname, progname, progname, progname, progname, progname, progname, progname,
+    progname, progname, progname, progname, progname, progname, progname, progname, progname, progname, progname,
     lufa_lua_dir());
 }
 

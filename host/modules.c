@@ -20,6 +20,7 @@
 #include "postgres.h"
 #include "redact.h"
 #include "secret.h"
+#include "server.h"
 #include "sqlite.h"
 #include "xml.h"
 #include "process.h"
@@ -38,6 +39,7 @@ static const luaL_Reg native_modules[] = {
   {"lufa.redact", luaopen_lufa_redact},
   {"lufa.sqlite", luaopen_lufa_sqlite},
   {"lufa.postgres", luaopen_lufa_postgres},
+  {"lufa.server", luaopen_lufa_server},
   {"lufa.systemd", luaopen_lufa_systemd},
   {NULL, NULL}
 };

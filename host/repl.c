@@ -559,7 +559,7 @@ enum repl_end lufa_repl(lufa_host *host, const char *progname, const char *banne
   if (!session_open(&r)) return REPL_FAILED;
   running_state = r.L;
   running_loop = r.loop;
-  LoopWatch watch = {signal_pipe[0], signal_watch_ready, 1, 0};
+  LoopWatch watch = {.fd = signal_pipe[0], .ready = signal_watch_ready, .passive = 1};
   loop_watch(r.loop, &watch);
   loop_set_interrupt_check(r.loop, interrupt_check, &r);
   loop_set_resume_hook(r.loop, hide_line, &r);

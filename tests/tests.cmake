@@ -51,6 +51,15 @@ set_tests_properties(c/embed_plugin_host PROPERTIES LABELS "c" TIMEOUT 60)
 add_test(NAME install/rockspec COMMAND bash ${PROJECT_SOURCE_DIR}/tests/install/rockspec_test.sh)
 set_tests_properties(install/rockspec PROPERTIES LABELS "install" TIMEOUT 300)
 
+# lufa serve in a real browser: playwright-core (tests/browser/package.json) driving Debian's chromium.
+file(GLOB LUFA_BROWSER_TESTS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/browser/*.test.mjs)
+foreach(t ${LUFA_BROWSER_TESTS})
+  get_filename_component(name ${t} NAME_WE)
+  add_test(NAME browser/${name} COMMAND ${NODE} --test ${t} WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+  set_tests_properties(browser/${name} PROPERTIES LABELS "browser" TIMEOUT 600
+    ENVIRONMENT "LUFA_BUILD_DIR=${PROJECT_BINARY_DIR}")
+endforeach()
+
 # cmake --install gives a working command, man page, completions, lufa.pc and find_package(lufa).
 add_test(NAME install/cmake COMMAND bash ${PROJECT_SOURCE_DIR}/tests/install/cmake_install_test.sh ${PROJECT_BINARY_DIR})
 set_tests_properties(install/cmake PROPERTIES LABELS "install" TIMEOUT 300)

@@ -1,5 +1,5 @@
---- lufa.cli: the `lufa run`, `validate`, `runs`, `rerun`, `resume`, `schedule`, `trigger`, `publish` and `help`
--- commands.
+--- lufa.cli: the `lufa run`, `validate`, `runs`, `rerun`, `resume`, `schedule`, `trigger`, `publish`, `serve` and
+-- `help` commands.
 -- `main(command, ...)` returns the process exit status: 0 only when the run succeeded (or the factory
 -- is valid); 1 when the run failed; 2 for bad usage, an invalid factory or an unusable store; 128 + the
 -- signal number when a signal cancelled the run (130 SIGINT, 143 SIGTERM, 129 SIGHUP).
@@ -29,6 +29,7 @@ usage: lufa run FACTORY PIPELINE [options]       run a pipeline; its run is reco
        lufa trigger start|stop NAME [FACTORY]    start or stop a trigger (kept in the store)
        lufa publish FACTORY --out DIR            write ADF's ARM template of the factory (docs/publish.md)
        lufa publish FACTORY --subscription S --resource-group G --factory F [--dry-run]   deploy it through ARM
+       lufa serve [FACTORY...] [--port N] [--bind ADDRESS] [--token T]   run history pages in a browser
        lufa help [COMMAND]                       this text, or one command's
        lufa completions bash|zsh|fish            the shell's completion script
 options:
@@ -57,6 +58,11 @@ publish options:
   --location L           the region of a factory that does not exist yet
   --arm-url URL          the Azure Resource Manager endpoint (default: LUFA_ARM_URL, else management.azure.com)
   --dry-run              show what would change in the factory in Azure, change nothing
+serve options:
+  --port N               the port (default 8470; 0 picks a free one)
+  --bind ADDRESS         the address to listen on (default 127.0.0.1); off loopback a token is required
+  --token T              that token (default: a random one, printed in the address)
+  (each FACTORY folder given also has its triggers listed)
 RUN_ID may be shortened to a unique prefix.
 ]]
 
@@ -71,7 +77,8 @@ local VALUED = {["--override"] = "override", ["--activities"] = "activities", ["
   ["--param"] = "param", ["-p"] = "param", ["--log-format"] = "log_format", ["--schedules"] = "schedules", ["--grace"] = "grace",
   ["--drain-grace"] = "drain_grace", ["--poll"] = "poll", ["--next"] = "next", ["--from"] = "from",
   ["--out"] = "out", ["--subscription"] = "subscription", ["--resource-group"] = "resource_group",
-  ["--factory"] = "factory", ["--arm-url"] = "arm_url", ["--location"] = "location", ["--parameters"] = "parameters"}
+  ["--factory"] = "factory", ["--arm-url"] = "arm_url", ["--location"] = "location", ["--parameters"] = "parameters",
+  ["--port"] = "port", ["--bind"] = "bind", ["--token"] = "token"}
 local FLAGS = {["--json"] = "json", ["--quiet"] = "quiet", ["-q"] = "quiet", ["--from-failure"] = "from_failure",
   ["-h"] = "help", ["--help"] = "help", ["--once"] = "once", ["--dry-run"] = "dry_run", ["--verbose"] = "verbose", ["-v"] = "verbose"}
 
@@ -208,25 +215,21 @@ function M.validate(o)
   return pipeline.has_errors(problems) and 2 or 0
 end
 
--- The recorded run `o[1]` and its factory, loaded as the run was (its folder, override, activity folders).
+-- The recorded run `o[1]` and its factory, loaded as the run was (its folder, override, activity folders),
+-- by the same code as lufa serve's rerun (lufa.runs.rerun.factory_of).
 local function recorded(o, what)
   if #o ~= 1 then return nil, die("%s needs RUN_ID\n%s", what, USAGE) end
   local store, serr = open_store(o, false)
   if not store then return nil, die("%s", serr) end
   local id, ierr = store:find_run(o[1])
   if not id then return nil, die("%s", ierr) end
-  local _, info = store:get_pipeline_run(id)
-  local origin = info.origin or {}
-  if not origin.factory then
-    return nil, die("run %s was not started from a factory folder (a script ran it); rerun it from that script " ..
-      "with factory:%s(run_id)", id, what)
+  local factory, err, warnings = require("lufa.runs.rerun").factory_of(store, id,
+    {override = o.override, activities = o.activities, how = what})
+  if not factory then
+    stderr(err:find("\n", 1, true) and err or ("lufa: " .. err .. "\n"))
+    return nil, 2
   end
-  o.override = o.override or origin.override
-  if #o.activities == 0 and type(origin.activities) == "table" then
-    for i, a in ipairs(origin.activities) do o.activities[i] = a end
-  end
-  local factory = load(origin.factory, o)
-  if not factory or not check(factory) then return nil, 2 end
+  stderr(pipeline.format_problems(warnings))
   return id, factory, store
 end
 
@@ -285,6 +288,10 @@ end
 
 function M.trigger(o)
   return require("lufa.cli.schedule").trigger(o, schedule_context())
+end
+
+function M.serve(o)
+  return require("lufa.cli.serve").serve(o, schedule_context())
 end
 
 --- The command table: `commands` (in usage order: `{name, sub = {subcommands}, summary}`), `valued` (options

@@ -8,6 +8,8 @@
 --   store:find_run(id_or_prefix)              → run id, or nil and a message (unknown, ambiguous)
 --   store:pipeline_runs([filter] [, opts])    → records; filter: exact fields (strings ignore case);
 --                                             opts: `since`, `before` (epoch s), `limit`, `newest_first`
+--   store:pipeline_runs_page([filter] [, opts]) → one page newest first and the next page's cursor;
+--                                             opts: `since`, `before`, `limit`, `cursor`
 --   store:put_activity_run(record)            save an activity run record
 --   store:activity_runs(run_id [, filter])    → the run's activity records, in creation order
 --   store:journal_put(run_id, key, value)     remote work to reconnect to after a crash (nil deletes)
@@ -17,7 +19,8 @@
 --   store:reap()                              runs whose owner died → marked Interrupted; returns them
 --   store:prune(before), store:check(), store:flush() (commit now), store:close()
 -- and, for the scheduler: claim_fire, put_trigger_run, trigger_runs, last_fire, trigger_state,
--- set_trigger_state, runtime_states, trigger_scopes, blobs_seen, see_blob (lufa.runs.sqlite documents each).
+-- set_trigger_state, runtime_states, trigger_scopes, triggers, blobs_seen, see_blob (lufa.runs.sqlite documents
+-- each); `pipeline_runs_page` for paging (lufa serve).
 -- A store shared by several hosts (`store.shared`, lufa.runs.postgres) has besides: claim_resume(run_id)
 -- and take_over_fire(scope, record), which give what a dead host left to exactly one other host.
 -- `put_*` is called at every state change with the full record, before lufa acts on the change.
@@ -92,6 +95,27 @@ function Memory:pipeline_runs(filter, opts)
     end
   end
   return out
+end
+
+function Memory:pipeline_runs_page(filter, opts)
+  opts = opts or {}
+  local limit = opts.limit or 50
+  local from = #self.pipeline_order
+  if opts.cursor then
+    from = math.tointeger(tonumber(opts.cursor))
+    if not from then return nil, string.format("not a page cursor: '%s'", tostring(opts.cursor)) end
+  end
+  local out = {}
+  for i = from, 1, -1 do
+    local r = self.pipeline[self.pipeline_order[i]]
+    local t = M.parse_time(r.runStart)
+    if matches(r, filter) and (not opts.since or (t and t >= opts.since))
+        and (not opts.before or (t and t < opts.before)) then
+      if #out == limit then return out, tostring(i) end
+      out[#out + 1] = r
+    end
+  end
+  return out, nil
 end
 
 function Memory:put_activity_run(record)
@@ -241,6 +265,23 @@ function Memory:trigger_scopes(name)
       if n == name:lower() and not seen[scope] then seen[scope] = true; out[#out + 1] = scope end
     end
   end
+  return out
+end
+
+function Memory:triggers()
+  local out, seen = {}, {}
+  for _, t in ipairs{self.trigger_states or {}, self.fires or {}} do
+    for k in pairs(t) do
+      if not seen[k] then
+        seen[k] = true
+        local scope, name = k:match("^(.*)%z(.*)$")
+        local st = self:trigger_state(scope, name)
+        out[#out + 1] = {scope = scope, name = name, runtime_state = st.runtime_state, checked = st.checked,
+          last_fire = self:last_fire(scope, name)}
+      end
+    end
+  end
+  table.sort(out, function(a, b) return a.scope .. "\0" .. a.name < b.scope .. "\0" .. b.name end)
   return out
 end
 

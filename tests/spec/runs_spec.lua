@@ -51,6 +51,50 @@ for _, kind in ipairs{"memory", "sqlite", "postgresql"} do
     end)
     after_each(function() store:close() end)
 
+    it("pages runs newest first by keyset: every run once, filters, a bad cursor refused", function()
+      local t0 = runs.parse_time("2027-01-04T08:00:00Z")
+      for i = 1, 23 do
+        store:put_pipeline_run(pipeline_record(string.format("00000000-0000-0000-0000-%012d", i), {
+          pipelineName = i % 3 == 0 and "Three" or "Other", runStart = runs.iso8601(t0 + i // 2)}))
+      end
+      store:flush()
+      local function walk(filter)
+        local seen, cursor = {}, nil
+        repeat
+          local list, nxt = store:pipeline_runs_page(filter, {limit = 5, cursor = cursor})
+          assert.is_table(list, nxt)
+          for _, r in ipairs(list) do seen[#seen + 1] = r.runId end
+          cursor = nxt
+        until not cursor
+        return seen
+      end
+      local want = {}
+      for i, r in ipairs(store:pipeline_runs(nil, {newest_first = true})) do want[i] = r.runId end
+      assert.are.same(want, walk())
+      local three = {}
+      for i, r in ipairs(store:pipeline_runs({pipelineName = "Three"}, {newest_first = true})) do three[i] = r.runId end
+      assert.are.equal(7, #three)
+      assert.are.same(three, walk({pipelineName = "three"}))
+      local list, err = store:pipeline_runs_page(nil, {cursor = "x"})
+      assert.is_nil(list)
+      assert.matches("not a page cursor", err)
+    end)
+
+    it("lists every trigger it knows, with its state and last fire time", function()
+      local t = runs.parse_time("2027-01-04T08:00:00Z")
+      store:claim_fire("f", "Nightly", t, {triggerRunId = runs.guid(), triggerName = "Nightly",
+        triggerType = "ScheduleTrigger", scheduledTime = runs.iso8601(t), status = "Succeeded"})
+      store:set_trigger_state("f", "Nightly", {runtime_state = "Stopped"})
+      store:set_trigger_state("g", "Weekly", {checked = t})
+      store:flush()
+      local list = store:triggers()
+      table.sort(list, function(a, b) return a.scope < b.scope end)
+      assert.are.equal(2, #list)
+      assert.are.same({"f", "Stopped", t}, {list[1].scope, list[1].runtime_state, list[1].last_fire})
+      assert.are.equal("nightly", list[1].name:lower())
+      assert.are.same({"g", t}, {list[2].scope, list[2].checked})
+    end)
+
     it("keeps pipeline runs and their activity runs, updated in place", function()
       local r = pipeline_record(runs.guid())
       store:put_pipeline_run(r, {origin = {factory = "/f", parameters = {a = "1"}}})

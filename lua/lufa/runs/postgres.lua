@@ -238,6 +238,40 @@ function Store:pipeline_runs(filter, opts)
   return out
 end
 
+--- One page of runs, newest first, by keyset (one index range scan however deep): the runs and the next
+-- page's cursor (nil on the last page). As lufa.runs.sqlite's.
+function Store:pipeline_runs_page(filter, opts)
+  opts = opts or {}
+  local where = {}
+  local list, p = params()
+  for k, v in pairs(filter or {}) do
+    local col = COLUMNS[k]
+    if not col then error(string.format("pipeline_runs_page cannot filter on '%s'", tostring(k)), 2) end
+    where[#where + 1] = string.format("lower(%s) = lower(%s)", col, p(v))
+  end
+  where[#where + 1] = "start_ms IS NOT NULL"
+  if opts.since then where[#where + 1] = "start_ms >= " .. p(ms(opts.since)) end
+  if opts.before then where[#where + 1] = "start_ms < " .. p(ms(opts.before)) end
+  if opts.cursor then
+    local start, seq = tostring(opts.cursor):match("^(%-?%d+)_(%d+)$")
+    if not start then return nil, string.format("not a page cursor: '%s'", tostring(opts.cursor)) end
+    where[#where + 1] = string.format("(start_ms, seq) < (%s, %s)", p(math.tointeger(tonumber(start))),
+      p(math.tointeger(tonumber(seq))))
+  end
+  local limit = math.tointeger(opts.limit) or 50
+  local sql = "SELECT seq, start_ms, record, owner_host FROM pipeline_runs WHERE " .. table.concat(where, " AND ") ..
+    " ORDER BY start_ms DESC, seq DESC LIMIT " .. p(limit + 1)
+  local out, last = {}, nil
+  for _, row in ipairs(self:query(sql, table.unpack(list, 1, #list))) do
+    if #out == limit then return out, string.format("%d_%d", last.start_ms, last.seq) end
+    local r = decode(row.record)
+    r.host = row.owner_host
+    out[#out + 1] = r
+    last = row
+  end
+  return out, nil
+end
+
 function Store:put_activity_run(record)
   self:query([[INSERT INTO activity_runs (activity_run_id, pipeline_run_id, activity_name, status, record)
     VALUES ($1, $2, $3, $4, $5)
@@ -526,6 +560,22 @@ function Store:set_trigger_state(scope, name, fields)
       runtime_state = coalesce(excluded.runtime_state, trigger_states.runtime_state),
       checked_ms = coalesce(excluded.checked_ms, trigger_states.checked_ms)]],
     scope, name:lower(), fields.runtime_state, ms(fields.checked))
+end
+
+--- Every trigger the store knows, in every scope: `{scope, name, runtime_state, checked, last_fire}`.
+function Store:triggers()
+  local out = {}
+  for _, row in ipairs(self:query([[SELECT k.scope, k.trigger_key,
+        (SELECT max(trigger_name) FROM trigger_runs r WHERE r.scope = k.scope AND r.trigger_key = k.trigger_key) AS name,
+        s.runtime_state, s.checked_ms,
+        (SELECT max(scheduled_ms) FROM trigger_runs r WHERE r.scope = k.scope AND r.trigger_key = k.trigger_key) AS last_ms
+      FROM (SELECT scope, trigger_key FROM trigger_states UNION SELECT scope, trigger_key FROM trigger_runs) k
+      LEFT JOIN trigger_states s ON s.scope = k.scope AND s.trigger_key = k.trigger_key
+      ORDER BY k.scope, k.trigger_key]])) do
+    out[#out + 1] = {scope = row.scope, name = row.name or row.trigger_key, runtime_state = row.runtime_state,
+      checked = row.checked_ms and row.checked_ms / 1000, last_fire = row.last_ms and row.last_ms / 1000}
+  end
+  return out
 end
 
 --- The runtime states set in a scope: lower-case trigger name → state (one query per scheduler poll).

@@ -64,6 +64,16 @@ function M.reuse_set(plan, records, mode)
   return reuse
 end
 
+--- The names of the secret parameters a rerun of a run with this origin must be given again (sorted).
+function M.secret_parameters(origin)
+  local names = {}
+  for k, v in pairs(type(origin) == "table" and type(origin.parameters) == "table" and origin.parameters or {}) do
+    if v == MARKER then names[#names + 1] = k end
+  end
+  table.sort(names)
+  return names
+end
+
 --- The parameters to run with again: those the earlier run was given, secrets given again by the caller.
 -- @return name → value, or nil and a lufa.error naming the secret parameters that must be given again
 function M.parameters(origin, given)
@@ -166,6 +176,34 @@ function M.resume(factory, store, run_id, opts)
   -- cancelled through the activities' own cleanups
   if info.cancel then handle:cancel(info.cancel) end
   return handle
+end
+
+--- The factory a recorded run was started from, loaded as it was then (its folder, override and activity
+-- folders), recording into `store`; what `lufa rerun`, `lufa resume` and `lufa serve` run again.
+-- @param opts `override`, `activities` (a list): given ones replace the recorded ones; `how` ("rerun" or
+--   "resume", for the message when a script ran the run)
+-- @return factory, nil, its warnings; or nil and a message (a script ran the run: one line; the factory no
+--   longer loads or validates: its problems, one a line)
+function M.factory_of(store, run_id, opts)
+  opts = opts or {}
+  local pipeline = require "lufa.pipeline"
+  local _, info = store:get_pipeline_run(run_id)
+  local origin = info and info.origin or {}
+  if not origin.factory then
+    return nil, string.format("run %s was not started from a factory folder (a script ran it); %s it from " ..
+      "that script with factory:%s(run_id)", run_id, opts.how or "rerun", opts.how or "rerun")
+  end
+  local activities = opts.activities
+  if (not activities or #activities == 0) and type(origin.activities) == "table" then activities = origin.activities end
+  local factory, problems = pipeline.load_factory(origin.factory, {override = opts.override or origin.override,
+    activity_folders = activities, store = store})
+  if not factory then return nil, pipeline.format_problems(problems) end
+  problems = factory:validate()
+  for _, p in ipairs(problems) do
+    if p.trigger and p.severity == "error" then p.severity = "warning" end  -- a broken trigger does not stop a rerun
+  end
+  if pipeline.has_errors(problems) then return nil, pipeline.format_problems(problems) end
+  return factory, nil, problems
 end
 
 return M

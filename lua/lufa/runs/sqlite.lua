@@ -173,6 +173,43 @@ function Store:pipeline_runs(filter, opts)
   return out
 end
 
+--- One page of runs, newest first, by keyset (stays fast however many runs the store holds: each page is one
+-- range scan of an index on start time). `filter` as for pipeline_runs (the indexed fields only: pipelineName,
+-- status, trigger, invokedByType, runGroupId); opts `since`, `before` (epoch s), `limit` (default 50),
+-- `cursor` (the second result of the previous page).
+-- @return records, and the cursor of the next page (nil on the last page)
+function Store:pipeline_runs_page(filter, opts)
+  opts = opts or {}
+  local where, params = {}, {}
+  for k, v in pairs(filter or {}) do
+    local col = COLUMNS[k]
+    if not col then error(string.format("pipeline_runs_page cannot filter on '%s'", tostring(k)), 2) end
+    where[#where + 1] = col .. " = ? COLLATE NOCASE"
+    params[#params + 1] = v
+  end
+  if opts.since then where[#where + 1] = "start_ms >= ?"; params[#params + 1] = ms(opts.since) end
+  if opts.before then where[#where + 1] = "start_ms < ?"; params[#params + 1] = ms(opts.before) end
+  if opts.cursor then
+    local start, seq = tostring(opts.cursor):match("^(%-?%d+)_(%d+)$")
+    if not start then return nil, string.format("not a page cursor: '%s'", tostring(opts.cursor)) end
+    where[#where + 1] = "(start_ms, seq) < (?, ?)"
+    params[#params + 1] = math.tointeger(tonumber(start))
+    params[#params + 1] = math.tointeger(tonumber(seq))
+  end
+  local limit = math.tointeger(opts.limit) or 50
+  -- (start_ms, seq) is what the start index orders by (seq is the rowid every index ends with)
+  local sql = "SELECT seq, start_ms, record FROM pipeline_runs" ..
+    (#where > 0 and (" WHERE " .. table.concat(where, " AND ")) or "") ..
+    " ORDER BY start_ms DESC, seq DESC LIMIT " .. (limit + 1)
+  local out, last = {}, nil
+  for row in self.db:rows(sql, table.unpack(params)) do
+    if #out == limit then return out, string.format("%d_%d", last.start_ms or 0, last.seq) end
+    out[#out + 1] = decode(row.record)
+    last = row
+  end
+  return out, nil
+end
+
 function Store:put_activity_run(record)
   self:write([[INSERT INTO activity_runs (activity_run_id, pipeline_run_id, activity_name, status, record)
     VALUES (?, ?, ?, ?, ?)
@@ -409,6 +446,21 @@ function Store:trigger_scopes(name)
   for row in self.db:rows([[SELECT DISTINCT scope FROM trigger_states WHERE trigger_name = ?
       UNION SELECT DISTINCT scope FROM trigger_runs WHERE trigger_name = ?]], name, name) do
     out[#out + 1] = row.scope
+  end
+  return out
+end
+
+--- Every trigger the store knows (from start/stop or a recorded fire time): `{scope =, name =,
+-- runtime_state =, checked =, last_fire =}` (times in epoch s), ordered by scope and name.
+function Store:triggers()
+  local out = {}
+  for row in self.db:rows([[SELECT k.scope, k.trigger_name, s.runtime_state, s.checked_ms,
+        (SELECT max(scheduled_ms) FROM trigger_runs r WHERE r.scope = k.scope AND r.trigger_name = k.trigger_name) AS last_ms
+      FROM (SELECT scope, trigger_name FROM trigger_states UNION SELECT scope, trigger_name FROM trigger_runs) k
+      LEFT JOIN trigger_states s ON s.scope = k.scope AND s.trigger_name = k.trigger_name
+      ORDER BY k.scope, k.trigger_name]]) do
+    out[#out + 1] = {scope = row.scope, name = row.trigger_name, runtime_state = row.runtime_state,
+      checked = row.checked_ms and row.checked_ms / 1000, last_fire = row.last_ms and row.last_ms / 1000}
   end
   return out
 end

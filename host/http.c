@@ -3,7 +3,6 @@
 ** Bodies stream to and from files in bounded memory; secrets in headers and bodies are read only here.
 ** curl callbacks only copy bytes into C buffers or files (never Lua), see style anchors idiom 7.
 */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -18,11 +17,11 @@
 
 #include "error.h"
 #include "http.h"
+#include "http_headers.h"
 #include "loop.h"
 #include "secret.h"
 
 #define REQUEST_MT "lufa.http.request"
-#define HEADERS_MT "lufa.http.headers"
 #define DEFAULT_MAX_BODY ((size_t)256 << 20)
 #define DEFAULT_CONNECT_TIMEOUT_MS 30000L
 
@@ -313,56 +312,6 @@ static int push_error(lua_State *L, Request *r) {
   return 2;
 }
 
-/* Header table: keys lowercased; repeated fields joined with ", "; lookup ignores case. */
-static void push_headers(lua_State *L, Request *r) {
-  lua_newtable(L);
-  int t = lua_gettop(L);
-  char *line = r->head.data;
-  char *end = line ? line + r->head.len : NULL;
-  int first = 1;
-  while (line && line < end) {
-    char *eol = memchr(line, '\n', (size_t)(end - line));
-    char *next = eol ? eol + 1 : end;
-    size_t len = (size_t)((eol ? eol : end) - line);
-    if (len && line[len - 1] == '\r') len--;
-    char *colon = first ? NULL : memchr(line, ':', len);
-    first = 0;
-    if (colon && colon > line) {
-      luaL_Buffer name;
-      luaL_buffinit(L, &name);
-      for (char *c = line; c < colon; c++) luaL_addchar(&name, (char)tolower((unsigned char)*c));
-      luaL_pushresult(&name);
-      char *v = colon + 1, *ve = line + len;
-      while (v < ve && (*v == ' ' || *v == '\t')) v++;
-      while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
-      lua_pushvalue(L, -1);
-      if (lua_rawget(L, t) == LUA_TSTRING) {
-        lua_pushliteral(L, ", ");
-        lua_pushlstring(L, v, (size_t)(ve - v));
-        lua_concat(L, 3);
-      } else {
-        lua_pop(L, 1);
-        lua_pushlstring(L, v, (size_t)(ve - v));
-      }
-      lua_rawset(L, t);
-    }
-    line = next;
-  }
-  luaL_setmetatable(L, HEADERS_MT);
-}
-
-static int headers_index(lua_State *L) {
-  if (lua_type(L, 2) != LUA_TSTRING) return 0;
-  size_t n;
-  const char *k = lua_tolstring(L, 2, &n);
-  luaL_Buffer b;
-  char *p = luaL_buffinitsize(L, &b, n);
-  for (size_t i = 0; i < n; i++) p[i] = (char)tolower((unsigned char)k[i]);
-  luaL_pushresultsize(&b, n);
-  lua_rawget(L, 1);
-  return 1;
-}
-
 static int req_results(lua_State *L, LoopWait *w) {
   Request *r = (Request *)w;
   if (r->result != CURLE_OK) return push_error(L, r);
@@ -374,7 +323,7 @@ static int req_results(lua_State *L, LoopWait *w) {
   lua_createtable(L, 0, 6);
   lua_pushinteger(L, status);
   lua_setfield(L, -2, "status");
-  push_headers(L, r);
+  http_headers_push(L, r->head.data, r->head.len);
   lua_setfield(L, -2, "headers");
   if (r->out_to_file) {
     lua_pushstring(L, r->out_path);
@@ -688,11 +637,7 @@ int luaopen_lufa_core_http(lua_State *L) {
     lua_setfield(L, -2, "__gc");
   }
   lua_pop(L, 1);
-  if (luaL_newmetatable(L, HEADERS_MT)) {
-    lua_pushcfunction(L, headers_index);
-    lua_setfield(L, -2, "__index");
-  }
-  lua_pop(L, 1);
+  http_headers_register(L);
   luaL_newlib(L, funcs);
   lua_pushstring(L, curl_version());
   lua_setfield(L, -2, "curl_version");

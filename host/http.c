@@ -50,6 +50,7 @@ typedef struct {
   /* output_file */
   char *out_path;        /* where the body must end up */
   char *tmp_path;        /* the temporary file renamed onto out_path on success */
+  char *ca_file;         /* for the message when it cannot be used */
   int out_fd;
   curl_off_t out_pos;
   int out_decided, out_to_file;
@@ -189,7 +190,8 @@ static void req_close(Request *r) {
   out_discard(r);
   free(r->out_path);
   free(r->tmp_path);
-  r->out_path = r->tmp_path = NULL;
+  free(r->ca_file);
+  r->out_path = r->tmp_path = r->ca_file = NULL;
   buf_free(&r->head);
   buf_free(&r->body);
 }
@@ -302,6 +304,15 @@ static int push_error(lua_State *L, Request *r) {
   } else if (r->result == CURLE_WRITE_ERROR && r->out_errno) {
     lufa_error_fail(L, "http", code, "cannot write output_file '%s': %s", r->out_path ? r->out_path : "?",
                     strerror(r->out_errno));
+  } else if (r->result == CURLE_SSL_CACERT_BADFILE) {
+    lufa_error_fail(L, "http", code, "%s: cannot use the CA file '%s' (ca_file, or LUFA_CA_FILE): it must be a "
+                    "readable PEM file of certificates", url, r->ca_file ? r->ca_file : "?");
+  } else if (strcmp(code, "tls") == 0) {
+    /* say what to do: trusting the server's CA is the fix; turning verification off is not offered here */
+    const char *why = r->errbuf[0] ? r->errbuf : curl_easy_strerror(r->result);
+    lufa_error_fail(L, "http", code, "%s: TLS verification failed: %s. If the server's certificate comes from a "
+                    "private CA (or is self-signed), give that CA's PEM file as ca_file or in LUFA_CA_FILE",
+                    url, raw_url && strstr(why, raw_url) ? curl_easy_strerror(r->result) : why);
   } else {
     const char *why = r->errbuf[0] ? r->errbuf : curl_easy_strerror(r->result);
     /* curl's own text may quote the URL: keep only what follows it */
@@ -507,7 +518,10 @@ static int http_request(lua_State *L) {
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
   }
-  if (ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
+  if (ca_file) {
+    curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
+    r->ca_file = strdup(ca_file);  /* NULL when short of memory: the message then shows "?" */
+  }
   if (no_proxy) curl_easy_setopt(e, CURLOPT_NOPROXY, "*");  /* e.g. the instance metadata service */
   /* curl silently sends a request again when a reused connection dies before the answer; on a new
   ** connection it does not, so a call that must not be repeated is sent at most once per attempt */

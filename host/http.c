@@ -141,14 +141,10 @@ static size_t on_read(char *p, size_t size, size_t n, void *ud) {
 static int out_open(Request *r) {
   if (r->out_fd >= 0) return 1;
   if (r->tmp_path) {
+    /* mkostemp makes 0600, and the finished file keeps it: a download may hold anything (docs/security.md) */
     r->out_fd = mkostemp(r->tmp_path, O_CLOEXEC);
-    if (r->out_fd >= 0) {  /* mkostemp makes 0600; the finished file should follow the umask */
-      mode_t mask = umask(0);
-      umask(mask);
-      if (fchmod(r->out_fd, 0666 & ~mask) != 0) { /* keep 0600: stricter, still usable */ }
-    }
   } else {
-    r->out_fd = open(r->out_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    r->out_fd = open(r->out_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);  /* an existing file keeps its mode */
   }
   if (r->out_fd < 0) {
     r->out_errno = errno;

@@ -6,6 +6,9 @@ local parser = require "lufa.expression.parser"
 local expression_xml = require "lufa.expression.xml"
 local json = require "lufa.json"
 local core_xml = require "lufa.core.xml"
+local pipeline = require "lufa.pipeline"
+local load = require "lufa.pipeline.load"
+local fs = require "lufa.fs"
 local E = require "lufa.error"
 
 local O = json.object
@@ -129,5 +132,28 @@ describe("JSON nested without end", function()
     local value, err = json.decode(("["):rep(100000) .. ("]"):rep(100000))
     assert.is_nil(value)
     assert.truthy(err.message:find("nesting deeper than 1000 levels (max_depth)", 1, true), err.message)
+  end)
+end)
+
+describe("a factory file of 1 GB", function()
+  it("is refused before it is read, naming the file and the limit", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(fs.mkdir(dir))
+    assert(fs.mkdir(dir .. "/pipeline"))
+    local path = dir .. "/pipeline/huge.json"
+    local f = assert(io.open(path, "wb"))  -- sparse: 1 GB long, nothing on disk
+    assert(f:seek("set", 1024 * 1024 * 1024 - 1))
+    f:write("}")
+    f:close()
+    local factory, problems = pipeline.load_factory(dir)
+    os.remove(path)
+    os.remove(dir .. "/pipeline")
+    os.remove(dir)
+    assert.is_nil(factory)
+    assert.are.equal(1, #problems)
+    assert.are.equal(path, problems[1].file)
+    assert.truthy(problems[1].message:find("the file is 1024.0 MB; a factory file may be at most " ..
+      load.MAX_FILE_BYTES // 1048576 .. " MB", 1, true), problems[1].message)
   end)
 end)

@@ -2,14 +2,13 @@
 # C harnesses call a native parser directly; Lua harnesses (NAME_fuzz.lua) run lufa's own Lua modules
 # through lua_fuzz.c. Each harness is the program NAME_fuzz.
 
-set(LUFA_FUZZ_LIBS PkgConfig::LUA PkgConfig::CURL PkgConfig::OPENSSL PkgConfig::EXPAT PkgConfig::SQLITE3 Threads::Threads m)
-
 function(lufa_fuzz_harness name source)
-  add_executable(${name}_fuzz ${source} $<TARGET_OBJECTS:lufa_objects>)
+  add_executable(${name}_fuzz ${source})
   target_include_directories(${name}_fuzz PRIVATE host host/include)
   target_compile_options(${name}_fuzz PRIVATE -fsanitize=fuzzer)
   target_link_options(${name}_fuzz PRIVATE -fsanitize=fuzzer,address,undefined)
-  target_link_libraries(${name}_fuzz PRIVATE ${LUFA_FUZZ_LIBS})
+  # linking the object library brings its objects and whatever libraries the host links
+  target_link_libraries(${name}_fuzz PRIVATE lufa_objects PkgConfig::LUA m)
 endfunction()
 
 lufa_fuzz_harness(json tests/fuzz/json_fuzz.c)

@@ -3,7 +3,6 @@
 ** Bodies stream to and from files in bounded memory; secrets in headers and bodies are read only here.
 ** curl callbacks only copy bytes into C buffers or files (never Lua), see style anchors idiom 7.
 */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -19,11 +18,11 @@
 #include "error.h"
 #include "filecommit.h"
 #include "http.h"
+#include "http_headers.h"
 #include "loop.h"
 #include "secret.h"
 
 #define REQUEST_MT "lufa.http.request"
-#define HEADERS_MT "lufa.http.headers"
 #define DEFAULT_MAX_BODY ((size_t)256 << 20)
 #define DEFAULT_CONNECT_TIMEOUT_MS 30000L
 /* Body bytes one transfer may take in one loop step. On a fast link curl would otherwise read a whole
@@ -56,6 +55,7 @@ typedef struct {
   /* output_file */
   char *out_path;        /* where the body must end up */
   char *tmp_path;        /* the temporary file renamed onto out_path on success */
+  char *ca_file;         /* for the message when it cannot be used */
   int out_fd;
   curl_off_t out_pos;
   int out_decided, out_to_file;
@@ -175,14 +175,10 @@ static size_t on_read(char *p, size_t size, size_t n, void *ud) {
 static int out_open(Request *r) {
   if (r->out_fd >= 0) return 1;
   if (r->tmp_path) {
+    /* mkostemp makes 0600, and the finished file keeps it: a download may hold anything (docs/security.md) */
     r->out_fd = mkostemp(r->tmp_path, O_CLOEXEC);
-    if (r->out_fd >= 0) {  /* mkostemp makes 0600; the finished file should follow the umask */
-      mode_t mask = umask(0);
-      umask(mask);
-      if (fchmod(r->out_fd, 0666 & ~mask) != 0) { /* keep 0600: stricter, still usable */ }
-    }
   } else {
-    r->out_fd = open(r->out_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    r->out_fd = open(r->out_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);  /* an existing file keeps its mode */
   }
   if (r->out_fd < 0) {
     r->out_errno = errno;
@@ -231,7 +227,8 @@ static void req_close(Request *r) {
   out_discard(r);
   free(r->out_path);
   free(r->tmp_path);
-  r->out_path = r->tmp_path = NULL;
+  free(r->ca_file);
+  r->out_path = r->tmp_path = r->ca_file = NULL;
   buf_free(&r->head);
   buf_free(&r->body);
 }
@@ -361,6 +358,15 @@ static int push_error(lua_State *L, Request *r) {
   } else if (r->result == CURLE_WRITE_ERROR && r->out_errno) {
     lufa_error_fail(L, "http", code, "cannot write output_file '%s': %s", r->out_path ? r->out_path : "?",
                     strerror(r->out_errno));
+  } else if (r->result == CURLE_SSL_CACERT_BADFILE) {
+    lufa_error_fail(L, "http", code, "%s: cannot use the CA file '%s' (ca_file, or LUFA_CA_FILE): it must be a "
+                    "readable PEM file of certificates", url, r->ca_file ? r->ca_file : "?");
+  } else if (strcmp(code, "tls") == 0) {
+    /* say what to do: trusting the server's CA is the fix; turning verification off is not offered here */
+    const char *why = r->errbuf[0] ? r->errbuf : curl_easy_strerror(r->result);
+    lufa_error_fail(L, "http", code, "%s: TLS verification failed: %s. If the server's certificate comes from a "
+                    "private CA (or is self-signed), give that CA's PEM file as ca_file or in LUFA_CA_FILE",
+                    url, raw_url && strstr(why, raw_url) ? curl_easy_strerror(r->result) : why);
   } else {
     const char *why = r->errbuf[0] ? r->errbuf : curl_easy_strerror(r->result);
     /* curl's own text may quote the URL: keep only what follows it */
@@ -369,56 +375,6 @@ static int push_error(lua_State *L, Request *r) {
   lua_pushstring(L, curl_easy_strerror(r->result));
   lua_setfield(L, -2, "curl_message");
   return 2;
-}
-
-/* Header table: keys lowercased; repeated fields joined with ", "; lookup ignores case. */
-static void push_headers(lua_State *L, Request *r) {
-  lua_newtable(L);
-  int t = lua_gettop(L);
-  char *line = r->head.data;
-  char *end = line ? line + r->head.len : NULL;
-  int first = 1;
-  while (line && line < end) {
-    char *eol = memchr(line, '\n', (size_t)(end - line));
-    char *next = eol ? eol + 1 : end;
-    size_t len = (size_t)((eol ? eol : end) - line);
-    if (len && line[len - 1] == '\r') len--;
-    char *colon = first ? NULL : memchr(line, ':', len);
-    first = 0;
-    if (colon && colon > line) {
-      luaL_Buffer name;
-      luaL_buffinit(L, &name);
-      for (char *c = line; c < colon; c++) luaL_addchar(&name, (char)tolower((unsigned char)*c));
-      luaL_pushresult(&name);
-      char *v = colon + 1, *ve = line + len;
-      while (v < ve && (*v == ' ' || *v == '\t')) v++;
-      while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
-      lua_pushvalue(L, -1);
-      if (lua_rawget(L, t) == LUA_TSTRING) {
-        lua_pushliteral(L, ", ");
-        lua_pushlstring(L, v, (size_t)(ve - v));
-        lua_concat(L, 3);
-      } else {
-        lua_pop(L, 1);
-        lua_pushlstring(L, v, (size_t)(ve - v));
-      }
-      lua_rawset(L, t);
-    }
-    line = next;
-  }
-  luaL_setmetatable(L, HEADERS_MT);
-}
-
-static int headers_index(lua_State *L) {
-  if (lua_type(L, 2) != LUA_TSTRING) return 0;
-  size_t n;
-  const char *k = lua_tolstring(L, 2, &n);
-  luaL_Buffer b;
-  char *p = luaL_buffinitsize(L, &b, n);
-  for (size_t i = 0; i < n; i++) p[i] = (char)tolower((unsigned char)k[i]);
-  luaL_pushresultsize(&b, n);
-  lua_rawget(L, 1);
-  return 1;
 }
 
 static int req_results(lua_State *L, LoopWait *w) {
@@ -432,7 +388,7 @@ static int req_results(lua_State *L, LoopWait *w) {
   lua_createtable(L, 0, 6);
   lua_pushinteger(L, status);
   lua_setfield(L, -2, "status");
-  push_headers(L, r);
+  http_headers_push(L, r->head.data, r->head.len);
   lua_setfield(L, -2, "headers");
   if (r->out_to_file) {
     lua_pushstring(L, r->out_path);
@@ -617,7 +573,10 @@ static int http_request(lua_State *L) {
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
   }
-  if (ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
+  if (ca_file) {
+    curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
+    r->ca_file = strdup(ca_file);  /* NULL when short of memory: the message then shows "?" */
+  }
   if (no_proxy) curl_easy_setopt(e, CURLOPT_NOPROXY, "*");  /* e.g. the instance metadata service */
   /* curl silently sends a request again when a reused connection dies before the answer; on a new
   ** connection it does not, so a call that must not be repeated is sent at most once per attempt */
@@ -747,11 +706,7 @@ int luaopen_lufa_core_http(lua_State *L) {
     lua_setfield(L, -2, "__gc");
   }
   lua_pop(L, 1);
-  if (luaL_newmetatable(L, HEADERS_MT)) {
-    lua_pushcfunction(L, headers_index);
-    lua_setfield(L, -2, "__index");
-  }
-  lua_pop(L, 1);
+  http_headers_register(L);
   luaL_newlib(L, funcs);
   lua_pushstring(L, curl_version());
   lua_setfield(L, -2, "curl_version");

@@ -106,6 +106,21 @@ done:
   return rc;
 }
 
+void lufa_secret_forget_all(void) {
+  pthread_mutex_lock(&known_mu);
+  for (size_t i = 0; i < known_n; i++) {
+    OPENSSL_cleanse(known[i].bytes, known[i].len);
+    free(known[i].bytes);
+  }
+  free(known);
+  free(known_buckets);
+  known = NULL;
+  known_buckets = NULL;
+  known_n = known_cap = known_nbuckets = 0;
+  memset(known_pairs, 0, sizeof known_pairs);
+  pthread_mutex_unlock(&known_mu);
+}
+
 size_t lufa_secret_find_known(const char *s, size_t n, size_t from, size_t *len) {
   size_t found = n;
   pthread_mutex_lock(&known_mu);

@@ -35,6 +35,10 @@ int lufa_secret_remember(const char *bytes, size_t len);
 ** of the longest value starting there in *len; n when there is none. */
 size_t lufa_secret_find_known(const char *s, size_t n, size_t from, size_t *len);
 
+/* Wipes and forgets every remembered value. Only for programs that make secrets without end and own
+** all their output, such as the fuzz harnesses (tests/fuzz): lufa itself never forgets a secret. */
+void lufa_secret_forget_all(void);
+
 int luaopen_lufa_secret(lua_State *L);
 
 #endif

@@ -47,6 +47,25 @@ set_tests_properties(c/embed_frame_loop PROPERTIES LABELS "c" TIMEOUT 60)
 add_test(NAME c/embed_plugin_host COMMAND plugin_host examples/plugin-host/plugins 3 WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 set_tests_properties(c/embed_plugin_host PROPERTIES LABELS "c" TIMEOUT 60)
 
+# Fuzz smoke: every harness of tests/fuzz runs a few seconds from its checked-in seeds (scripts/fuzz
+# builds them with clang into build/fuzz first). The harnesses carry their own sanitizers, so scripts/test
+# runs them in the plain pass only.
+find_program(CLANG clang)
+if(CLANG)
+  file(GLOB LUFA_FUZZ_SOURCES CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/fuzz/*_fuzz.c ${PROJECT_SOURCE_DIR}/tests/fuzz/*_fuzz.lua)
+  set(LUFA_FUZZ_ENV "LUFA_FUZZ_BUILD=${PROJECT_BINARY_DIR}/fuzz")
+  add_test(NAME fuzz/build COMMAND ${PROJECT_SOURCE_DIR}/scripts/fuzz --build WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+  set_tests_properties(fuzz/build PROPERTIES LABELS "fuzz" TIMEOUT 600 FIXTURES_SETUP fuzz ENVIRONMENT "${LUFA_FUZZ_ENV}")
+  foreach(src ${LUFA_FUZZ_SOURCES})
+    get_filename_component(base ${src} NAME_WE)
+    string(REGEX REPLACE "_fuzz$" "" name ${base})
+    if(NOT name STREQUAL "lua")
+      add_test(NAME fuzz/${name} COMMAND ${PROJECT_SOURCE_DIR}/scripts/fuzz ${name} --smoke 4 WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+      set_tests_properties(fuzz/${name} PROPERTIES LABELS "fuzz" TIMEOUT 120 FIXTURES_REQUIRED fuzz ENVIRONMENT "${LUFA_FUZZ_ENV}")
+    endif()
+  endforeach()
+endif()
+
 # The rockspec builds lufa for a stock lua5.4 (offline) and lua5.4 can require it.
 add_test(NAME install/rockspec COMMAND bash ${PROJECT_SOURCE_DIR}/tests/install/rockspec_test.sh)
 set_tests_properties(install/rockspec PROPERTIES LABELS "install" TIMEOUT 300)

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The HTTP test server of lufa's specs and benchmarks (node:http / node:https only).
 //
-//   node tests/support/httpd.mjs [--port-file FILE] [--tls] [--parent-pid PID]
+//   node tests/support/httpd.mjs [--port-file FILE] [--tls [--self-signed]] [--parent-pid PID]
 //
 // Listens on 127.0.0.1, on a port the OS picks, prints `{"port":...}` on stdout and writes
 // {port, pid, url, tls, ca_file} to FILE (atomically, so a poller never reads half of it).
@@ -42,11 +42,12 @@ const initialParent = process.ppid;
 let tlsDir = null;
 
 function parseArgs(argv) {
-  const out = { portFile: null, tls: false, parentPid: 0 };
+  const out = { portFile: null, tls: false, selfSigned: false, parentPid: 0 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--port-file') out.portFile = argv[++i];
     else if (a === '--tls') out.tls = true;
+    else if (a === '--self-signed') out.selfSigned = true;
     else if (a === '--parent-pid') out.parentPid = Number(argv[++i]);
     else {
       process.stderr.write(`httpd: unknown argument '${a}'\n`);
@@ -62,6 +63,14 @@ function makeCertificates() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lufa-httpd-'));
   const p = (name) => path.join(dir, name);
   const run = (...argv) => execFileSync('openssl', argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+  if (args.selfSigned) {
+    // one certificate that signs itself, as `openssl req -x509` makes for a quick private server
+    run('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+      '-keyout', p('server.key'), '-out', p('server.pem'), '-days', '2', '-subj', '/CN=127.0.0.1',
+      '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost');
+    tlsDir = dir;
+    return { dir, ca: p('server.pem'), key: fs.readFileSync(p('server.key')), cert: fs.readFileSync(p('server.pem')) };
+  }
   run('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
     '-keyout', p('ca.key'), '-out', p('ca.pem'), '-days', '2', '-subj', '/CN=lufa test CA',
     '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');

@@ -34,7 +34,8 @@ end
 local Server = {}
 Server.__index = Server
 
---- Starts a server. opts.tls: serve HTTPS with a CA made now (srv.ca_file).
+--- Starts a server. opts.tls: serve HTTPS with a CA made now (srv.ca_file); with opts.self_signed too, a
+-- single self-signed certificate instead (srv.ca_file is that certificate).
 -- opts.timeout: seconds to wait for it to listen (default 20, a safety net only).
 -- @return a server object {url, port, pid, ca_file, tls}
 function server.start(opts)
@@ -43,7 +44,7 @@ function server.start(opts)
   local port_file, log_file = base .. ".port", base .. ".log"
   local cmd = string.format("%s %s --port-file %s --parent-pid %d%s >%s 2>&1 </dev/null &",
     os.getenv("NODE") or "node", shell_quote(HTTPD), shell_quote(port_file), server.own_pid(),
-    opts.tls and " --tls" or "", shell_quote(log_file))
+    opts.tls and (opts.self_signed and " --tls --self-signed" or " --tls") or "", shell_quote(log_file))
   if not os.execute(cmd) then error("cannot start the test server: " .. cmd, 2) end
   local deadline = lufa.now() + (opts.timeout or 20)
   local info

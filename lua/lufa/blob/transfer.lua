@@ -8,6 +8,7 @@ local lufa = require "lufa"
 local E = require "lufa.error"
 local crypto = require "lufa.crypto"
 local transport = require "lufa.blob.transport"
+local fs = require "lufa.fs"
 
 local transfer = {}
 
@@ -157,9 +158,11 @@ function transfer.download(blob, path, opts)
   local client = blob.client
   local chunk = opts.range_size or client.range_size
   local tmp = path .. ".lufa-part-" .. random_suffix()
-  local f, why = io.open(tmp, "wb")
-  if not f then return nil, file_error(blob, "Get Blob", "file", "cannot write next to '%s': %s", path, why) end
-  f:close()
+  -- private from the first byte (0600, whatever the umask): a blob may hold anything
+  local made, why = fs.write_file(tmp, "", { mode = 384, atomic = false })
+  if not made then
+    return nil, file_error(blob, "Get Blob", "file", "cannot write next to '%s': %s", path, why.message)
+  end
   local finished = false
   local _ <close> = setmetatable({}, { __close = function() if not finished then os.remove(tmp) end end })
 

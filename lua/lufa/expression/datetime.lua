@@ -289,6 +289,13 @@ local function check_range(fname, ticks)
   return ticks
 end
 
+-- n units of `per` ticks, refused before the 64-bit product could wrap around: no shift of more than the
+-- whole range of years 1 to 9999 can give a time inside it.
+local function delta_ticks(fname, n, per)
+  if math.abs(n + 0.0) > MAX_TICKS / per then check_range(fname, -1) end
+  return math.tointeger(n) and n * per or math.floor(n * per + 0.5)
+end
+
 --- Add calendar months, clamping the day to the target month's length (.NET AddMonths).
 function M.add_months(fname, ticks, months)
   local t = fields(ticks)
@@ -312,6 +319,7 @@ local function shift(fname, ticks, amount, unit)
   local u = lower(V.check_string(fname, 3, unit)):gsub("s$", "")
   if u == "month" or u == "year" then
     local n = V.check_integer(fname, 2, amount)
+    if math.abs(n + 0.0) > (u == "year" and 10000 or 120000) then check_range(fname, -1) end
     return add_months(fname, ticks, u == "year" and n * 12 or n)
   end
   local per = unit_ticks[u]
@@ -319,8 +327,7 @@ local function shift(fname, ticks, amount, unit)
     raise("argument", format("function '%s' expects a unit of Second, Minute, Hour, Day, Week, Month or Year " ..
       "but got '%s'", fname, unit))
   end
-  local delta = math.tointeger(amount) and amount * per or math.floor(amount * per + 0.5)
-  return check_range(fname, ticks + delta)
+  return check_range(fname, ticks + delta_ticks(fname, amount, per))
 end
 
 --- Current time in ticks, from scope.now() when given (Unix seconds or a timestamp string).
@@ -351,8 +358,7 @@ local function define_add(name, per)
     if type(n) ~= "number" then
       raise("type", format("function '%s' expects a number as argument 2 but got %s", name, V.a(n)))
     end
-    local delta = math.tointeger(n) and n * per or math.floor(n * per + 0.5)
-    return time_result(name, ticks + delta, fmt, kind)
+    return time_result(name, ticks + delta_ticks(name, n, per), fmt, kind)
   end)
 end
 

@@ -347,6 +347,7 @@ define("length", 1, 1, function(_, coll)
 end)
 
 local function slice(fname, coll, from, to)
+  from = math.max(from, 1)
   local k = collection_kind(fname, 1, coll)
   if k == "object" then raise("type", "function '" .. fname .. "' expects an array or a string but got an object") end
   if k == "string" then
@@ -361,7 +362,7 @@ end
 define("skip", 2, 2, function(_, coll, n)
   n = check_integer("skip", 2, n)
   if n < 0 then raise("argument", "function 'skip' expects a count of 0 or more but got " .. n) end
-  return slice("skip", coll, n + 1, math.maxinteger)
+  return slice("skip", coll, n == math.maxinteger and n or n + 1, math.maxinteger)
 end)
 
 define("take", 2, 2, function(_, coll, n)
@@ -497,6 +498,14 @@ define("int", 1, 1, function(_, v)
   raise("type", "function 'int' expects a string or a number but got " .. a_(v))
 end)
 
+-- Floating-point results stay finite: JSON (outputs, run records) has no infinity or NaN.
+local function finite(fname, r)
+  if mtype(r) == "float" and (r ~= r or r == math.huge or r == -math.huge) then
+    raise("evaluation", "function '" .. fname .. "' gave a number beyond the range of a double")
+  end
+  return r
+end
+
 define("float", 1, 1, function(_, v)
   local t = type(v)
   if t == "number" then return v + 0.0 end
@@ -505,7 +514,7 @@ define("float", 1, 1, function(_, v)
     if text:find("^[-+]?%d*%.?%d+[eE][-+]?%d+$") or text:find("^[-+]?%d+%.?%d*[eE]?[-+]?%d*$") or
         text:find("^[-+]?%d*%.%d+$") then
       local f = tonumber(text)
-      if f then return f + 0.0 end
+      if f then return finite("float", f + 0.0) end
     end
     raise("type", "function 'float' expects text holding a number but got '" .. v .. "'")
   end
@@ -559,14 +568,14 @@ define("add", 2, 2, function(_, a, b)
   check_number("add", 1, a); check_number("add", 2, b)
   local r = a + b
   if mtype(r) == "integer" and ((a >= 0) == (b >= 0)) and ((r >= 0) ~= (a >= 0)) then int_overflow("add") end
-  return r
+  return finite("add", r)
 end)
 
 define("sub", 2, 2, function(_, a, b)
   check_number("sub", 1, a); check_number("sub", 2, b)
   local r = a - b
   if mtype(r) == "integer" and ((a >= 0) ~= (b >= 0)) and ((r >= 0) ~= (a >= 0)) then int_overflow("sub") end
-  return r
+  return finite("sub", r)
 end)
 
 define("mul", 2, 2, function(_, a, b)
@@ -575,7 +584,7 @@ define("mul", 2, 2, function(_, a, b)
   if mtype(r) == "integer" and a ~= 0 and (r // a ~= b or (a == -1 and b == math.mininteger)) then
     int_overflow("mul")
   end
-  return r
+  return finite("mul", r)
 end)
 
 define("div", 2, 2, function(_, a, b)
@@ -588,7 +597,7 @@ define("div", 2, 2, function(_, a, b)
     if q < 0 and q * b ~= a then q = q + 1 end
     return q
   end
-  return a / b
+  return finite("div", a / b)
 end)
 
 define("mod", 2, 2, function(_, a, b)
@@ -633,6 +642,7 @@ define("range", 2, 2, function(_, start, count)
   count = check_integer("range", 2, count)
   if count < 0 then raise("argument", "function 'range' expects a count of 0 or more but got " .. count) end
   if count > 100000 then raise("argument", "function 'range' allows at most 100000 items but got " .. count) end
+  if count > 0 and start > math.maxinteger - (count - 1) then int_overflow("range") end
   local t = array({})
   for i = 1, count do t[i] = start + i - 1 end
   return t

@@ -15,6 +15,12 @@ local QUOTE, LPAREN, RPAREN, COMMA, DOT, LBRACKET, RBRACKET, QUESTION, RBRACE =
 
 local keywords = { ["true"] = true, ["false"] = false }
 
+--- How deep calls, indexes and property accesses may nest. Hostile or broken text must get a syntax
+-- error, not exhaust the stack of the parser or of the evaluator (which recurses as deep as the tree).
+M.MAX_DEPTH = 100
+
+local depth = 0  -- how many parse_expression calls are open (reset by M.parse)
+
 -- A parse failure travels as a table so that pcall can tell it apart from bugs.
 local function fail(column, message)
   error({ parse_error = true, column = column, message = message }, 0)
@@ -70,6 +76,9 @@ local function parse_number(text, pos)
   if find(text, "^[%a_]", e + 1) then
     fail(e + 1, "unexpected " .. describe_char(text, e + 1) .. " after the number " .. literal)
   end
+  if value == math.huge or value == -math.huge then
+    fail(pos, "the number " .. literal .. " is beyond the range of a double")
+  end
   return { t = "lit", value = value, col = pos }, e + 1
 end
 
@@ -113,7 +122,13 @@ local function parse_primary(text, pos, null_value)
     "(…), a quoted string, a number, true, false or null)")
 end
 
+local function too_deep(pos)
+  fail(pos, "expression nested deeper than " .. M.MAX_DEPTH ..
+    " levels (function calls, [ ] indexes and . properties, counted together)")
+end
+
 local function parse_accessors(text, pos, node)
+  local chain = 0
   while true do
     local p = skip_space(text, pos)
     local c = byte(text, p)
@@ -127,6 +142,10 @@ local function parse_accessors(text, pos, node)
       safe = true
       p = p + 1
       c = n
+    end
+    if (c == DOT or c == LBRACKET) then
+      chain = chain + 1
+      if depth + chain > M.MAX_DEPTH then too_deep(p) end
     end
     if c == DOT then
       local q = skip_space(text, p + 1)
@@ -150,9 +169,13 @@ local function parse_accessors(text, pos, node)
 end
 
 function parse_expression(text, pos)
+  depth = depth + 1
+  if depth > M.MAX_DEPTH then too_deep(skip_space(text, pos)) end
   local node
   node, pos = parse_primary(text, pos, json.null)
-  return parse_accessors(text, pos, node)
+  node, pos = parse_accessors(text, pos, node)
+  depth = depth - 1
+  return node, pos
 end
 
 --- Parse one expression that must span `text` from `pos` to the end.
@@ -208,6 +231,7 @@ end
 -- @return a table `{kind = "constant", value = s}`, `{kind = "expression", node = ast}` or
 --   `{kind = "template", parts = {string | ast, ...}}`; or nil and `{column =, message =}`
 function M.parse(text)
+  depth = 0
   local ok, result = pcall(function()
     if byte(text, 1) == 64 then -- '@'
       if byte(text, 2) == 64 then

@@ -17,6 +17,9 @@ local M = {}
 
 local entities = { lt = "<", gt = ">", amp = "&", quot = '"', apos = "'" }
 
+--- How deep elements may nest (as in lufa.core.xml): serialising and json() recurse once per level.
+M.MAX_DEPTH = 256
+
 local function unescape(text)
   return (text:gsub("&(#?x?)(%w+);", function(kind, body)
     if kind == "" then
@@ -24,8 +27,12 @@ local function unescape(text)
       if not e then raise("argument", "unknown XML entity '&" .. body .. ";'") end
       return e
     end
-    local code = kind == "#x" and tonumber(body, 16) or tonumber(body)
-    if not code then raise("argument", "bad XML character reference '&" .. kind .. body .. ";'") end
+    local code = kind == "#x" and tonumber(body, 16) or (kind == "#" and tonumber(body))
+    -- only the characters XML allows (no NUL, no surrogate halves, nothing past U+10FFFF)
+    if not (code and (code == 9 or code == 10 or code == 13 or (code >= 0x20 and code <= 0xD7FF) or
+        (code >= 0xE000 and code <= 0xFFFD) or (code >= 0x10000 and code <= 0x10FFFF))) then
+      raise("argument", "bad XML character reference '&" .. kind .. body .. ";'")
+    end
     return utf8.char(code)
   end))
 end
@@ -87,6 +94,9 @@ function M.parse(text)
       local name, e = text:match("^<([%a_:][%w_:%-%.]*)()", lt)
       if not name then raise("argument", "bad XML tag at character " .. lt) end
       if #stack == 1 and root.element then raise("argument", "XML has more than one root element") end
+      if #stack > M.MAX_DEPTH then
+        raise("argument", format("XML elements nested deeper than %d levels (at character %d)", M.MAX_DEPTH, lt))
+      end
       local el = add({ type = "element", name = name, attrs = {}, children = {} })
       if #stack == 1 then root.element = el end
       pos = e

@@ -78,7 +78,18 @@ function M.add(factory, kind, resource, file, problems)
   order[#order + 1] = entry
 end
 
+--- The largest factory file read (bytes). ADF resources are small; a bigger file is a mistake (or hostile),
+-- refused before it is read rather than decoded into memory.
+M.MAX_FILE_BYTES = 64 * 1024 * 1024
+
 local function read_json(path, problems)
+  local st = fs.stat(path)
+  if st and st.size > M.MAX_FILE_BYTES then
+    problems[#problems + 1] = {severity = "error", file = path, path = "$", message = string.format(
+      "the file is %.1f MB; a factory file may be at most %d MB (lufa.pipeline.load.MAX_FILE_BYTES)",
+      st.size / 1048576, M.MAX_FILE_BYTES // 1048576)}
+    return nil
+  end
   local value, err = json.decode_file(path)
   if value == nil then
     -- The decoder's message starts with the file and position, which the problem carries already.

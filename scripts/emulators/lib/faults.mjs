@@ -35,6 +35,9 @@ function checkFault(fault, where) {
     if (!Number.isInteger(fault.status) || fault.status < 400 || fault.status > 599) {
       throw new FaultSpecError(`${where}.status: expected an HTTP error status 400..599`);
     }
+    if (fault.echo !== undefined && typeof fault.echo !== 'boolean') {
+      throw new FaultSpecError(`${where}.echo: expected true (the error quotes the request) or false`);
+    }
     if (fault.retryAfter !== undefined && !(Number.isFinite(fault.retryAfter) && fault.retryAfter >= 0)) {
       throw new FaultSpecError(`${where}.retryAfter: expected a number of seconds >= 0`);
     }

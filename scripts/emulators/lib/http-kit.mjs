@@ -37,6 +37,13 @@ function toBuffer(body) {
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Aborts a connection with a TCP RST; a TLS socket is reset through the TCP socket under it. */
+/** An error whose message quotes the whole request, secrets included (the "echo" option of status faults). */
+function echoError(status, ctx) {
+  const message = `Request could not be processed: ${ctx.method} ${ctx.req.url} headers ${JSON.stringify(ctx.headers)} ` +
+    `body ${ctx.body.toString('utf8')}`;
+  return jsonResponse(status, { error: { code: 'InjectedFault', message } });
+}
+
 function hardReset(socket) {
   const tcp = socket._parent && typeof socket._parent.resetAndDestroy === 'function' ? socket._parent : socket;
   try {
@@ -99,6 +106,7 @@ export function createService({ service, routes, errors, faults, log, maxBodyByt
         status,
         durationMs: Math.round(ms * 10) / 10,
         ...(fault ? { fault: fault.type === 'reset' ? `reset:${fault.when || 'before'}` : fault.type } : {}),
+        ...(fault?.echo ? { echo: true } : {}),
         ...ctx.info,
         ...extra,
       });
@@ -145,6 +153,8 @@ export function createService({ service, routes, errors, faults, log, maxBodyByt
       if (fault?.type === 'stall') await sleep(fault.seconds * 1000);
       if (fault?.type === 'status') {
         response = errors.fault(ctx, fault);
+        // As some services do, the error quotes the request it refuses: URL with its query, headers, body.
+        if (fault.echo) response = echoError(fault.status, ctx);
         if (fault.retryAfter !== undefined) response.headers['retry-after'] = String(fault.retryAfter);
       } else if (!route) {
         response = pathMatched ? errors.methodNotAllowed(ctx) : errors.notFound(ctx);

@@ -12,6 +12,7 @@ function(lufa_fuzz_harness name source)
 endfunction()
 
 lufa_fuzz_harness(json tests/fuzz/json_fuzz.c)
+lufa_fuzz_harness(http_request tests/fuzz/http_request_fuzz.c)
 
 file(GLOB LUFA_LUA_HARNESSES CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/fuzz/*_fuzz.lua)
 foreach(script ${LUFA_LUA_HARNESSES})

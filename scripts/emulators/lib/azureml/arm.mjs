@@ -287,7 +287,11 @@ function update(urls, mode) {
     }
     const newUri = trainedModelAsset(doc, service.trainedModelName)?.locationInfo?.uri;
     service.armDoc = doc;
-    const asyncUrl = startOperation(ctx, urls, service, doc, mode === 'PUT' || newUri !== oldUri);
+    // A body that names the trained model's location has it (re)loaded even when the URL is the same as
+    // before: each retraining run writes its model to the same blob, and two runs can sign the same SAS
+    // within one second.
+    const namesModel = trainedModelAsset(body, service.trainedModelName)?.locationInfo?.uri !== undefined;
+    const asyncUrl = startOperation(ctx, urls, service, doc, mode === 'PUT' || newUri !== oldUri || namesModel);
     ctx.info.modelChanged = newUri !== oldUri;
     return jsonResponse(200, publicDoc(doc), {
       'azure-asyncoperation': asyncUrl,

@@ -41,8 +41,9 @@ local function spawn(...)
   return {pid = pid,
     output = function() return util.read_file(out) or "" end,
     wait = function()
-      util.wait_until(function() return util.read_file(st) ~= nil end, 60)
-      return tonumber(util.read_file(st):match("%d+"))
+      -- the shell creates the status file before it writes the number: wait for the number
+      util.wait_until(function() return (util.read_file(st) or ""):match("%d+\n") ~= nil end, 60)
+      return tonumber((util.read_file(st) or ""):match("%d+"))
     end}
 end
 

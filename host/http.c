@@ -577,6 +577,7 @@ static int http_request(lua_State *L) {
     curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
     r->ca_file = strdup(ca_file);  /* NULL when short of memory: the message then shows "?" */
   }
+  curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);  /* never older than TLS 1.2 */
   if (no_proxy) curl_easy_setopt(e, CURLOPT_NOPROXY, "*");  /* e.g. the instance metadata service */
   /* curl silently sends a request again when a reused connection dies before the answer; on a new
   ** connection it does not, so a call that must not be repeated is sent at most once per attempt */

@@ -95,3 +95,26 @@ describe("TLS verification", function()
     p:close()
   end)
 end)
+
+describe("the TLS version", function()
+  local old, v12
+  setup(function()
+    old = server.start { tls = true, max_tls = "TLSv1.1" }
+    v12 = server.start { tls = true, max_tls = "TLSv1.2" }
+  end)
+  teardown(function()
+    if old then old:stop() end
+    if v12 then v12:stop() end
+  end)
+
+  it("1.2 is enough: a server that speaks no newer protocol is reached", function()
+    local res = assert(http.request { url = v12.url .. "/echo", ca_file = v12.ca_file })
+    assert.are.equal(200, res.status)
+  end)
+
+  it("is at least 1.2: a server that speaks only TLS 1.1 is refused even with its CA trusted", function()
+    local res, err = http.request { url = old.url .. "/echo", ca_file = old.ca_file, connect_timeout = 10 }
+    assert.is_nil(res)
+    assert.are.equal("tls", err.code, tostring(err.message))
+  end)
+end)

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The HTTP test server of lufa's specs and benchmarks (node:http / node:https only).
 //
-//   node tests/support/httpd.mjs [--port-file FILE] [--tls [--self-signed]] [--parent-pid PID]
+//   node tests/support/httpd.mjs [--port-file FILE] [--tls [--self-signed] [--max-tls VERSION]] [--parent-pid PID]
 //
 // Listens on 127.0.0.1, on a port the OS picks, prints `{"port":...}` on stdout and writes
 // {port, pid, url, tls, ca_file} to FILE (atomically, so a poller never reads half of it).
@@ -42,12 +42,13 @@ const initialParent = process.ppid;
 let tlsDir = null;
 
 function parseArgs(argv) {
-  const out = { portFile: null, tls: false, selfSigned: false, parentPid: 0 };
+  const out = { portFile: null, tls: false, selfSigned: false, maxTls: null, parentPid: 0 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--port-file') out.portFile = argv[++i];
     else if (a === '--tls') out.tls = true;
     else if (a === '--self-signed') out.selfSigned = true;
+    else if (a === '--max-tls') out.maxTls = argv[++i];  // e.g. TLSv1.1: an outdated server
     else if (a === '--parent-pid') out.parentPid = Number(argv[++i]);
     else {
       process.stderr.write(`httpd: unknown argument '${a}'\n`);
@@ -376,7 +377,8 @@ function onRequest(req, res) {
 
 const tls = args.tls ? makeCertificates() : null;
 const server = tls
-  ? https.createServer({ key: tls.key, cert: tls.cert }, onRequest)
+  ? https.createServer({ key: tls.key, cert: tls.cert, ...(args.maxTls ? {
+      minVersion: 'TLSv1', maxVersion: args.maxTls, ciphers: 'DEFAULT@SECLEVEL=0' } : {}) }, onRequest)
   : http.createServer(onRequest);
 server.keepAliveTimeout = 30000;
 server.headersTimeout = 60000;

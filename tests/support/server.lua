@@ -44,7 +44,8 @@ function server.start(opts)
   local port_file, log_file = base .. ".port", base .. ".log"
   local cmd = string.format("%s %s --port-file %s --parent-pid %d%s >%s 2>&1 </dev/null &",
     os.getenv("NODE") or "node", shell_quote(HTTPD), shell_quote(port_file), server.own_pid(),
-    opts.tls and (opts.self_signed and " --tls --self-signed" or " --tls") or "", shell_quote(log_file))
+    (opts.tls and (opts.self_signed and " --tls --self-signed" or " --tls") or "") ..
+      (opts.max_tls and (" --max-tls " .. shell_quote(opts.max_tls)) or ""), shell_quote(log_file))
   if not os.execute(cmd) then error("cannot start the test server: " .. cmd, 2) end
   local deadline = lufa.now() + (opts.timeout or 20)
   local info

@@ -247,15 +247,17 @@ end
 
 local function render_parts(fns, n, scope)
   local any_secret = false
-  local pieces = {}
+  local pieces, size = {}, 0
   for i = 1, n do
     local f = fns[i]
     local v
     if type(f) == "string" then v = f else v = f(scope) end
     local text, from_secret = V.text_piece(v)
     pieces[i] = text
+    size = size + #text
     if from_secret then any_secret = true end
   end
+  V.check_size("string interpolation", size)
   local text = table.concat(pieces, "", 1, n)
   if any_secret then return secret.new(text) end
   return text

@@ -157,3 +157,104 @@ describe("a factory file of 1 GB", function()
       load.MAX_FILE_BYTES // 1048576 .. " MB", 1, true), problems[1].message)
   end)
 end)
+
+describe("a pipeline with too many activities", function()
+  local compile = require "lufa.pipeline.compile"
+
+  local function factory_with(activities)
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(fs.mkdir(dir))
+    assert(fs.mkdir(dir .. "/pipeline"))
+    local f = assert(io.open(dir .. "/pipeline/many.json", "wb"))
+    f:write(json.encode(O { name = "many", properties = O { activities = activities } }))
+    f:close()
+    return dir
+  end
+
+  local function waits(n, inner)
+    local list = json.array {}
+    for i = 1, n do
+      list[i] = O { name = (inner and "in" or "w") .. i, type = "Wait", typeProperties = O { waitTimeInSeconds = 0 } }
+    end
+    return list
+  end
+
+  local function problems_of(dir)
+    local factory, problems = pipeline.load_factory(dir)
+    assert.is_not_nil(factory, problems and problems[1] and problems[1].message)
+    return (pipeline.validate(factory))
+  end
+
+  it("is refused before its activities are compiled, naming the count and the limit", function()
+    local dir = factory_with(waits(compile.MAX_ACTIVITIES + 1))
+    local problems = problems_of(dir)
+    local found
+    for _, p in ipairs(problems) do
+      if p.severity == "error" and p.message:find("lufa runs at most " .. compile.MAX_ACTIVITIES, 1, true) then found = p end
+    end
+    assert.is_not_nil(found, "no error about the activity count")
+    assert.truthy(found.message:find(tostring(compile.MAX_ACTIVITIES + 1) .. " activities", 1, true))
+    assert.are.equal(".properties.activities", found.path)
+    assert.truthy(found.file:find("many.json", 1, true))
+  end)
+
+  it("counts the activities inside containers", function()
+    local fe = O { name = "each", type = "ForEach", typeProperties = O { items = "@createArray(1)",
+      activities = waits(compile.MAX_ACTIVITIES, true) } }
+    local problems = problems_of(factory_with(json.array { fe }))
+    local found
+    for _, p in ipairs(problems) do
+      if p.message:find((compile.MAX_ACTIVITIES + 1) .. " activities, counting those inside containers", 1, true) then found = p end
+    end
+    assert.is_not_nil(found, "no error about the activity count")
+  end)
+
+  it("up to the limit only warns that ADF allows 80", function()
+    local problems = problems_of(factory_with(waits(81)))
+    for _, p in ipairs(problems) do assert.are_not.equal("error", p.severity, p.message) end
+    local warned = false
+    for _, p in ipairs(problems) do warned = warned or p.message:find("ADF allows at most 80", 1, true) ~= nil end
+    assert.is_true(warned)
+  end)
+end)
+
+describe("ForEach over more than ADF's 100,000 items", function()
+  it("fails the activity with the count and the limit", function()
+    local foreach = require "lufa.activities.ForEach"
+    local items = {}
+    for i = 1, foreach.MAX_ITEMS + 1 do items[i] = i end
+    local ctx = {
+      property = function(_, name) if name == "items" then return json.array(items) end end,
+      fail = function(_, code, message) error({ code = code, message = message }, 0) end,
+    }
+    local ok, err = pcall(foreach.run, ctx, O { typeProperties = O { activities = json.array {} } })
+    assert.is_false(ok)
+    assert.are.equal("InvalidForEachItems", err.code)
+    assert.truthy(err.message:find("hold 100001 elements; ADF allows at most 100000", 1, true), err.message)
+  end)
+end)
+
+describe("strings that double without end", function()
+  local V = require "lufa.expression.values"
+  local limit = V.MAX_STRING
+  local half = ("x"):rep(limit // 2 + 1)
+
+  it("concat refuses to build one past the limit, naming it", function()
+    local err = eval_error("@concat(pipeline().parameters.s, pipeline().parameters.s)",
+      { pipeline = { parameters = O { s = half } } })
+    assert.truthy(err.message:find("function 'concat' would build a string of 64.0 MB; expression strings may be at most 64 MB", 1, true), err.message)
+  end)
+
+  it("so do replace, interpolation and the encodings", function()
+    local scope = { pipeline = { parameters = O { s = half, q = ("x"):rep(limit // 4 * 3 + 3) } } }
+    assert.truthy(eval_error("@replace(pipeline().parameters.s, 'x', 'xx')", scope).message:find("function 'replace' would build", 1, true))
+    assert.truthy(eval_error("@{pipeline().parameters.s}@{pipeline().parameters.s}", scope).message:find("string interpolation would build", 1, true))
+    assert.truthy(eval_error("@base64(pipeline().parameters.q)", scope).message:find("function 'base64' would build", 1, true))
+  end)
+
+  it("just under the limit is built", function()
+    local s = ("x"):rep(limit // 2)
+    assert.are.equal(limit, #eval("@concat(pipeline().parameters.s, pipeline().parameters.s)", { pipeline = { parameters = O { s = s } } }))
+  end)
+end)

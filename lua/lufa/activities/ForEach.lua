@@ -8,6 +8,9 @@ local L = require "lufa.pipeline.lenient"
 
 local M = {}
 
+--- The most elements `items` may hold (ADF's limit).
+M.MAX_ITEMS = 100000
+
 function M.scopes(activity)
   return {branch.scope(activity, "activities")}
 end
@@ -45,6 +48,10 @@ function M.run(ctx, activity)
   local sequential = L.bool(ctx:property("isSequential")) == true
   local batch = sequential and 1 or (L.int(ctx:property("batchCount")) or 20)
   local n = #items
+  if n > M.MAX_ITEMS then
+    ctx:fail("InvalidForEachItems", string.format("ForEach items hold %d elements; ADF allows at most %d",
+      n, M.MAX_ITEMS))
+  end
   local next_index = 0
   local failures = {}
   local function worker()

@@ -50,14 +50,16 @@ local function array(t) return json.array(t) end
 
 -- ---------------------------------------------------------------- strings
 
-local function concat_values(values, n)
+local function concat_values(values, n, what)
   local any_secret = false
-  local parts = {}
+  local parts, size = {}, 0
   for i = 1, n do
     local text, from_secret = V.text_piece(values[i])
     parts[i] = text
+    size = size + #text
     if from_secret then any_secret = true end
   end
+  V.check_size(what or "function 'concat'", size)
   local text = table.concat(parts, "", 1, n)
   if any_secret then return secret.new(text) end
   return text
@@ -66,7 +68,10 @@ M.concat_values = concat_values
 
 define("concat", 1, nil, function(_, a, b, ...)
   -- The common case, two plain strings, skips building an argument list.
-  if type(a) == "string" and type(b) == "string" and select("#", ...) == 0 then return a .. b end
+  if type(a) == "string" and type(b) == "string" and select("#", ...) == 0 then
+    V.check_size("function 'concat'", #a + #b)
+    return a .. b
+  end
   local n = select("#", ...)
   if b == nil and n == 0 then return concat_values({ a }, 1) end
   return concat_values({ a, b, ... }, n + 2)
@@ -123,13 +128,15 @@ define("replace", 3, 3, function(_, text, old, new)
   old = text_arg("replace", 2, old)
   new = text_arg("replace", 3, new)
   if old == "" then raise("argument", "function 'replace' cannot replace an empty string (argument 2)") end
-  local out, pos = {}, 1
+  local out, pos, size = {}, 1, #text
   while true do
     local s, e = find(text, old, pos, true)
     if not s then break end
     out[#out + 1] = sub(text, pos, s - 1)
     out[#out + 1] = new
     pos = e + 1
+    size = size + #new - #old
+    V.check_size("function 'replace'", size)
   end
   out[#out + 1] = sub(text, pos)
   return table.concat(out)
@@ -441,7 +448,11 @@ define("coalesce", 1, nil, function(_, ...)
   return null
 end, { secrets = "pass" })
 
-define("base64", 1, 1, function(_, s) return codec.base64_encode(text_arg("base64", 1, s)) end)
+define("base64", 1, 1, function(_, s)
+  s = text_arg("base64", 1, s)
+  V.check_size("function 'base64'", (#s + 2) // 3 * 4)
+  return codec.base64_encode(s)
+end)
 
 local function base64_arg(fname, s)
   local bytes, why = codec.base64_decode(text_arg(fname, 1, s))
@@ -459,7 +470,11 @@ define("decodeBase64", 1, 1, function(_, s) return base64_arg("decodeBase64", s)
 define("base64ToBinary", 1, 1, function(_, s) return new_binary(base64_arg("base64ToBinary", s)) end)
 define("binary", 1, 1, function(_, s) return new_binary(text_arg("binary", 1, s)) end)
 
-define("dataUri", 1, 1, function(_, s) return codec.data_uri(text_arg("dataUri", 1, s)) end)
+define("dataUri", 1, 1, function(_, s)
+  s = text_arg("dataUri", 1, s)
+  V.check_size("function 'dataUri'", (#s + 2) // 3 * 4)
+  return codec.data_uri(s)
+end)
 
 local function data_uri_arg(fname, s)
   local bytes, why = codec.data_uri_content(text_arg(fname, 1, s))
@@ -479,7 +494,11 @@ define("uriComponentToBinary", 1, 1, function(_, s)
   return new_binary(codec.uri_decode(text_arg("uriComponentToBinary", 1, s)))
 end)
 define("encodeUriComponent", 1, 1, function(_, s) return codec.uri_encode(text_arg("encodeUriComponent", 1, s)) end)
-define("uriComponent", 1, 1, function(_, s) return codec.uri_encode(text_arg("uriComponent", 1, s)) end)
+define("uriComponent", 1, 1, function(_, s)
+  local encoded = codec.uri_encode(text_arg("uriComponent", 1, s))
+  V.check_size("function 'uriComponent'", #encoded)
+  return encoded
+end)
 
 define("int", 1, 1, function(_, v)
   local t = type(v)

@@ -29,6 +29,18 @@ function M.raise(code, message)
 end
 local raise = M.raise
 
+--- The longest string an expression may build (concat, replace, interpolation, encodings): a loop that
+-- doubles a variable would otherwise exhaust memory before any message could be given.
+M.MAX_STRING = 64 * 1024 * 1024
+
+--- Raises unless a string of `n` bytes, built by `what`, is within M.MAX_STRING.
+function M.check_size(what, n)
+  if n > M.MAX_STRING then
+    raise("argument", format("%s would build a string of %.1f MB; expression strings may be at most %d MB",
+      what, n / 1048576, M.MAX_STRING // 1048576))
+  end
+end
+
 --- The ADF name of a value's type, as used in error messages.
 function M.kind(v)
   local t = type(v)

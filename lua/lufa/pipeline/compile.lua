@@ -10,6 +10,8 @@ local suggest = require "lufa.suggest"
 
 local M = {}
 
+--- Most activities one pipeline may hold, counting those inside containers (ForEach, If, Switch, Until).
+M.MAX_ACTIVITIES = 10000
 M.CONDITIONS = {"Succeeded", "Failed", "Skipped", "Completed"}
 M.PARAMETER_TYPES = {"String", "Int", "Float", "Bool", "Array", "Object", "SecureString"}
 M.VARIABLE_TYPES = {"String", "Bool", "Boolean", "Array", "Integer"}
@@ -476,6 +478,12 @@ end
 -- @param entry the pipeline entry `{name, resource, file}`
 -- @param registry the activity registry to resolve types with
 -- @return plan, problems (a list; the plan is usable only when no problem is an error)
+local function too_many(file, count)
+  return {severity = "error", file = file, path = ".properties.activities",
+    message = string.format("%d activities, counting those inside containers; lufa runs at most %d per " ..
+      "pipeline (ADF allows 80): split the pipeline with ExecutePipeline", count, M.MAX_ACTIVITIES)}
+end
+
 function M.pipeline(factory, entry, registry)
   local problems = {}
   local report = new_report(problems, entry.file, "$")
@@ -496,6 +504,10 @@ function M.pipeline(factory, entry, registry)
     acts = json.array{}
   elseif not L.is_array(acts) then
     report:error(".properties." .. key, "activities must be an array")
+    acts = json.array{}
+  end
+  if #acts > M.MAX_ACTIVITIES then  -- refused before compiling: a hostile file could hold a million
+    problems[#problems + 1] = too_many(entry.file, #acts)
     acts = json.array{}
   end
   plan.scope = compile_scope(ctx, acts, "$.properties." .. (key or "activities"), 0, nil)
@@ -525,7 +537,9 @@ function M.pipeline(factory, entry, registry)
   end
   local count = 0
   for _ in pairs(ctx.all) do count = count + 1 end
-  if count > 80 then
+  if count > M.MAX_ACTIVITIES then
+    problems[#problems + 1] = too_many(entry.file, count)
+  elseif count > 80 then
     report:warning(".properties.activities", "%d activities; ADF allows at most 80 per pipeline", count)
   end
   return plan, problems

@@ -216,12 +216,12 @@ describe("doc examples", function()
     local blocks = fenced_blocks(assert(util.read_file(file)))
     for i, block in ipairs(blocks) do
       local consumed = block.lang == "text" and i > 1 and blocks[i - 1].lang == "lua" and block.after_blank
-        and block.words[1] == "output"
+        and #block.words == 1 and block.words[1] == "output"
       -- every lua block; a text block only when it carries words (a stray or misspelt `output`)
       if (block.lang == "lua" or (block.lang == "text" and #block.words > 0)) and not consumed then
         local nextb = blocks[i + 1]
-        local expected = nextb and nextb.lang == "text" and nextb.after_blank and nextb.words[1] == "output"
-          and nextb or nil
+        local expected = nextb and nextb.lang == "text" and nextb.after_blank and #nextb.words == 1
+          and nextb.words[1] == "output" and nextb or nil
         local where = file .. ":" .. block.line
         it(where, function() check(where, block, expected) end)
       end

@@ -68,7 +68,7 @@ local function fenced_blocks(text)
   for line in (text:gsub("\n?$", "\n")):gmatch("([^\n]*)\n") do
     n = n + 1
     if open then
-      local indent, fence = line:match("^( *)(" .. open.char .. "+)%s*$")
+      local fence = line:match("^ *(" .. open.char .. "+)%s*$")
       if fence and #fence >= open.len then
         open.code = table.concat(open.lines, "\n") .. (#open.lines > 0 and "\n" or "")
         open.closed = true

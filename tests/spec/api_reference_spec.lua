@@ -80,6 +80,11 @@ local REACH = {
     return { ["lufa.azureml.Batch"] = methods_of(azureml.batch(opts)),
       ["lufa.azureml.Scoring"] = methods_of(azureml.scoring(opts)) }
   end,
+  ["lufa.azureml.v2.workspace"] = function()
+    local ws = require("lufa.azureml.v2.workspace").new { subscription_id = "s", resource_group = "rg",
+      workspace = "ws1", credential = { authorization = function() end } }
+    return { ["lufa.azureml.v2.workspace.Workspace"] = methods_of(ws) }
+  end,
   ["lufa.schedule.zone"] = function()
     return { ["lufa.schedule.zone.Zone"] = methods_of(require("lufa.schedule.zone").utc()) }
   end,
@@ -197,6 +202,9 @@ describe("docs/api/reference/", function()
     assert.is_truthy(readme:find("reference/", 1, true))
     assert.is_truthy(readme:find(REGENERATE, 1, true))
     assert.is_truthy(readme:find(".luarc.json", 1, true))
+    for _, e in ipairs(R.PUBLIC) do
+      assert.is_truthy(readme:find("(reference/" .. e.name .. ".md)", 1, true), "no link to the page of " .. e.name)
+    end
   end)
 end)
 

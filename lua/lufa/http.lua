@@ -9,7 +9,7 @@
 --- ```lua
 --- local http = require "lufa.http"
 --- print(http.urlencode("a b/c"), http.retry_after("120"))
---- local res, err = http.request { url = "http://127.0.0.1:1/", connect_timeout = 5 }
+--- local res, err = http.request { url = "http://127.0.0.1:1/", connect_timeout = 5, no_proxy = true }
 --- print(res, err.kind, err.code)
 --- ```
 --- ```text output

@@ -15,7 +15,8 @@
 ---   conn:close()
 ---   srv:close()
 --- end)
---- local res = require("lufa.http").request { url = "http://127.0.0.1:" .. srv:port() .. "/x", timeout = 10 }
+--- local res = require("lufa.http").request { url = "http://127.0.0.1:" .. srv:port() .. "/x", timeout = 10,
+---   no_proxy = true }
 --- print(res.status, res.body)
 --- ```
 --- ```text output

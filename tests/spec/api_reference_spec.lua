@@ -219,6 +219,23 @@ describe(".luarc.json", function()
   end)
 end)
 
+describe("lua-language-server", function()
+  it("--check finds no error in the workspace .luarc.json describes", function()
+    if not os.execute("command -v lua-language-server >/dev/null 2>&1") then
+      pending("lua-language-server is not installed (Debian 12 has no package): the checks above stand in for it")
+      return
+    end
+    local log = util.tempdir()
+    local p = assert(io.popen("lua-language-server --check=. --checklevel=Error --logpath=" .. util.shell_quote(log)
+      .. " 2>&1"))
+    local out = p:read("a")
+    local ok = p:close()
+    os.execute("rm -rf " .. util.shell_quote(log))
+    assert.is_true(ok == true, out)
+    assert.matches("no problems found", out)
+  end)
+end)
+
 -- A small module with known faults: the checker must name each one, with its file and line.
 local SYNTHETIC = [[
 --- A module made for the checker's own test.

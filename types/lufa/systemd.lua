@@ -2,10 +2,10 @@
 --- Readiness notification for the service manager (host/systemd.c). See docs/api/systemd.md.
 ---
 --- Example:
---- ```lua
+--- ```lua fragment
 --- local systemd = require "lufa.systemd"
---- local sent = systemd.notify("READY=1\nSTATUS=scheduling 3 triggers")
---- print(type(sent))
+--- local sent, err = systemd.notify("READY=1\nSTATUS=scheduling 3 triggers")   -- false when not under systemd
+--- if sent == nil then io.stderr:write("cannot notify the service manager: ", tostring(err), "\n") end
 --- ```
 
 ---@class lufa.systemd

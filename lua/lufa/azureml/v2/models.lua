@@ -7,7 +7,7 @@
 --- Example:
 --- ```lua fragment
 --- local models = require "lufa.azureml.v2.models"
---- local v = assert(models.register(ws, "churn", { model_uri = jobs.output_uri(job, "model"),
+--- local v = assert(models.register(ws, "churn", { model_uri = jobs.output_uri(job.name, "model"),
 ---   model_type = "mlflow_model", properties = { auc = "0.913" } }))
 --- print(v.name, v.id)   -- "8", the asset id deployments take
 --- ```

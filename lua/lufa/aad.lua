@@ -1,9 +1,21 @@
 --- lufa.aad: Azure AD (Microsoft Entra ID) access tokens for lufa scripts and modules.
--- Credentials: client secret, client certificate (signed assertion), managed identity (IMDS or App
--- Service), the Azure SDKs' environment variables, and a default chain of the last two. Every credential
--- has `:token(resource_or_scope)` and `:authorization(resource_or_scope)`; tokens are lufa.secret values,
--- cached process-wide, refreshed ahead of expiry, and fetched once however many tasks ask at the same time.
--- See docs/api/aad.md.
+--- Credentials: client secret, client certificate (signed assertion), managed identity (IMDS or App
+--- Service), the Azure SDKs' environment variables, and a default chain of the last two. Every credential
+--- has `:token(resource_or_scope)` and `:authorization(resource_or_scope)`; tokens are lufa.secret values,
+--- cached process-wide, refreshed ahead of expiry, and fetched once however many tasks ask at the same time.
+--- See docs/api/aad.md.
+---
+--- Example:
+--- ```lua
+--- local aad = require "lufa.aad"
+--- print(aad.to_scope("https://storage.azure.com/"), aad.to_resource("https://vault.azure.net/.default"))
+--- local cred = aad.client_secret { tenant = "contoso.onmicrosoft.com", client_id = "app", client_secret = "s3cr3t-value" }
+--- print(tostring(cred))
+--- ```
+--- ```text output
+--- https://storage.azure.com/.default	https://vault.azure.net
+--- lufa.aad.credential: aad.client_secret (tenant contoso.onmicrosoft.com, client app, authority https://login.microsoftonline.com)
+--- ```
 local crypto = require "lufa.crypto"
 local secret = require "lufa.secret"
 local E = require "lufa.error"
@@ -13,11 +25,16 @@ local cache = require "lufa.aad.cache"
 local request = require "lufa.aad.request"
 local mi = require "lufa.aad.managed_identity"
 
+---@class lufa.aad
 local aad = {}
 
 local JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 local FORM_HEADERS = { ["Content-Type"] = "application/x-www-form-urlencoded", Accept = "application/json" }
 
+--- A credential: what every constructor of lufa.aad returns. `tostring` names its source, tenant and
+--- client, never a secret.
+---@class lufa.aad.Credential
+---@field source string the constructor, e.g. "aad.client_secret"
 local Credential = {}
 Credential.__index = Credential
 Credential.__name = "lufa.aad.credential"
@@ -105,13 +122,25 @@ local function build_client_secret(opts, getenv)
   return new_credential(fields, opts)
 end
 
---- A confidential client authenticating with a client secret.
--- @tparam table opts `tenant` (GUID or domain), `client_id`, `client_secret` (string or lufa.secret),
---   `authority` (default AZURE_AUTHORITY_HOST, else https://login.microsoftonline.com), `version` (2: the
---   v2 endpoint with a scope, the default; 1: the v1 endpoint with a resource), and the common options
---   `retry`, `refresh_margin`, `refresh_min_interval`, `ca_file`, `timeout`, `env`
--- @treturn table credential
--- @raise on a missing or malformed option
+---@class lufa.aad.CommonOptions
+---@field retry? lufa.http.RetryPolicy the token requests' retry policy
+---@field refresh_margin? number seconds before expiry at which a token is refreshed
+---@field refresh_min_interval? number least seconds between two refreshes of one token
+---@field ca_file? string PEM file of CAs to trust
+---@field timeout? number seconds per token request
+---@field env? table<string, string>|fun(name: string): string? replaces the process environment
+
+---@class lufa.aad.SecretOptions: lufa.aad.CommonOptions
+---@field tenant string GUID or domain
+---@field client_id string the application (client) id
+---@field client_secret string|lufa.secret
+---@field authority? string default AZURE_AUTHORITY_HOST, else https://login.microsoftonline.com
+---@field version? 1|2 2: the v2 endpoint with a scope (the default); 1: the v1 endpoint with a resource
+
+--- A confidential client authenticating with a client secret. Makes no request.
+--- Errors: raises on a missing or malformed option.
+---@param opts lufa.aad.SecretOptions
+---@return lufa.aad.Credential credential
 function aad.client_secret(opts)
   opts = check_options("aad.client_secret", opts, SECRET_OPTIONS)
   local c, msg = build_client_secret(opts, getenv_of(opts.env))
@@ -139,16 +168,24 @@ local function build_client_certificate(opts, getenv)
   return new_credential(fields, opts)
 end
 
+---@class lufa.aad.CertificateOptions: lufa.aad.CommonOptions
+---@field tenant string GUID or domain
+---@field client_id string the application (client) id
+---@field certificate string PEM text or path; may hold the key too
+---@field private_key? string|lufa.secret PEM text, secret or path (default: the certificate file)
+---@field send_x5c? boolean add the certificate as `x5c`, for subject-name/issuer trust
+---@field use_sha256_thumbprint? boolean name the certificate by `x5t#S256` instead of `x5t`
+---@field authority? string as for client_secret
+---@field version? 1|2 as for client_secret
+
 --- A confidential client authenticating with a certificate: each token request carries a fresh RS256
--- client assertion whose header names the certificate by `x5t` (SHA-1 thumbprint) or, with
--- `use_sha256_thumbprint`, by `x5t#S256`.
--- @tparam table opts `tenant`, `client_id`, `certificate` (PEM text or path; may hold the key too),
---   `private_key` (PEM text, lufa.secret or path; default: the certificate file), `send_x5c` (add the
---   certificate as `x5c`, for subject-name/issuer trust), `use_sha256_thumbprint`, `authority`, `version`,
---   and the common options
--- @return credential, or nil, err (`kind` "aad"; `code` "file", "certificate", "key", "key_encrypted",
---   "key_mismatch", …) when the certificate or key cannot be used
--- @raise on a missing or malformed option
+--- client assertion whose header names the certificate by `x5t` (SHA-1 thumbprint) or, with
+--- `use_sha256_thumbprint`, by `x5t#S256`.
+--- Errors: `nil, err` (`kind` "aad"; `code` "file", "certificate", "key", "key_encrypted", "key_mismatch", …)
+--- when the certificate or key cannot be used; raises on a missing or malformed option.
+---@param opts lufa.aad.CertificateOptions
+---@return lufa.aad.Credential|nil credential
+---@return lufa.error? err
 function aad.client_certificate(opts)
   opts = check_options("aad.client_certificate", opts, CERT_OPTIONS)
   local c, err = build_client_certificate(opts, getenv_of(opts.env))
@@ -214,15 +251,18 @@ local function build_managed_identity(opts, getenv)
   return new_credential(fields, opts)
 end
 
+---@class lufa.aad.ManagedIdentityOptions: lufa.aad.CommonOptions
+---@field client_id? string a user-assigned identity (at most one of client_id, object_id, resource_id)
+---@field object_id? string a user-assigned identity by object id
+---@field resource_id? string a user-assigned identity by ARM resource id
+---@field endpoint? string IMDS base or token URL (default AZURE_POD_IDENTITY_AUTHORITY_HOST, else http://169.254.169.254)
+---@field probe? boolean the first request is one quick try and an unreachable endpoint is "unavailable"
+
 --- A managed identity: App Service / Functions when IDENTITY_ENDPOINT and IDENTITY_HEADER are set (and no
--- `endpoint` is given), else the VM's IMDS.
--- @tparam[opt] table opts at most one of `client_id`, `object_id`, `resource_id` (a user-assigned
---   identity; default: the system-assigned one); `endpoint` (IMDS base or token URL; default
---   AZURE_POD_IDENTITY_AUTHORITY_HOST, else http://169.254.169.254); `probe` (the first request is one
---   quick try, and an unreachable endpoint is reported as unavailable: what `aad.default` uses); and the
---   common options
--- @treturn table credential
--- @raise on malformed options
+--- `endpoint` is given), else the VM's IMDS. Default: the system-assigned identity.
+--- Errors: raises on malformed options.
+---@param opts? lufa.aad.ManagedIdentityOptions
+---@return lufa.aad.Credential credential
 function aad.managed_identity(opts)
   opts = check_options("aad.managed_identity", opts, MI_OPTIONS)
   local c, msg = build_managed_identity(opts, getenv_of(opts.env))
@@ -262,12 +302,14 @@ local function wire_target(c, target)
   return authority.to_scope(target)
 end
 
---- An access token.
--- @tparam string resource_or_scope e.g. "https://storage.azure.com/" or "https://storage.azure.com/.default"
--- @return token (a lufa.secret), expires_on (Unix seconds); or nil, err (`kind` "aad"; `code` the AADSTS
---   code such as "AADSTS7000215", else the service's error or a transport code; `error`, `description`,
---   `correlation_id`, `trace_id`, `status`)
--- @raise when resource_or_scope is not a single resource or scope
+--- An access token, from the process-wide cache when it is fresh enough.
+--- Errors: `nil, err` (`kind` "aad"; `code` the AADSTS code such as "AADSTS7000215", else the service's
+--- error or a transport code; `error`, `description`, `correlation_id`, `trace_id`, `status`); raises when
+--- `resource_or_scope` is not a single resource or scope.
+---@async
+---@param resource_or_scope string e.g. "https://storage.azure.com/" or "https://storage.azure.com/.default"
+---@return lufa.secret|nil token
+---@return integer|lufa.error expires_on Unix seconds, or the error
 function Credential:token(resource_or_scope)
   if getmetatable(self) ~= Credential then error("bad self to 'token' (lufa.aad.credential expected; use cred:token)", 2) end
   local target, msg = authority.check_target(resource_or_scope)
@@ -279,8 +321,11 @@ function Credential:token(resource_or_scope)
 end
 
 --- The value of an Authorization header for the resource: "Bearer <token>", as a lufa.secret.
--- @tparam string resource_or_scope
--- @return header value (secret), expires_on; or nil, err
+--- Errors: as `token`.
+---@async
+---@param resource_or_scope string
+---@return lufa.secret|nil value the header's value
+---@return integer|lufa.error expires_on Unix seconds, or the error
 function Credential:authorization(resource_or_scope)
   local tok, expires_on = self:token(resource_or_scope)
   if not tok then return nil, expires_on end
@@ -332,13 +377,19 @@ local function environment(opts, getenv)
   return c
 end
 
+---@class lufa.aad.EnvironmentOptions: lufa.aad.CommonOptions
+---@field authority? string as for client_secret
+---@field version? 1|2 as for client_secret
+
 --- A credential from the Azure SDKs' environment variables: AZURE_TENANT_ID and AZURE_CLIENT_ID with
--- AZURE_CLIENT_SECRET (client secret) or else AZURE_CLIENT_CERTIFICATE_PATH (a PEM holding the certificate
--- and its key; AZURE_CLIENT_SEND_CERTIFICATE_CHAIN=true adds `x5c`); AZURE_AUTHORITY_HOST.
--- @tparam[opt] table opts `authority`, `version`, the common options (`env` replaces the process
---   environment: a table of variables or a function like os.getenv)
--- @return credential, or nil, err (`code` "unavailable" when the variables are not set, "config" when
---   they are malformed, or a certificate error)
+--- AZURE_CLIENT_SECRET (client secret) or else AZURE_CLIENT_CERTIFICATE_PATH (a PEM holding the certificate
+--- and its key; AZURE_CLIENT_SEND_CERTIFICATE_CHAIN=true adds `x5c`); AZURE_AUTHORITY_HOST. The `env` option
+--- replaces the process environment: a table of variables or a function like os.getenv.
+--- Errors: `nil, err` (`code` "unavailable" when the variables are not set, "config" when they are
+--- malformed, or a certificate error).
+---@param opts? lufa.aad.EnvironmentOptions
+---@return lufa.aad.Credential|nil credential
+---@return lufa.error? err
 function aad.environment(opts)
   opts = check_options("aad.environment", opts, ENV_OPTIONS)
   local o = {}
@@ -346,10 +397,14 @@ function aad.environment(opts)
   return environment(o, getenv_of(opts.env))
 end
 
+---@class lufa.aad.DefaultOptions: lufa.aad.CommonOptions
+---@field endpoint? string for the managed identity
+
 --- The default chain: the environment credential, then a managed identity (user-assigned by
--- AZURE_CLIENT_ID when that is set). The first source that produces a token is used from then on.
--- @tparam[opt] table opts the common options, `endpoint` (for the managed identity)
--- @treturn table credential whose errors list what each source said (`err.sources`)
+--- AZURE_CLIENT_ID when that is set). The first source that produces a token is used from then on; its
+--- errors list what each source said (`err.sources`).
+---@param opts? lufa.aad.DefaultOptions
+---@return lufa.aad.Credential credential
 function aad.default(opts)
   opts = check_options("aad.default", opts, { endpoint = "string" })
   local getenv = getenv_of(opts.env)
@@ -403,7 +458,16 @@ function aad.clear_cache()
   cache.clear()
 end
 
+--- The v2 scope for a target: a scope stays as it is; a resource loses one trailing '/' and gains
+--- "/.default", except identifiers that must keep the slash (classic ARM, SQL), which get "//.default".
+---@nodiscard
+---@param target string resource or scope
+---@return string scope
 aad.to_scope = authority.to_scope
+--- The v1 resource (and managed-identity resource) for a target: a scope loses its "/.default".
+---@nodiscard
+---@param target string resource or scope
+---@return string resource
 aad.to_resource = authority.to_resource
 
 return aad

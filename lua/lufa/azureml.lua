@@ -1,9 +1,16 @@
 --- lufa.azureml: Azure ML clients. The classic Studio web-service clients (Batch Execution, Request-Response,
--- Update Resource, the ARM web-service definition) are this module itself, as they always were; the Azure ML
--- v2 workspace clients (jobs, models, batch and online endpoints) are `lufa.azureml.v2`.
---
---   local azureml = require "lufa.azureml"          -- classic: azureml.batch{...}, azureml.update_arm{...}
---   local v2 = require "lufa.azureml.v2"             -- v2: v2.workspace{...}
---
--- @module lufa.azureml
+--- Update Resource, the ARM web-service definition) are this module itself, as they always were; the Azure ML
+--- v2 workspace clients (jobs, models, batch and online endpoints) are `lufa.azureml.v2`
+--- (docs/api/azureml-v2.md). Failures return `nil, err` with `err.kind == "azureml"`; a Failed job is an
+--- error carrying the service's Details.
+---
+--- Example:
+--- ```lua fragment
+--- local azureml = require "lufa.azureml"
+--- local bes = azureml.batch { endpoint = ml_endpoint, api_key = secret(os.getenv("ML_API_KEY")) }
+--- local job = assert(bes:run { Inputs = inputs, Outputs = outputs })
+--- print(job.StatusCode, job.Results.output1.RelativeLocation)
+--- local scoring = azureml.scoring { endpoint = ml_endpoint, api_key = secret(os.getenv("ML_API_KEY")) }
+--- local first = assert(scoring:score({ "age", "income" }, { { 42, 50000 } }))
+--- ```
 return require "lufa.azureml.classic"

@@ -1,9 +1,19 @@
 --- lufa.blob: Azure Blob Storage (and its local emulator) for lufa scripts.
--- Clients come from a connection string, an account name and key, a SAS URL, or an Azure AD credential.
--- Runtime failures return `nil, err` with `err.kind == "blob"`, `err.code` (the service's code such as
--- "BlobNotFound", or "timeout", "file", "connection_string", ...), `err.status` and `err.request_id`.
--- Misuse (a wrong argument type, an invalid name) raises. Keys, signatures and tokens never appear in errors.
--- See docs/api/blob.md.
+--- Clients come from a connection string, an account name and key, a SAS URL, or an Azure AD credential.
+--- Runtime failures return `nil, err` with `err.kind == "blob"`, `err.code` (the service's code such as
+--- "BlobNotFound", or "timeout", "file", "connection_string", ...), `err.status` and `err.request_id`.
+--- Misuse (a wrong argument type, an invalid name) raises. Keys, signatures and tokens never appear in errors.
+--- See docs/api/blob.md.
+---
+--- Example:
+--- ```lua fragment
+--- local blob = require "lufa.blob"
+--- local client = assert(blob.client(secret(os.getenv("AZURE_STORAGE_CONNECTION_STRING"))))
+--- local models = client:container("models")
+--- assert(models:create { exist_ok = true })
+--- assert(models:blob("churn/model.ilearner"):put({ file = "out/model.ilearner" }, { overwrite = true }))
+--- for _, b in ipairs(assert(models:list { prefix = "churn/" }).blobs) do print(b.name, b.size) end
+--- ```
 local names = require "lufa.blob.names"
 local E = require "lufa.error"
 local secret = require "lufa.secret"
@@ -14,6 +24,19 @@ local connection = require "lufa.blob.connection"
 local transport = require "lufa.blob.transport"
 local transfer = require "lufa.blob.transfer"
 
+---@class lufa.blob.Defaults
+---@field block_size integer bytes per block (upload), 8 MiB
+---@field range_size integer bytes per ranged read (download), 16 MiB
+---@field concurrency integer blocks or ranges in flight per transfer, 4
+---@field single_put_max integer files up to this size go up in one Put Blob, 16 MiB
+---@field connect_timeout number seconds, 30
+---@field stall_timeout number seconds without a byte before a transfer is abandoned (and retried), 60
+---@field resource string the Azure AD token audience, "https://storage.azure.com/"
+---@field retry lufa.http.RetryPolicy attempts 4, base_delay 0.5, max_delay 30
+
+---@class lufa.blob
+---@field VERSION string the x-ms-version sent
+---@field defaults lufa.blob.Defaults defaults for every new client (each may be overridden per client or per call)
 local blob = {
   VERSION = auth.VERSION,
   --- Defaults for every new client (each may be overridden per client or per call).
@@ -28,6 +51,57 @@ local blob = {
     retry = { attempts = 4, base_delay = 0.5, max_delay = 30 },
   },
 }
+
+--- An account client (`blob.client`).
+---@class lufa.blob.Client
+---@field endpoint string the account's endpoint URL
+
+--- A container handle (`client:container`).
+---@class lufa.blob.Container
+---@field name string the container's name
+---@field client lufa.blob.Client
+
+--- A blob handle (`container:blob`).
+---@class lufa.blob.Blob
+---@field name string the blob's name
+---@field container lufa.blob.Container
+
+---@class lufa.blob.SasOptions
+---@field permissions string letters: account "rwdxftlacup", container "racwdxlt", blob "racwdxtme"
+---@field expiry number|string seconds from now, or ISO-8601 UTC
+---@field start? number|string seconds from now (negative: in the past) or ISO-8601 UTC
+---@field protocol? string "https" or "https,http"
+---@field ip? string an address or range
+---@field resource_types? string account SAS: default "sco"
+---@field identifier? string container and blob SAS: a stored access policy
+---@field content_type? string blob SAS: response override
+---@field content_disposition? string blob SAS: response override
+---@field cache_control? string blob SAS: response override
+---@field content_encoding? string blob SAS: response override
+---@field content_language? string blob SAS: response override
+
+---@class lufa.blob.Item
+---@field name string
+---@field size integer
+---@field content_type? string
+---@field content_md5? string
+---@field etag string
+---@field last_modified string
+---@field metadata? table<string, string>
+
+---@class lufa.blob.Page
+---@field blobs lufa.blob.Item[]
+---@field prefixes string[] with a delimiter: the "folders", e.g. "dir/"
+---@field next_marker? string give it as `marker` for the next page
+
+---@class lufa.blob.Properties
+---@field size integer
+---@field content_type? string
+---@field content_md5? string
+---@field etag string
+---@field last_modified string
+---@field blob_type? string
+---@field metadata? table<string, string>
 
 local Client, Container, Blob = {}, {}, {}
 Client.__index, Container.__index, Blob.__index = Client, Container, Blob
@@ -107,13 +181,15 @@ local function from_sas_url(url)
   return settings
 end
 
---- Creates a client.
--- @param spec a connection string (string or secret), or a table: `{account=, key=, endpoint=}`,
---   `{sas_url=}`, `{endpoint=, sas=}`, `{endpoint=, credential=}` (an lufa.aad credential; HTTPS only), or
---   `{connection_string=}`; plus options `version`, `block_size`, `concurrency`, `single_put_max`,
---   `range_size`, `connect_timeout`, `stall_timeout`, `retry = {attempts, base_delay, max_delay}`, `ca_file`, `tls_verify`,
---   `resource` (token audience)
--- @return client, or nil, err (`err.code` "connection_string" or "config")
+--- Creates a client; makes no request. `spec` is a connection string (string or secret), or a table:
+--- `{account=, key=, endpoint=}`, `{sas_url=}`, `{endpoint=, sas=}`, `{endpoint=, credential=}` (a lufa.aad
+--- credential; HTTPS only), or `{connection_string=}`; plus options `version`, `block_size`, `concurrency`,
+--- `single_put_max`, `range_size`, `connect_timeout`, `stall_timeout`, `retry = {attempts, base_delay,
+--- max_delay}`, `ca_file`, `tls_verify`, `resource` (token audience).
+--- Errors: `nil, err` (`err.code` "connection_string" or "config"); raises on a spec of the wrong type.
+---@param spec string|lufa.secret|table
+---@return lufa.blob.Client|nil client
+---@return lufa.error? err
 function blob.client(spec)
   if type(spec) == "string" or secret.is(spec) then spec = { connection_string = spec } end
   if type(spec) ~= "table" then argerror(1, "client", "connection string or table expected, got " .. type(spec)) end
@@ -166,10 +242,10 @@ function blob.client(spec)
   return new_client(settings, spec)
 end
 
---- An account SAS for the blob service.
--- @tparam table o `permissions` (letters of "rwdxftlacup"), `expiry` (seconds from now or ISO time),
---   `start`, `protocol`, `ip`, `resource_types` (default "sco")
--- @treturn secret the account URL with the SAS (`endpoint/?sv=...`)
+--- An account SAS for the blob service (needs the account key).
+--- Errors: raises on bad options or a client without a key.
+---@param o lufa.blob.SasOptions `permissions` (letters of "rwdxftlacup"), `expiry`, `start`, `protocol`, `ip`, `resource_types`
+---@return lufa.secret url the account URL with the SAS (`endpoint/?sv=...`)
 function Client:sas(o)
   if not self.key then error("an account SAS needs a client with an account key", 2) end
   if type(o) ~= "table" then argerror(1, "sas", "table expected") end
@@ -180,8 +256,11 @@ function Client:sas(o)
 end
 
 --- Lists the containers of the account.
--- @tparam[opt] table o `prefix`
--- @treturn table list of `{name=, etag=, last_modified=}`, or nil, err
+--- Errors: `nil, err`.
+---@async
+---@param o? {prefix?: string}
+---@return {name: string, etag: string, last_modified: string}[]|nil containers
+---@return lufa.error? err
 function Client:containers(o)
   o = o or {}
   local out, marker = {}, nil
@@ -221,8 +300,9 @@ local function valid_container_name(name)
 end
 
 --- A container handle (no request is made).
--- @tparam[opt] string name 3-63 characters of a-z, 0-9 and '-'; may be omitted for a client made from a
---   container or blob SAS URL
+--- Errors: raises on an invalid name.
+---@param name? string 3-63 characters of a-z, 0-9 and '-'; may be omitted for a client made from a container or blob SAS URL
+---@return lufa.blob.Container container
 function Client:container(name)
   name = name or self.sas_container
   if type(name) ~= "string" then argerror(1, "container", "string expected, got " .. type(name)) end
@@ -240,8 +320,11 @@ local function op(self, name, method, query, ok, extra)
 end
 
 --- Creates the container.
--- @tparam[opt] table o `exist_ok` (true: an existing container is not an error)
--- @return true, or nil, err (`ContainerAlreadyExists`, ...)
+--- Errors: `nil, err` (`ContainerAlreadyExists`, ...).
+---@async
+---@param o? {exist_ok?: boolean} `exist_ok`: an existing container is not an error
+---@return true|nil ok
+---@return lufa.error? err
 function Container:create(o)
   local res, err = op(self, "Create Container", "PUT", { { "restype", "container" } }, { [201] = true })
   if not res then
@@ -252,7 +335,10 @@ function Container:create(o)
 end
 
 --- Deletes the container (and every blob in it).
--- @return true, or nil, err (`ContainerNotFound`, ...)
+--- Errors: `nil, err` (`ContainerNotFound`, ...).
+---@async
+---@return true|nil ok
+---@return lufa.error? err
 function Container:delete()
   local res, err = op(self, "Delete Container", "DELETE", { { "restype", "container" } }, { [202] = true },
     { gone_ok = true })
@@ -261,7 +347,10 @@ function Container:delete()
 end
 
 --- Whether the container exists.
--- @return boolean, or nil, err
+--- Errors: `nil, err`.
+---@async
+---@return boolean|nil exists
+---@return lufa.error? err
 function Container:exists()
   local res, err = op(self, "Get Container Properties", "HEAD", { { "restype", "container" } },
     { [200] = true, [404] = true })
@@ -292,10 +381,11 @@ local function blob_item(el)
 end
 
 --- Lists one page of blobs.
--- @tparam[opt] table o `prefix`, `delimiter`, `page_size` (1-5000), `marker` (from the previous page),
---   `include` (e.g. "metadata")
--- @treturn table `{blobs = {{name=, size=, content_type=, content_md5=, etag=, last_modified=, metadata=}...},
---   prefixes = {"dir/", ...}, next_marker = string or nil}`, or nil, err
+--- Errors: `nil, err`.
+---@async
+---@param o? {prefix?: string, delimiter?: string, page_size?: integer, marker?: string, include?: string} `page_size` 1-5000, `marker` from the previous page, `include` e.g. "metadata"
+---@return lufa.blob.Page|nil page
+---@return lufa.error? err
 function Container:list_page(o)
   o = o or {}
   if type(o) ~= "table" then argerror(1, "list_page", "table expected") end
@@ -337,7 +427,9 @@ function Container:list_page(o)
 end
 
 --- Iterates over pages of blobs: `for page, err in container:pages{prefix=, page_size=} do ... end`.
--- A failure yields `false, err` once and then ends the loop.
+--- Errors: a failure yields `false, err` once and then ends the loop.
+---@param o? {prefix?: string, delimiter?: string, page_size?: integer, marker?: string, include?: string} as for `list_page`
+---@return function iterator each call gives the next lufa.blob.Page, or false and the error
 function Container:pages(o)
   o = o or {}
   local marker, finished = o.marker, false
@@ -358,8 +450,11 @@ function Container:pages(o)
 end
 
 --- Lists every blob (following markers to the end).
--- @tparam[opt] table o as for `list_page`
--- @treturn table `{blobs = {...}, prefixes = {...}}`, or nil, err
+--- Errors: `nil, err`.
+---@async
+---@param o? {prefix?: string, delimiter?: string, page_size?: integer, include?: string} as for `list_page`
+---@return lufa.blob.Page|nil list `blobs` and `prefixes` of every page
+---@return lufa.error? err
 function Container:list(o)
   local all = { blobs = {}, prefixes = {} }
   for page, err in self:pages(o) do
@@ -371,9 +466,9 @@ function Container:list(o)
 end
 
 --- A service SAS for the container.
--- @tparam table o `permissions` (letters of "racwdxlt"), `expiry` (seconds from now or ISO-8601 UTC),
---   `start`, `protocol` ("https" or "https,http"), `ip`, `identifier`
--- @treturn secret the container URL with the SAS
+--- Errors: raises on bad options or a client without a key.
+---@param o lufa.blob.SasOptions `permissions` (letters of "racwdxlt"), `expiry`, `start`, `protocol`, `ip`, `identifier`
+---@return lufa.secret url the container URL with the SAS
 function Container:sas(o)
   local c = self.client
   if not c.key then error("a service SAS needs a client with an account key", 2) end
@@ -385,7 +480,9 @@ function Container:sas(o)
 end
 
 --- A blob handle (no request is made).
--- @tparam[opt] string name 1-1024 characters; may be omitted for a client made from a blob SAS URL
+--- Errors: raises on an invalid name.
+---@param name? string 1-1024 characters; may be omitted for a client made from a blob SAS URL
+---@return lufa.blob.Blob blob
 function Container:blob(name)
   name = name or (self.name == self.client.sas_container and self.client.sas_blob or nil)
   if type(name) ~= "string" then argerror(1, "blob", "string expected, got " .. type(name)) end
@@ -438,12 +535,16 @@ local function put_result(res, size)
     content_md5 = res.headers["content-md5"], size = size, request_id = res.headers["x-ms-request-id"] }
 end
 
---- Uploads the blob (a block blob), replacing any existing one.
--- @param data a string, or `{file = path}`
--- @tparam[opt] table opts `content_type`, `metadata` (name → value), `overwrite` (false: fail with
---   `BlobAlreadyExists` if it exists), `progress` (function(done, total)), `block_size`, `concurrency`,
---   `single_put_max`, `md5` (false: do not store a whole-blob MD5 for a block upload)
--- @treturn table `{etag=, last_modified=, content_md5=, size=}`, or nil, err
+--- Uploads the blob (a block blob), replacing any existing one. Options: `content_type`, `metadata`
+--- (name → value), `overwrite` (false: fail with `BlobAlreadyExists` if it exists), `progress`
+--- (function(done, total)), `block_size`, `concurrency`, `single_put_max`, `md5` (false: do not store a
+--- whole-blob MD5 for a block upload).
+--- Errors: `nil, err` ("file" for an unreadable file, `BlobAlreadyExists`, ...).
+---@async
+---@param data string|{file: string} the content, or a file to stream
+---@param opts? table
+---@return {etag: string, last_modified: string, content_md5?: string, size: integer}|nil result
+---@return lufa.error? err
 function Blob:put(data, opts)
   opts = opts or {}
   if type(opts) ~= "table" then argerror(2, "put", "table expected") end
@@ -497,10 +598,13 @@ local function properties_from(headers)
   return p
 end
 
---- Downloads the blob.
--- @tparam[opt] table opts `file` (write there instead of returning a string; the file appears only when
---   complete and checked), `progress`, `range_size`, `concurrency`, `verify_md5` (default true)
--- @return the content (string) and its properties; with `file`, the properties; or nil, err
+--- Downloads the blob. Options: `file` (write there instead of returning a string; the file appears only
+--- when complete and checked), `progress`, `range_size`, `concurrency`, `verify_md5` (default true).
+--- Errors: `nil, err` (`BlobNotFound`, a failed MD5 check, ...).
+---@async
+---@param opts? table
+---@return string|lufa.blob.Properties|nil content the content; with `file`, the properties
+---@return lufa.blob.Properties|lufa.error|nil properties the properties (without `file`), or the error
 function Blob:get(opts)
   opts = opts or {}
   if type(opts) ~= "table" then argerror(1, "get", "table expected") end
@@ -534,7 +638,10 @@ function Blob:get(opts)
 end
 
 --- The blob's properties and metadata.
--- @treturn table `{size=, content_type=, content_md5=, etag=, last_modified=, blob_type=, metadata=}`, or nil, err
+--- Errors: `nil, err` (`BlobNotFound`, ...).
+---@async
+---@return lufa.blob.Properties|nil properties
+---@return lufa.error? err
 function Blob:properties()
   local res, err = blob_op(self, { op = "Get Blob Properties", method = "HEAD", ok = { [200] = true } })
   if not res then return nil, err end
@@ -542,7 +649,10 @@ function Blob:properties()
 end
 
 --- Whether the blob exists.
--- @return boolean, or nil, err
+--- Errors: `nil, err`.
+---@async
+---@return boolean|nil exists
+---@return lufa.error? err
 function Blob:exists()
   local res, err = blob_op(self, { op = "Get Blob Properties", method = "HEAD", ok = { [200] = true, [404] = true } })
   if not res then return nil, err end
@@ -550,7 +660,10 @@ function Blob:exists()
 end
 
 --- Deletes the blob.
--- @return true, or nil, err (`BlobNotFound`, ...)
+--- Errors: `nil, err` (`BlobNotFound`, ...).
+---@async
+---@return true|nil ok
+---@return lufa.error? err
 function Blob:delete()
   local res, err = blob_op(self, { op = "Delete Blob", method = "DELETE", ok = { [202] = true }, gone_ok = true })
   if not res then return nil, err end
@@ -558,10 +671,9 @@ function Blob:delete()
 end
 
 --- A service SAS URL for the blob.
--- @tparam table o `permissions` (letters of "racwdxtme"), `expiry` (seconds from now, or ISO-8601 UTC),
---   `start`, `protocol` ("https" or "https,http"), `ip`, `identifier`, `content_type`, `content_disposition`,
---   `cache_control`, `content_encoding`, `content_language` (response overrides)
--- @treturn secret the blob URL with the SAS (use `lufa.secret.expose` to hand it to another program)
+--- Errors: raises on bad options or a client without a key.
+---@param o lufa.blob.SasOptions `permissions` (letters of "racwdxtme"), `expiry`, `start`, `protocol`, `ip`, `identifier`, and the response overrides
+---@return lufa.secret url the blob URL with the SAS (use `lufa.secret.expose` to hand it to another program)
 function Blob:sas(o)
   local c = self.client
   if not c.key then error("a service SAS needs a client with an account key", 2) end

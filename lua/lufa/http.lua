@@ -1,6 +1,21 @@
 --- lufa.http: HTTP(S) requests for Lua code, over the native lufa.core.http.
--- `request` waits without blocking other tasks; `request_with_retry` adds backoff for transient failures.
--- Users may shadow this module with their own lufa/http.lua on package.path.
+--- `request` waits without blocking other tasks; `request_with_retry` adds backoff for transient failures.
+--- Users may shadow this module with their own lufa/http.lua on package.path. Every status is a response
+--- (404 and 503 included); what goes wrong at run time returns `nil, err` with `err` a `lufa.error` of kind
+--- "http" and code "timeout", "connect", "dns", "tls", "reset", "url", "file", "too_large", "redirect" or
+--- "transfer". Misuse (a non-table `opts`, a missing `url`, an unknown option) raises. See docs/api/http.md.
+---
+--- Example:
+--- ```lua
+--- local http = require "lufa.http"
+--- print(http.urlencode("a b/c"), http.retry_after("120"))
+--- local res, err = http.request { url = "http://127.0.0.1:1/", connect_timeout = 5, no_proxy = true }
+--- print(res, err.kind, err.code)
+--- ```
+--- ```text output
+--- a%20b%2Fc	120
+--- nil	http	connect
+--- ```
 local core = require "lufa.core.http"
 local lufa = require "lufa"
 local options = require "lufa.options"
@@ -13,10 +28,55 @@ local REQUEST_OPTIONS = { "method", "url", "headers", "body", "body_file", "body
 local RETRY_OPTIONS = { "attempts", "base_delay", "max_delay", "max_retry_after", "retry_unsafe", "statuses",
   "retry_transport", "on_retry" }
 
+---@class lufa.http.RequestOptions
+---@field url? string|lufa.secret required
+---@field method? string default "GET", or "POST" when there is a body; sent as given
+---@field headers? table<string, string|number|lufa.secret> name to value; no CR/LF in either
+---@field body? string|lufa.secret sent as is with its Content-Length
+---@field body_file? string a file to upload, streamed from disk
+---@field body_offset? integer bytes of `body_file` to skip (default 0)
+---@field body_length? integer bytes of `body_file` to send (default: to the end)
+---@field output_file? string a 2xx body streams to this file instead of memory
+---@field output_offset? integer write `output_file` in place at this offset
+---@field timeout? number seconds for the whole request (default: none)
+---@field connect_timeout? number seconds to connect (default 30)
+---@field low_speed_time? number fail with "timeout" when less than 1 byte/s moves for this long
+---@field ca_file? string PEM file of CAs to trust instead of the system's
+---@field tls_verify? boolean default true
+---@field follow_redirects? boolean default false; true follows up to 10 redirects
+---@field max_body? integer largest body kept in memory (default 256 MiB)
+---@field no_proxy? boolean connect directly even when a proxy is configured
+---@field fresh_connection? boolean send the request on a new connection (never re-sent by libcurl)
+
+---@class lufa.http.Response
+---@field status integer the HTTP status
+---@field headers table<string, string> names lowercased; lookup ignores case
+---@field body? string the body (absent when it went to `output_file`)
+---@field file? string with `output_file` and a 2xx status: the path
+---@field size? integer with `output_file`: the bytes written
+---@field reused boolean the request went over a connection kept from an earlier one
+---@field time number seconds the transfer took
+
+---@class lufa.http.RetryPolicy
+---@field attempts? integer default 4
+---@field base_delay? number seconds (default 0.5)
+---@field max_delay? number seconds (default 30)
+---@field max_retry_after? number largest Retry-After honoured, seconds (default 300)
+---@field retry_unsafe? boolean retry methods that are not idempotent too
+---@field statuses? table<integer, boolean> the set of status codes to retry
+---@field retry_transport? boolean false: return a transport error at once (default true)
+---@field on_retry? fun(attempt: integer, delay: number, res_or_err: lufa.http.Response|lufa.error) called before each wait
+
+---@class lufa.http
+---@field defaults lufa.http.RequestOptions options merged into every request unless it sets them itself; `ca_file` defaults to $LUFA_CA_FILE
+---@field curl_version string the libcurl version
 local http = {
   --- Options merged into every request unless it sets them itself.
-  -- `ca_file` defaults to $LUFA_CA_FILE, so a private CA (such as the local stand-ins') needs no code.
+  --- `ca_file` defaults to $LUFA_CA_FILE, so a private CA (such as the local stand-ins') needs no code.
   defaults = { ca_file = os.getenv("LUFA_CA_FILE") },
+  --- Percent-encodes every byte but the RFC 3986 unreserved characters, for query values and path segments.
+  ---@param s string
+  ---@return string encoded
   urlencode = core.urlencode,
   curl_version = core.curl_version,
 }
@@ -41,12 +101,6 @@ local function with_defaults(opts)
   return copy
 end
 
---- Sends one request.
--- @tparam table opts method, url, headers, body | body_file (+ body_offset, body_length), output_file
---   (+ output_offset), timeout, connect_timeout, low_speed_time, ca_file, tls_verify, follow_redirects, max_body,
---   no_proxy (connect directly even when a proxy is configured), fresh_connection; any other key is an error
---   that names the nearest known option
--- @return response `{status, headers, body | file + size, reused, time}`, or `nil, err` on transport failure
 -- Header values that are credentials whatever their type: never logged.
 local SENSITIVE = { authorization = true, ["proxy-authorization"] = true, cookie = true, ["set-cookie"] = true,
   ["api-key"] = true, ["x-api-key"] = true, ["ocp-apim-subscription-key"] = true, ["x-ms-copy-source-authorization"] = true }
@@ -62,6 +116,13 @@ local function headers_text(headers)
   return table.concat(out)
 end
 
+--- Sends one request. Inside a task it suspends only that task; outside tasks it drives the loop.
+--- Errors: `nil, err` on transport failure (kind "http"); raises on misuse, on any option it does not know
+--- (naming the nearest known one), and the "cancelled" error when the task is cancelled.
+---@async
+---@param opts lufa.http.RequestOptions
+---@return lufa.http.Response|nil res the response, whatever its status
+---@return lufa.error? err why there is no response
 function http.request(opts)
   local o = with_defaults(opts)
   if not log.enabled("debug") then return core.request(o) end
@@ -89,6 +150,10 @@ local MONTHS = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, 
   Nov = 11, Dec = 12 }
 
 --- Seconds to wait according to a Retry-After value (delta seconds or an HTTP date), or nil.
+---@nodiscard
+---@param value string|nil the header's value
+---@param now? integer the current time for an HTTP date (default os.time())
+---@return number|nil seconds
 function http.retry_after(value, now)
   if type(value) ~= "string" then return nil end
   local secs = tonumber(value:match("^%s*(%d+%.?%d*)%s*$"))
@@ -107,15 +172,17 @@ function http.retry_after(value, now)
 end
 
 --- Sends a request, retrying transient failures with exponential backoff and jitter.
--- Retries 408/429/500/502/503/504 and transport errors (not "url", "file", "cancelled", "too_large", "tls",
--- "redirect") for
--- idempotent methods; other methods only with `policy.retry_unsafe = true`. Honours Retry-After.
--- @tparam table opts as for `request`
--- @tparam[opt] table policy attempts (4), base_delay (0.5 s), max_delay (30 s), max_retry_after (300 s),
---   retry_unsafe, statuses
---   (a set of status codes), retry_transport (false: a transport error is returned at once, for calls whose
---   lost answer the caller resolves by reading the resulting state), on_retry (function(attempt, delay, res_or_err))
--- @return the last response, or `nil, err`
+--- Retries 408/429/500/502/503/504 and transport errors (not "url", "file", "cancelled", "too_large", "tls",
+--- "redirect") for
+--- idempotent methods; other methods only with `policy.retry_unsafe = true`. Honours Retry-After.
+--- `retry_transport = false` returns a transport error at once, for calls whose lost answer the caller
+--- resolves by reading the resulting state.
+--- Errors: as `request`, for the last attempt.
+---@async
+---@param opts lufa.http.RequestOptions as for `request`
+---@param policy? lufa.http.RetryPolicy
+---@return lufa.http.Response|nil res the last response
+---@return lufa.error? err
 function http.request_with_retry(opts, policy)
   policy = policy or {}
   options.check(policy, RETRY_OPTIONS, "lufa.http.request_with_retry (policy)", 2)

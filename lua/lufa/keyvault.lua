@@ -1,28 +1,46 @@
 --- lufa.keyvault: secrets from Azure Key Vault (the secrets REST API, version 7.4).
---
---   local kv = keyvault.client{ vault = "https://myvault.vault.azure.net", credential = aad.default() }
---   local value, err = kv:secret("storage-key")          -- a lufa.secret
---
--- Requests go through lufa.http with an Azure AD token for https://vault.azure.net (lufa.aad caches and
--- refreshes it). Errors name the vault, the secret and the vault's answer; they never carry a value.
--- @module lufa.keyvault
+---
+--- Requests go through lufa.http with an Azure AD token for https://vault.azure.net (lufa.aad caches and
+--- refreshes it). Errors name the vault, the secret and the vault's answer; they never carry a value.
+---
+--- Example:
+--- ```lua fragment
+--- local aad = require "lufa.aad"
+--- local keyvault = require "lufa.keyvault"
+--- local kv = keyvault.client { vault = "https://myvault.vault.azure.net", credential = aad.default() }
+--- local value, err = kv:secret("storage-key")          -- a lufa.secret
+--- ```
 local json = require "lufa.json"
 local secret = require "lufa.secret"
 local E = require "lufa.error"
 local http = require "lufa.http"
 
+---@class lufa.keyvault
+---@field AUDIENCE string the token audience, "https://vault.azure.net"
+---@field API_VERSION string the REST API version, "7.4"
 local M = {}
 
 M.AUDIENCE = "https://vault.azure.net"
 M.API_VERSION = "7.4"
 local NAME = "^[%w%-]+$"
 
+--- A client of one vault (`keyvault.client`).
+---@class lufa.keyvault.Client
+---@field vault string the vault's URL, without a trailing slash
+---@field credential lufa.aad.Credential
+---@field timeout number seconds per request
 local Client = {}
 Client.__index = Client
 
---- A Key Vault client.
--- @tparam table opts `vault` (the vault's URL, e.g. https://name.vault.azure.net), `credential` (a lufa.aad
---   credential), optional `timeout` (seconds, default 30)
+---@class lufa.keyvault.ClientOptions
+---@field vault string the vault's URL, e.g. https://name.vault.azure.net
+---@field credential lufa.aad.Credential a lufa.aad credential
+---@field timeout? number seconds per request (default 30)
+
+--- A Key Vault client. Makes no request.
+--- Errors: raises when `vault` is not a URL or `credential` is not a credential.
+---@param opts lufa.keyvault.ClientOptions
+---@return lufa.keyvault.Client client
 function M.client(opts)
   if type(opts) ~= "table" or type(opts.vault) ~= "string" then
     error("bad argument #1 to 'keyvault.client' (table with a 'vault' URL expected)", 2)
@@ -54,11 +72,13 @@ end
 local CODES = { [401] = "unauthorized", [403] = "forbidden", [404] = "not_found" }
 
 --- One secret's value.
--- @tparam string name the secret's name
--- @tparam[opt] string version a version id (default: the current version)
--- @return the value as a lufa.secret, and the secret's id (its URL with the version); or nil, err (`kind`
---   "keyvault"; `code` "forbidden", "disabled", "not_found", "unauthorized", "aad", "http" or "transport";
---   `status`, `error_code`, `inner_code` as the vault gave them)
+--- Errors: `nil, err` with `kind` "keyvault"; `code` "forbidden", "disabled", "not_found", "unauthorized",
+--- "aad", "http" or "transport"; `status`, `error_code`, `inner_code` as the vault gave them.
+---@async
+---@param name string the secret's name
+---@param version? string a version id (default: the current version)
+---@return lufa.secret|nil value the value as a lufa.secret
+---@return string|lufa.error id the secret's id (its URL with the version), or the error
 function Client:secret(name, version)
   if type(name) ~= "string" or not name:match(NAME) or #name > 127 then
     return fail(self, tostring(name), "argument", "a secret name has 1 to 127 letters, digits and '-'")

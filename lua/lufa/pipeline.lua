@@ -1,12 +1,23 @@
---- ADF pipelines in lufa: load a factory, validate it, run its pipelines.
---
---   local pipeline = require "lufa.pipeline"
---   local factory = assert(pipeline.load_factory("examples/factory", {override = "local.json"}))
---   local problems = pipeline.validate(factory)
---   io.stderr:write(pipeline.format_problems(problems))
---   local record = factory:run("RetrainPipeline", {parameters = {epochs = 10}, on_event = print})
---
--- @module lufa.pipeline
+--- ADF pipelines in lufa: load a factory, validate it, run its pipelines. Errors are `lufa.error` values;
+--- problems are tables `{severity = "error"|"warning", file, path (JSON path), message}`. Records have
+--- ADF's monitoring shape. The guide is docs/pipelines.md.
+---
+--- Example:
+--- ```lua
+--- local pipeline = require "lufa.pipeline"
+--- local factory = assert(pipeline.from_table {
+---   name = "Hello",
+---   properties = { activities = { { name = "Pause", type = "Wait", typeProperties = { waitTimeInSeconds = 0 } } } },
+--- })
+--- io.write(pipeline.format_problems(factory:validate()))
+--- local record = assert(factory:run("Hello"))
+--- print(record.pipelineName, record.status)
+--- print(table.concat(factory:pipelines(), ","), factory:activity_runs(record.runId)[1].activityName)
+--- ```
+--- ```text output
+--- Hello	Succeeded
+--- Hello	Pause
+--- ```
 local json = require "lufa.json"
 local E = require "lufa.error"
 local L = require "lufa.pipeline.lenient"
@@ -18,8 +29,46 @@ local runner = require "lufa.pipeline.run"
 local activities = require "lufa.activities"
 local runs = require "lufa.runs"
 
+---@class lufa.pipeline.Problem
+---@field severity "error"|"warning"
+---@field file? string
+---@field path? string the JSON path in the file
+---@field message string
+---@field column? integer
+
+---@class lufa.pipeline.RunOptions
+---@field parameters? table<string, any> name → value; strings are converted to the declared type
+---@field on_event? fun(event: table) called at each state change
+---@field store? table a lufa.runs store
+
+---@class lufa.pipeline.RerunOptions
+---@field from_failure? boolean reuse what succeeded
+---@field from? string rerun from this top-level activity
+---@field parameters? table<string, any> secret parameters again, which the store does not keep
+---@field on_event? fun(event: table)
+
+---@class lufa.pipeline.LoadOptions
+---@field override? string|table a JSON file of overrides, or a table
+---@field activities? table an activity registry
+---@field activity_folders? string[] folders with `<Type>.lua` activity modules
+---@field store? table a lufa.runs store
+---@field partial? boolean return the factory even when some files could not be loaded (validate reports them)
+
+--- A run in progress (`factory:start`, `rerun`, `resume`).
+---@class lufa.pipeline.RunHandle
+---@field runId string
+---@field record table the pipeline run record, updated as the run goes
+---@field wait fun(self: lufa.pipeline.RunHandle): table waits for the run and returns its record
+---@field cancel fun(self: lufa.pipeline.RunHandle, reason?: string) cancels the run
+
+---@class lufa.pipeline
+---@field Factory lufa.pipeline.Factory the factories' methods
 local M = {}
 
+--- A data factory: its pipelines, datasets, linked services and triggers, and a run store.
+---@class lufa.pipeline.Factory
+---@field name string
+---@field load_problems lufa.pipeline.Problem[] what loading found
 local Factory = {}
 Factory.__index = Factory
 
@@ -38,8 +87,10 @@ local function new_factory(name, opts)
 end
 
 --- Find a resource entry by kind and name (letter case ignored).
--- @param kind "pipeline", "linkedService", "dataset" or "trigger" (any case, or plural)
--- @return `{name, kind, file, resource}` or nil
+---@nodiscard
+---@param kind string "pipeline", "linkedService", "dataset" or "trigger" (any case, or plural)
+---@param name string
+---@return {name: string, kind: string, file: string, resource: table}|nil entry
 function Factory:find(kind, name)
   local k = load.kind(kind)
   if not k or type(name) ~= "string" then return nil end
@@ -47,19 +98,28 @@ function Factory:find(kind, name)
 end
 
 --- Names of the factory's pipelines, in load order.
+---@nodiscard
+---@return string[] names
 function Factory:pipelines()
   local out = {}
   for _, e in ipairs(self.order.pipeline) do out[#out + 1] = e.name end
   return out
 end
 
---- Register an activity type for this factory only (shadows the process-wide registry).
+--- Register an activity type for this factory only (shadows the process-wide registry); see
+--- docs/extending.md.
+---@param type_name string the activity type, e.g. "MyCopy"
+---@param module table|string the activity module, or its name
+---@return any result what the registry returns
 function Factory:register(type_name, module)
   self.plans = {}
   return self.registry:register(type_name, module)
 end
 
---- The compiled plan of a pipeline and its problems (cached).
+--- The compiled plan of a pipeline and its problems (cached); nil, nil for an unknown pipeline.
+---@param name string
+---@return table|nil plan
+---@return lufa.pipeline.Problem[]|nil problems
 function Factory:plan(name)
   local entry = self:find("pipeline", name)
   if not entry then return nil, nil end
@@ -72,6 +132,10 @@ function Factory:plan(name)
   return plan, problems
 end
 
+--- Whether a list of problems holds an error (not only warnings).
+---@nodiscard
+---@param problems lufa.pipeline.Problem[]
+---@return boolean
 local function has_errors(problems)
   for _, p in ipairs(problems) do
     if p.severity == "error" then return true end
@@ -81,15 +145,17 @@ end
 M.has_errors = has_errors
 
 --- Validate the whole factory; see `pipeline.validate`.
+---@return lufa.pipeline.Problem[] problems
 function Factory:validate()
   return M.validate(self)
 end
 
 --- Start a pipeline run without waiting for it.
--- @param name pipeline name (letter case ignored)
--- @param opts `parameters` (name → value; strings are converted to the declared type),
---   `on_event` (function(event) called at each state change), `store` (a lufa.runs store)
--- @return run handle (`runId`, `record`, `:wait()`, `:cancel([reason])`), or nil and a lufa.error
+--- Errors: `nil, err` (code "not_found" for an unknown pipeline, an invalid pipeline, bad parameters).
+---@param name string pipeline name (letter case ignored)
+---@param opts? lufa.pipeline.RunOptions
+---@return lufa.pipeline.RunHandle|nil run
+---@return lufa.error? err
 function Factory:start(name, opts)
   local plan, problems = self:plan(name)
   if not plan then
@@ -105,11 +171,15 @@ function Factory:start(name, opts)
   return runner.start(self, plan, opts)
 end
 
---- Run a pipeline and wait for it.
--- @return the pipeline run record (ADF monitoring shape; `status` is Succeeded, Failed or
---   Cancelled), or nil and a lufa.error (unknown pipeline, invalid pipeline, bad parameters)
---   An error while waiting (Ctrl-C at the prompt, the calling task cancelled) cancels the run first, as
---   SIGINT does under `lufa run`: its remote jobs are deleted and it is recorded Cancelled.
+--- Run a pipeline and wait for it. An error while waiting (Ctrl-C at the prompt, the calling task
+--- cancelled) cancels the run first, as SIGINT does under `lufa run`: its remote jobs are deleted and it is
+--- recorded Cancelled.
+--- Errors: `nil, err` for an unknown pipeline, an invalid pipeline or bad parameters.
+---@async
+---@param name string pipeline name (letter case ignored)
+---@param opts? lufa.pipeline.RunOptions
+---@return table|nil record the pipeline run record (ADF monitoring shape; `status` is Succeeded, Failed or Cancelled)
+---@return lufa.error? err
 function Factory:run(name, opts)
   local handle, err = self:start(name, opts)
   if not handle then return nil, err end
@@ -121,8 +191,11 @@ function Factory:run(name, opts)
 end
 
 --- A client for one of the factory's linked services, outside any run (for scripts and the REPL).
--- Expressions in its typeProperties see the factory's global parameters.
--- @return client (see lufa.linked), or nil and a lufa.error
+--- Expressions in its typeProperties see the factory's global parameters.
+--- Errors: `nil, err`.
+---@param name string
+---@return table|nil client see lufa.linked
+---@return lufa.error? err
 function Factory:linked_service(name)
   local expression = require "lufa.expression"
   local linked = require "lufa.linked"
@@ -141,22 +214,31 @@ function Factory:linked_service(name)
 end
 
 --- Start a rerun of a recorded run of this factory (a new run in the same run group, same parameters).
--- @param run_id the earlier run (in this factory's store)
--- @param opts `from_failure` (reuse what succeeded), `from` (rerun from this top-level activity),
---   `parameters` (secret parameters again, which the store does not keep), `on_event`
--- @return run handle, or nil and a lufa.error
+--- Errors: `nil, err`.
+---@param run_id string the earlier run (in this factory's store)
+---@param opts? lufa.pipeline.RerunOptions
+---@return lufa.pipeline.RunHandle|nil run
+---@return lufa.error? err
 function Factory:rerun(run_id, opts)
   return require("lufa.runs.rerun").rerun(self, self.runs, run_id, opts)
 end
 
 --- Continue a run that was interrupted (its lufa process died) under its own run id: what succeeded stands,
--- and activities that were executing reconnect to the remote work they journaled.
--- @return run handle, or nil and a lufa.error
+--- and activities that were executing reconnect to the remote work they journaled.
+--- Errors: `nil, err`.
+---@param run_id string
+---@param opts? lufa.pipeline.RunOptions
+---@return lufa.pipeline.RunHandle|nil run
+---@return lufa.error? err
 function Factory:resume(run_id, opts)
   return require("lufa.runs.rerun").resume(self, self.runs, run_id, opts)
 end
 
 --- Activity run records of a pipeline run (optionally filtered, e.g. `{activityName = "x"}`).
+---@nodiscard
+---@param run_id string
+---@param filter? table field → value the records must have
+---@return table[] records
 function Factory:activity_runs(run_id, filter)
   return self.runs:activity_runs(run_id, filter)
 end
@@ -180,12 +262,11 @@ local function absolute_all(list)
 end
 
 --- Load a factory from an ADF git-layout folder or a single JSON file.
--- @param path folder (with pipeline/, linkedService/, dataset/, trigger/) or a file
--- @param opts optional: `override` (JSON file path, or a table of overrides),
---   `activities` (a registry), `activity_folders` (list of folders with `<Type>.lua`),
---   `store` (a lufa.runs store), `partial` (return the factory even when some files could not be
---   loaded; their problems come back from `factory:validate()`)
--- @return factory, or nil and the list of problems
+--- Errors: `nil, problems` when files cannot be loaded (unless `partial`).
+---@param path string folder (with pipeline/, linkedService/, dataset/, trigger/) or a file
+---@param opts? lufa.pipeline.LoadOptions
+---@return lufa.pipeline.Factory|nil factory
+---@return lufa.pipeline.Problem[]? problems
 function M.load_factory(path, opts)
   opts = opts or {}
   if type(path) ~= "string" then error("load_factory: path must be a string", 2) end
@@ -207,6 +288,8 @@ function M.load_factory(path, opts)
 end
 
 --- Apply an override (file path or table) to a loaded factory; problems go to load_problems.
+---@param factory lufa.pipeline.Factory
+---@param override string|table|nil
 function M.apply_override(factory, override)
   if override == nil then return end
   local problems = factory.load_problems
@@ -226,8 +309,12 @@ function M.apply_override(factory, override)
 end
 
 --- Make a factory from Lua tables: one pipeline (`{name=, properties={activities=…}}`
--- or `{name=, activities=…}`) or `{pipelines = {...}, linkedServices = {...}, …}`.
--- @return factory, or nil and the list of problems
+--- or `{name=, activities=…}`) or `{pipelines = {...}, linkedServices = {...}, …}`.
+--- Errors: `nil, problems`.
+---@param t table
+---@param opts? lufa.pipeline.LoadOptions
+---@return lufa.pipeline.Factory|nil factory
+---@return lufa.pipeline.Problem[]? problems
 function M.from_table(t, opts)
   opts = opts or {}
   local factory = new_factory(opts.name, opts)
@@ -284,8 +371,9 @@ local function check_blob_names(problems, file, tp)
 end
 
 --- Validate a factory: every pipeline, and the references of datasets, linked services
--- and triggers. Returns all problems at once.
--- @return list of `{severity = "error"|"warning", file=, path=, message=, column=?}`
+--- and triggers. Returns all problems at once.
+---@param factory lufa.pipeline.Factory
+---@return lufa.pipeline.Problem[] problems
 function M.validate(factory)
   local problems = {}
   for _, p in ipairs(factory.load_problems) do problems[#problems + 1] = p end
@@ -361,7 +449,9 @@ function M.validate(factory)
 end
 
 --- Problems sorted by file, then line and column where known, otherwise in the order
--- they were found (which follows the file); a problem reported twice appears once.
+--- they were found (which follows the file); a problem reported twice appears once.
+---@param problems lufa.pipeline.Problem[]
+---@return lufa.pipeline.Problem[] sorted a new list
 function M.sort_problems(problems)
   local seen, list = {}, {}
   for i, p in ipairs(problems) do
@@ -395,8 +485,10 @@ function M.sort_problems(problems)
 end
 
 --- Format problems one per line: `file: path: severity: message`, errors first.
--- @param problems list from `validate` or `load_factory`
--- @param errors_only leave warnings out
+---@nodiscard
+---@param problems lufa.pipeline.Problem[] from `validate` or `load_factory`
+---@param errors_only? boolean leave warnings out
+---@return string text "" when there is nothing to say
 function M.format_problems(problems, errors_only)
   local lines = {}
   -- Errors first; each group by file and position (M.sort_problems).

@@ -1,17 +1,29 @@
 --- lufa.retrain: the two steps of a retraining job, shared by the ADF activities and Lua scripts.
--- `deploy` points a scoring web service at a trained model in Blob Storage (classic Update Resource or
--- Azure Resource Manager), given the clients of an AzureML and an Azure Storage linked service
--- (`lufa.linked.AzureML`, `lufa.linked.AzureStorage`).
--- @module lufa.retrain
+--- `deploy` points a scoring web service at a trained model in Blob Storage (classic Update Resource or
+--- Azure Resource Manager), given the clients of an AzureML and an Azure Storage linked service
+--- (`lufa.linked.AzureML`, `lufa.linked.AzureStorage`). See docs/api/azureml.md and docs/retraining.md.
+---
+--- Example:
+--- ```lua fragment
+--- local retrain = require "lufa.retrain"
+--- local factory = assert(require("lufa.pipeline").load_factory("factory"))
+--- local done, err = retrain.deploy {
+---   ml = factory:linked_service("ScoringService"), storage = factory:linked_service("Storage"),
+---   name = "Churn [trained model]", path = "models/churn/model.ilearner", log = print,
+--- }
+--- ```
 local json = require "lufa.json"
 local secret = require "lufa.secret"
 local E = require "lufa.error"
 local azureml = require "lufa.azureml"
 
+---@class lufa.retrain
+---@field CLASSIC_SAS_SECONDS integer how long the SAS handed to a classic service stays valid (15 minutes)
+---@field ARM_SAS_SECONDS integer how long the SAS in an ARM web-service definition stays valid (24 hours)
 local M = {}
 
 --- How long the SAS handed to the service stays valid: the classic service reads the model during the call;
--- an ARM definition keeps the URL, and the service reads it while provisioning.
+--- an ARM definition keeps the URL, and the service reads it while provisioning.
 M.CLASSIC_SAS_SECONDS = 15 * 60
 M.ARM_SAS_SECONDS = 24 * 3600
 
@@ -19,7 +31,11 @@ local function fail(code, fmt, ...)
   return nil, E.new{ kind = "azureml", code = code, message = string.format(fmt, ...) }
 end
 
---- "container/dir/model.ilearner" → "container", "dir/model.ilearner".
+--- "container/dir/model.ilearner" → "container", "dir/model.ilearner"; nil when there is no container part.
+---@nodiscard
+---@param path string
+---@return string|nil container
+---@return string|nil name the blob's name within the container
 function M.split_path(path)
   return tostring(path):gsub("^/+", ""):match("^([^/]+)/(.+)$")
 end
@@ -31,11 +47,23 @@ local function read_sas(blob, seconds)
   return secret("?" .. secret.expose(url):match("%?(.+)$"))
 end
 
---- Points the scoring web service of `ml` at the model `path` of `storage`.
--- @tparam table o `ml` (AzureML client with update_endpoint), `storage` (AzureStorage client), `name`
---   (trained-model name), `path` ("container/path/model.ilearner"), optional `log(fmt, ...)`, `sleep(s)`,
---   `journal(value)` and `journaled` (the ARM update's progress, see lufa.azureml.update_arm)
--- @return a description `{endpointKind, trainedModelName, location, ...}`, or nil, err
+---@class lufa.retrain.DeployOptions
+---@field ml table the AzureML linked-service client (with update_endpoint)
+---@field storage table the AzureStorage linked-service client
+---@field name string the trained model's name
+---@field path string "container/path/model.ilearner"
+---@field log? fun(fmt: string, ...: any) progress lines
+---@field sleep? fun(seconds: number) waits between polls
+---@field journal? fun(value: any) records the ARM update's progress (see lufa.azureml.update_arm)
+---@field journaled? any the progress recorded by an earlier attempt
+
+--- Points the scoring web service of `ml` at the model `path` of `storage`, through a read-only SAS.
+--- Errors: `nil, err` (kind "azureml"; code "NoUpdateEndpoint", "BadPath", "ModelUnreadable",
+--- "ModelNotFound", "NoSas", or the update's own error).
+---@async
+---@param o lufa.retrain.DeployOptions
+---@return table|nil description `{endpointKind, trainedModelName, location, ...}`
+---@return lufa.error? err
 function M.deploy(o)
   local ml, storage = o.ml, o.storage
   local log = o.log or function() end

@@ -1,21 +1,17 @@
 --- lufa.azureml.classic: clients for Azure ML (classic Studio) web services (also `require "lufa.azureml"`).
---
--- Batch Execution Service (submit, start, poll, delete a training job), the Request-Response Service
--- (score rows), the classic Update Resource call and the Azure Resource Manager web-service definition.
--- Follows the wire protocols of Azure ML Studio web services (`api-version=2.0` on BES/RRS).
---
---   local azureml = require "lufa.azureml"
---   local bes = azureml.batch{ endpoint = ml_endpoint, api_key = key }
---   local job = assert(bes:run{ Inputs = {...}, Outputs = {...} })
---   print(job.StatusCode, job.Results.output1.RelativeLocation)
---
--- @module lufa.azureml.classic
+---
+--- Batch Execution Service (submit, start, poll, delete a training job), the Request-Response Service
+--- (score rows), the classic Update Resource call and the Azure Resource Manager web-service definition.
+--- Follows the wire protocols of Azure ML Studio web services (`api-version=2.0` on BES/RRS).
+--- The example is in lua/lufa/azureml.lua.
 local lufa = require "lufa"
 local http = require "lufa.http"
 local json = require "lufa.json"
 local secret = require "lufa.secret"
 local E = require "lufa.error"
 
+---@class lufa.azureml
+---@field TERMINAL table<string, true> the final job statuses: Finished, Failed, Cancelled
 local M = {}
 
 local STATUS_BY_NUMBER = { [0] = "NotStarted", [1] = "Running", [2] = "Failed", [3] = "Cancelled", [4] = "Finished" }
@@ -64,6 +60,10 @@ local function split_query(url)
 end
 
 --- Normalises a BES URL (`…/jobs`, with or without `?api-version=2.0`) to its base without `/jobs`.
+--- Errors: raises when `endpoint` is not a string.
+---@nodiscard
+---@param endpoint string
+---@return string base
 function M.service_base(endpoint)
   if type(endpoint) ~= "string" then error("Azure ML endpoint must be a string URL", 3) end
   local base = split_query((endpoint:gsub("^%s+", ""):gsub("%s+$", "")))
@@ -107,12 +107,27 @@ end
 -- Batch Execution Service
 ---------------------------------------------------------------------------------------------------
 
+--- A Batch Execution Service client (`azureml.batch`).
+---@class lufa.azureml.Batch
 local Batch = {}
 Batch.__index = Batch
 
---- A client for a web service's Batch Execution Service.
--- @tparam table opts `endpoint` (the BES URL, `…/jobs`), `api_key` (string or secret), `timeout` (per
---   request, s), `poll_interval` (first poll delay, s; default 1), `max_poll_interval` (default 15)
+---@class lufa.azureml.BatchOptions
+---@field endpoint string the BES URL, `…/jobs`
+---@field api_key string|lufa.secret
+---@field timeout? number seconds per request (default 60)
+---@field retry? lufa.http.RetryPolicy
+---@field poll_interval? number first poll delay, seconds (default 1)
+---@field max_poll_interval? number seconds (default 15)
+
+---@class lufa.azureml.JobStatus
+---@field StatusCode "NotStarted"|"Running"|"Failed"|"Cancelled"|"Finished"
+---@field Results? table the outputs' locations
+---@field Details? string
+
+--- A client for a web service's Batch Execution Service. Makes no request.
+---@param opts lufa.azureml.BatchOptions
+---@return lufa.azureml.Batch client
 function M.batch(opts)
   local base = M.service_base(opts.endpoint)
   return setmetatable({ base = base, jobs_url = base .. "/jobs", authorization = api_key_header(opts.api_key),
@@ -120,13 +135,22 @@ function M.batch(opts)
     max_poll_interval = opts.max_poll_interval or 15 }, Batch)
 end
 
+--- The URL of the jobs collection, or of a job (and a suffix such as "/start"), with the api-version.
+---@nodiscard
+---@param job_id? string
+---@param suffix? string
+---@return string url
 function Batch:url(job_id, suffix)
   return self.jobs_url .. (job_id and ("/" .. http.urlencode(job_id)) or "") .. (suffix or "") .. "?api-version=2.0"
 end
 
---- Submits a job (not started). `request` is the BES body: Inputs, Outputs, GlobalParameters.
--- Values may be secrets (connection strings); they are sent, never shown.
--- @return job id, or nil, err
+--- Submits a job (not started). `body` is the BES request: Inputs, Outputs, GlobalParameters.
+--- Values may be secrets (connection strings); they are sent, never shown.
+--- Errors: `nil, err`.
+---@async
+---@param body table
+---@return string|nil job_id
+---@return lufa.error? err
 function Batch:submit(body)
   local url = self:url()
   local res, err = request(self, "submitting the batch job", { method = "POST", url = url,
@@ -141,6 +165,11 @@ function Batch:submit(body)
 end
 
 --- Starts a submitted job.
+--- Errors: `nil, err`.
+---@async
+---@param job_id string
+---@return true|nil ok
+---@return lufa.error? err
 function Batch:start(job_id)
   local res, err = request(self, "starting batch job " .. job_id, { method = "POST", url = self:url(job_id, "/start") })
   if res then return true end
@@ -153,6 +182,11 @@ function Batch:start(job_id)
 end
 
 --- The job's status: `{StatusCode = "Running"|…, Results = …, Details = …}` (numeric codes are mapped).
+--- Errors: `nil, err`.
+---@async
+---@param job_id string
+---@return lufa.azureml.JobStatus|nil status
+---@return lufa.error? err
 function Batch:status(job_id)
   local url = self:url(job_id)
   local res, err = request(self, "reading batch job " .. job_id, { method = "GET", url = url })
@@ -172,6 +206,11 @@ function Batch:status(job_id)
 end
 
 --- Cancels and deletes a job.
+--- Errors: `nil, err`.
+---@async
+---@param job_id string
+---@return true|nil ok
+---@return lufa.error? err
 function Batch:delete(job_id)
   local res, err = request(self, "deleting batch job " .. job_id, { method = "DELETE", url = self:url(job_id) })
   if not res then return nil, err end
@@ -179,8 +218,12 @@ function Batch:delete(job_id)
 end
 
 --- Polls a started job until it is Finished, Failed or Cancelled.
--- @tparam[opt] table opts `timeout` (s, total), `on_status` (function(status)), `sleep` (function(s))
--- @return the final status table, or nil, err (a Failed job is an error with the service's Details)
+--- Errors: `nil, err` (a Failed job is an error with the service's Details; a timeout).
+---@async
+---@param job_id string
+---@param opts? {timeout?: number, on_status?: fun(status: lufa.azureml.JobStatus), sleep?: fun(seconds: number)} `timeout`: seconds in all
+---@return lufa.azureml.JobStatus|nil status the final status
+---@return lufa.error? err
 function Batch:wait(job_id, opts)
   opts = opts or {}
   local sleep = opts.sleep or lufa.sleep
@@ -209,8 +252,14 @@ function Batch:wait(job_id, opts)
 end
 
 --- Submits, starts and waits for a job. On failure, timeout or cancellation the remote job is deleted
--- (from a fresh task when the caller's own task is being cancelled).
--- @return final status, job id; or nil, err, job id
+--- (from a fresh task when the caller's own task is being cancelled).
+--- Errors: `nil, err, job_id`.
+---@async
+---@param body table the BES request, as for `submit`
+---@param opts? table as for `wait`
+---@return lufa.azureml.JobStatus|nil status the final status
+---@return string|lufa.error job_id_or_err the job id, or the error
+---@return string? job_id on failure, the job id
 function Batch:run(body, opts)
   local job_id, err = self:submit(body)
   if not job_id then return nil, err end
@@ -232,11 +281,14 @@ end
 -- Request-Response Service (scoring)
 ---------------------------------------------------------------------------------------------------
 
+--- A Request-Response Service client (`azureml.scoring`).
+---@class lufa.azureml.Scoring
 local Scoring = {}
 Scoring.__index = Scoring
 
---- A client for a web service's Request-Response Service.
--- @tparam table opts `endpoint` (the BES or RRS URL of the service), `api_key`
+--- A client for a web service's Request-Response Service. Makes no request.
+---@param opts {endpoint: string, api_key: string|lufa.secret, timeout?: number, retry?: lufa.http.RetryPolicy} `endpoint`: the BES or RRS URL of the service
+---@return lufa.azureml.Scoring client
 function M.scoring(opts)
   local base = M.service_base(opts.endpoint)
   return setmetatable({ base = base, authorization = api_key_header(opts.api_key), timeout = opts.timeout or 60,
@@ -244,7 +296,13 @@ function M.scoring(opts)
 end
 
 --- Scores rows. `columns` is a list of names, `rows` a list of lists of values.
--- @return `{columns = {...}, rows = {...}}` of the first output, the whole decoded response; or nil, err
+--- Errors: `nil, err`.
+---@async
+---@param columns string[]
+---@param rows any[][]
+---@param opts? table `timeout` and other request options
+---@return {columns: string[], rows: any[][]}|nil first the first output
+---@return table|lufa.error response the whole decoded response, or the error
 function Scoring:score(columns, rows, opts)
   opts = opts or {}
   local values = json.array{}
@@ -277,15 +335,30 @@ end
 ---------------------------------------------------------------------------------------------------
 
 --- Whether an update-resource URL is an Azure Resource Manager web service (rather than classic).
+---@nodiscard
+---@param url string
+---@return boolean
 function M.is_arm_endpoint(url)
   local path = split_query(url)
   return path:find("/providers/Microsoft.MachineLearning/webServices/", 1, true) ~= nil
       or path:lower():find("/providers/microsoft.machinelearning/webservices/", 1, true) ~= nil
 end
 
+---@class lufa.azureml.UpdateClassicOptions
+---@field endpoint string the updateResourceEndpoint
+---@field api_key string|lufa.secret
+---@field name string the trained-model resource name
+---@field base_location string
+---@field relative_location string
+---@field sas string|lufa.secret the SAS query string with its "?"
+---@field timeout? number seconds (default 60)
+
 --- Classic Update Resource: PATCH the endpoint with the model's location.
--- @tparam table opts `endpoint` (updateResourceEndpoint), `api_key`, `name` (the trained-model resource
---   name), `base_location`, `relative_location`, `sas` (SAS query string with its "?", a secret or string)
+--- Errors: `nil, err`.
+---@async
+---@param opts lufa.azureml.UpdateClassicOptions
+---@return {status: integer, request_id?: string}|nil result
+---@return lufa.error? err
 function M.update_classic(opts)
   local client = { authorization = api_key_header(opts.api_key), timeout = opts.timeout or 60, retry = RETRY }
   local url = (opts.endpoint:gsub("^%s+", ""):gsub("%s+$", ""))
@@ -300,7 +373,12 @@ function M.update_classic(opts)
   return { status = res.status, request_id = res.headers["x-ms-request-id"] }
 end
 
--- Case-insensitive member lookup: Azure's own examples mix camelCase and PascalCase here.
+--- Case-insensitive member lookup: Azure's own examples mix camelCase and PascalCase here.
+---@nodiscard
+---@param t any
+---@param name string
+---@return any value nil when there is none (or `t` is not a table)
+---@return string? key the key as the table spells it
 local function member(t, name)
   if type(t) ~= "table" then return nil end
   if t[name] ~= nil then return t[name], name end
@@ -313,6 +391,9 @@ end
 M.member = member
 
 --- The names of a web-service definition's assets of type Resource (the trained models).
+---@nodiscard
+---@param definition table
+---@return string[] names
 function M.resource_assets(definition)
   local names = {}
   local assets = member(member(definition, "properties"), "assets")
@@ -327,7 +408,13 @@ function M.resource_assets(definition)
 end
 
 --- Replaces, in a web-service definition, the location of the Resource asset named `name`.
--- Only that asset's `locationInfo.uri` changes. @return true, or nil, err naming the assets that exist.
+--- Only that asset's `locationInfo.uri` changes.
+--- Errors: `nil, err` (code "TrainedModelNotFound") naming the assets that exist.
+---@param definition table
+---@param name string
+---@param uri string|lufa.secret
+---@return true|nil ok
+---@return lufa.error? err
 function M.set_model_location(definition, name, uri)
   local assets = member(member(definition, "properties"), "assets")
   if type(assets) == "table" then
@@ -352,6 +439,10 @@ function M.set_model_location(definition, name, uri)
 end
 
 --- The location (without its query) of the Resource asset named `name`, or nil.
+---@nodiscard
+---@param definition table
+---@param name string
+---@return string|nil location
 function M.model_location(definition, name)
   local assets = member(member(definition, "properties"), "assets")
   for _, a in pairs(type(assets) == "table" and assets or {}) do
@@ -363,18 +454,29 @@ function M.model_location(definition, name)
   end
 end
 
+---@class lufa.azureml.UpdateArmOptions
+---@field endpoint string the updateResourceEndpoint, with api-version
+---@field authorization lufa.secret|fun(fresh: boolean): lufa.secret "Bearer …", or a function returning one (fresh asks for a newly fetched token)
+---@field name string the trained-model asset name
+---@field uri lufa.secret the model's blob URL, with its SAS
+---@field location string the same URL without the SAS, to recognise an update already made
+---@field poll_interval? number first poll delay, seconds (default 0.5; backs off to 10 s; Retry-After wins)
+---@field timeout? number seconds (default 600)
+---@field sleep? fun(seconds: number)
+---@field log? fun(fmt: string, ...: any)
+---@field journal? fun(value: table) records progress before each wait: `{phase = "sent"}` before the PATCH, `{phase = "accepted", operation = url}` after it
+---@field journaled? table what an interrupted update journaled: continue from there
+
 --- Azure Resource Manager web service: GET the definition, swap the trained model's location, PATCH the
--- whole definition back, then follow the long-running operation until it Succeeded or Failed.
--- A PATCH whose answer was lost (the retry then meets 409 "being provisioned", or the connection broke) is
--- judged by the definition the service holds: when it already names this model, the update went through
--- and its provisioning is followed; it is never sent blindly again.
--- @tparam table opts `endpoint` (updateResourceEndpoint, with api-version), `authorization` (a secret
---   "Bearer …", or a function(fresh) returning one — fresh asks for a newly fetched token), `name` (trained-model asset name), `uri` (the model's blob
---   URL, with its SAS: a secret), `location` (the same URL without the SAS, to recognise an update already made), `poll_interval` (first poll delay, s, default 0.5; backs off to 10 s; Retry-After wins),
---   `timeout` (s, default 600), `sleep`, `log(fmt, ...)`, `journal(value)` (records progress before each
---   wait: `{phase = "sent"}` before the PATCH, `{phase = "accepted", operation = url}` after it),
---   `journaled` (what an interrupted update journaled: continue from there)
--- @return the final definition, or nil, err
+--- whole definition back, then follow the long-running operation until it Succeeded or Failed.
+--- A PATCH whose answer was lost (the retry then meets 409 "being provisioned", or the connection broke) is
+--- judged by the definition the service holds: when it already names this model, the update went through
+--- and its provisioning is followed; it is never sent blindly again.
+--- Errors: `nil, err`.
+---@async
+---@param opts lufa.azureml.UpdateArmOptions
+---@return table|nil definition the final definition
+---@return lufa.error? err
 function M.update_arm(opts)
   local url = (opts.endpoint:gsub("^%s+", ""):gsub("%s+$", ""):gsub("%.$", ""))
   local function auth(fresh)

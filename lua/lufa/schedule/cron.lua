@@ -1,25 +1,38 @@
 --- Cron expressions, as Vixie cron reads them, with their fire times in a time zone.
---
---   local c = assert(cron.parse("30 2 * * mon-fri"))
---   c:next_after(t, zone.get("W. Europe Standard Time"))   --> the next 02:30 Berlin time on a weekday
---
--- Five fields `minute hour day-of-month month day-of-week`, or six with a seconds field first. Each is
--- `*`, a value, a range `a-b`, a step `*/n`, `a-b/n` or `a/n` (a to the field's end), or a comma list of
--- those. Months and weekdays may be names (`jan`..`dec`, `sun`..`sat`, any case); weekday 7 is Sunday like
--- 0. Macros: @yearly (@annually), @monthly, @weekly, @daily (@midnight), @hourly. When both day fields are
--- restricted (neither starts with `*`), a day matches if EITHER does (Vixie's rule: `0 0 1,15 * mon` is the
--- 1st, the 15th and every Monday); otherwise both must.
---
--- Times are matched against the wall clock of the zone (UTC when none is given):
--- * a wall time skipped by spring-forward fires once, at the first valid instant: the change itself (02:30
---   on a Pacific spring-forward day fires at 10:00Z = 03:00 PDT), as cron daemons run a skipped job right
---   after the change; several skipped times (every 20 minutes from 02:00) fire once together;
--- * a wall time repeated by fall-back fires once, at its first occurrence.
--- The search skips whole months, days, hours and minutes that cannot match; an expression that matches
--- no date (`0 0 30 2 *`) is refused by parse, and next_after gives up after 8 years.
--- @module lufa.schedule.cron
+---
+--- Five fields `minute hour day-of-month month day-of-week`, or six with a seconds field first. Each is
+--- `*`, a value, a range `a-b`, a step `*/n`, `a-b/n` or `a/n` (a to the field's end), or a comma list of
+--- those. Months and weekdays may be names (`jan`..`dec`, `sun`..`sat`, any case); weekday 7 is Sunday like
+--- 0. Macros: @yearly (@annually), @monthly, @weekly, @daily (@midnight), @hourly. When both day fields are
+--- restricted (neither starts with `*`), a day matches if EITHER does (Vixie's rule: `0 0 1,15 * mon` is the
+--- 1st, the 15th and every Monday); otherwise both must.
+---
+--- Times are matched against the wall clock of the zone (UTC when none is given):
+--- * a wall time skipped by spring-forward fires once, at the first valid instant: the change itself (02:30
+---   on a Pacific spring-forward day fires at 10:00Z = 03:00 PDT), as cron daemons run a skipped job right
+---   after the change; several skipped times (every 20 minutes from 02:00) fire once together;
+--- * a wall time repeated by fall-back fires once, at its first occurrence.
+--- The search skips whole months, days, hours and minutes that cannot match; an expression that matches
+--- no date (`0 0 30 2 *`) is refused by parse, and next_after gives up after 8 years.
+---
+--- Example:
+--- ```lua
+--- local cron = require "lufa.schedule.cron"
+--- local zone = require "lufa.schedule.zone"
+--- local c = assert(cron.parse("30 2 * * mon-fri"))
+--- local berlin = assert(zone.get("W. Europe Standard Time"))
+--- local t = zone.wall_seconds { year = 2027, month = 1, day = 1 }   -- a Friday, 00:00 UTC
+--- for _, at in ipairs(c:next_n(t, 2, berlin)) do print(os.date("!%Y-%m-%d %H:%M", at)) end
+--- print(cron.parse("*/0 * * * *"))
+--- ```
+--- ```text output
+--- 2027-01-01 01:30
+--- 2027-01-04 01:30
+--- nil	cron '*/0 * * * *': minute field: step must be positive
+--- ```
 local zone = require "lufa.schedule.zone"
 
+---@class lufa.schedule.cron
 local M = {}
 
 local MONTHS = {jan = 1, feb = 2, mar = 3, apr = 4, may = 5, jun = 6, jul = 7, aug = 8, sep = 9, oct = 10, nov = 11,
@@ -39,6 +52,9 @@ local MACROS = {["@yearly"] = "0 0 1 1 *", ["@annually"] = "0 0 1 1 *", ["@month
 local SEARCH_YEARS = 8
 local LOOKBACK = 3 * 3600   -- longer than any DST shift: how far back a recent transition's skipped times reach
 
+--- A parsed cron expression (`cron.parse`); `tostring` gives "cron EXPR".
+---@class lufa.schedule.cron.Cron
+---@field expr string the expression's text
 local Cron = {}
 Cron.__index = Cron
 
@@ -126,8 +142,12 @@ local function next_table(set, lo, hi)
   return t
 end
 
---- Parses a cron expression. @return the expression object (`c.expr` is the text), or nil and why
--- ("cron '*/0 * * * *': minute field: step must be positive")
+--- Parses a cron expression (five or six fields, or a macro).
+--- Errors: `nil, message`, e.g. "cron '*/0 * * * *': minute field: step must be positive"; an expression
+--- that matches no date is refused too.
+---@param expr string
+---@return lufa.schedule.cron.Cron|nil cron
+---@return string? err
 function M.parse(expr)
   if type(expr) ~= "string" then return nil, "a cron expression must be a string" end
   local function fail(fmt, ...) return nil, string.format("cron '%s': " .. fmt, expr, ...) end
@@ -182,8 +202,13 @@ end
 
 -- ---------------------------------------------------------------- fire times
 
--- Whether day y-m-d matches: both day fields when either starts with '*' (its set then holds every day,
--- or every n-th for '*/n'), else either one (Vixie).
+--- Whether day y-m-d matches: both day fields when either starts with '*' (its set then holds every day,
+--- or every n-th for '*/n'), else either one (Vixie).
+---@nodiscard
+---@param y integer
+---@param m integer
+---@param d integer
+---@return boolean
 function Cron:day_ok(y, m, d)
   local dom = self.dom_set[d]
   local dow = self.dow_set[zone.weekday(zone.days_from_civil(y, m, d)) - 1]
@@ -191,8 +216,11 @@ function Cron:day_ok(y, m, d)
   return dom or dow or false
 end
 
--- The first matching wall-clock second (seconds from the epoch read as UTC) at or after wall second w,
--- or nil when none within SEARCH_YEARS.
+--- The first matching wall-clock second (seconds from the epoch read as UTC) at or after wall second w,
+--- or nil when none within SEARCH_YEARS.
+---@nodiscard
+---@param w number wall seconds
+---@return integer|nil w
 function Cron:next_wall(w)
   local y, mo, d, h, mi, s = zone.wall_fields(w)
   s = math.floor(s)
@@ -226,7 +254,11 @@ function Cron:next_wall(w)
 end
 
 --- The first instant strictly after `t` (epoch seconds) whose wall-clock time in `z` (a zone object from
--- lufa.schedule.zone; UTC when nil) matches, or nil when none within 8 years.
+--- lufa.schedule.zone; UTC when nil) matches, or nil when none within 8 years.
+---@nodiscard
+---@param t number
+---@param z? lufa.schedule.zone.Zone
+---@return integer|nil t
 function Cron:next_after(t, z)
   if t ~= t or t == math.huge or t == -math.huge then return nil end
   z = z or zone.utc()
@@ -248,7 +280,12 @@ function Cron:next_after(t, z)
   end
 end
 
---- The next `n` fire times after `t` in zone `z`.
+--- The next `n` fire times after `t` in zone `z` (fewer when the search gives up).
+---@nodiscard
+---@param t number
+---@param n integer
+---@param z? lufa.schedule.zone.Zone
+---@return integer[] times
 function Cron:next_n(t, n, z)
   local out = {}
   for i = 1, n do

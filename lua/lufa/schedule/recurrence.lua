@@ -1,32 +1,55 @@
 --- A ScheduleTrigger's `recurrence` (frequency, interval, startTime, endTime, timeZone, schedule): its
--- checks, with JSON paths, and its fire times.
---
---   local compiled, problems = recurrence.compile{frequency = "Day", interval = 1,
---     startTime = "2027-03-12T02:30:00", timeZone = "Pacific Standard Time"}
---   compiled:next_after(t)      --> the first fire time strictly after t (epoch seconds), or nil
---   compiled:next_n(t, 5)       --> the next five
---
--- Semantics (../shared/docs/protocols/adf-triggers.md §2):
--- * Without a schedule, Minute and Hour recurrences step in elapsed time (startTime + k·interval minutes
---   or hours, in UTC), so an hourly trigger fires 23 or 25 times on a DST change day: a fixed cadence is
---   what such triggers are for, and stepping wall-clock hours would fire twice or not at all in the
---   changed hour. Day, Week and Month recurrences keep the wall-clock time of startTime in the trigger's
---   zone ("an 8 AM daily trigger fires at 8 AM in both PST and PDT"); Month counts calendar months from
---   startTime and clamps its day to short months (Jan 31 → Feb 28 → Mar 31), never drifting.
--- * With a schedule, each frequency period (counted from the one holding startTime, weeks starting on
---   Monday) is limited and expanded by the schedule: days (monthDays, monthlyOccurrences, weekDays) ×
---   hours × minutes, a missing hours/minutes taking startTime's (except the frequency's own unit and
---   smaller: an Hour recurrence without hours fires every hour). Schedule times are at second 0, matched
---   against wall-clock time in the zone; nothing fires before startTime.
--- * A wall time skipped by spring-forward fires at the instant the offset before the change gives
---   (02:30 PST-rule = 03:30 PDT); a repeated wall time fires once, at its first occurrence (lufa's choice:
---   ADF does not document either; the alternative would be to skip the day).
--- * endTime is exclusive: nothing fires at or after it.
--- @module lufa.schedule.recurrence
+--- checks, with JSON paths, and its fire times.
+---
+--- Semantics (../shared/docs/protocols/adf-triggers.md §2):
+--- * Without a schedule, Minute and Hour recurrences step in elapsed time (startTime + k·interval minutes
+---   or hours, in UTC), so an hourly trigger fires 23 or 25 times on a DST change day: a fixed cadence is
+---   what such triggers are for, and stepping wall-clock hours would fire twice or not at all in the
+---   changed hour. Day, Week and Month recurrences keep the wall-clock time of startTime in the trigger's
+---   zone ("an 8 AM daily trigger fires at 8 AM in both PST and PDT"); Month counts calendar months from
+---   startTime and clamps its day to short months (Jan 31 → Feb 28 → Mar 31), never drifting.
+--- * With a schedule, each frequency period (counted from the one holding startTime, weeks starting on
+---   Monday) is limited and expanded by the schedule: days (monthDays, monthlyOccurrences, weekDays) ×
+---   hours × minutes, a missing hours/minutes taking startTime's (except the frequency's own unit and
+---   smaller: an Hour recurrence without hours fires every hour). Schedule times are at second 0, matched
+---   against wall-clock time in the zone; nothing fires before startTime.
+--- * A wall time skipped by spring-forward fires at the instant the offset before the change gives
+---   (02:30 PST-rule = 03:30 PDT); a repeated wall time fires once, at its first occurrence (lufa's choice:
+---   ADF does not document either; the alternative would be to skip the day).
+--- * endTime is exclusive: nothing fires at or after it.
+---
+--- Example:
+--- ```lua
+--- local recurrence = require "lufa.schedule.recurrence"
+--- local compiled, problems = recurrence.compile { frequency = "Day", interval = 1,
+---   startTime = "2027-03-12T02:30:00", timeZone = "Pacific Standard Time" }
+--- for _, at in ipairs(compiled:next_n(0, 3)) do print(os.date("!%Y-%m-%d %H:%M", at)) end
+--- print(#problems, recurrence.validate({ frequency = "Fortnight", interval = 1 })[1].path)
+--- ```
+--- ```text output
+--- 2027-03-12 10:30
+--- 2027-03-13 10:30
+--- 2027-03-14 10:30
+--- 0	.frequency
+--- ```
 local L = require "lufa.pipeline.lenient"
 local zone = require "lufa.schedule.zone"
 
+---@class lufa.schedule.recurrence
 local M = {}
+
+---@class lufa.schedule.recurrence.Recurrence
+---@field frequency "Minute"|"Hour"|"Day"|"Week"|"Month"
+---@field interval integer
+---@field startTime string ISO-8601, in `timeZone` unless it carries an offset or Z
+---@field endTime? string exclusive
+---@field timeZone? string an IANA or Windows zone name (default UTC)
+---@field schedule? {minutes?: integer[], hours?: integer[], weekDays?: string[], monthDays?: integer[], monthlyOccurrences?: table[]}
+
+---@class lufa.schedule.recurrence.Problem
+---@field path string relative to the recurrence: ".frequency", ".schedule.hours[1]", "" for the object (indices from 0)
+---@field message string
+---@field severity "error"|"warning"
 
 local FREQUENCIES = {"Minute", "Hour", "Day", "Week", "Month"}
 local FIELDS = {"frequency", "interval", "startTime", "endTime", "timeZone", "schedule"}
@@ -255,7 +278,10 @@ local function read(rec)
 end
 
 --- The problems of a recurrence object: list of `{path, message, severity}`, `path` relative to the
--- recurrence (".frequency", ".schedule.hours[1]", "" for the object itself; indices count from 0).
+--- recurrence (".frequency", ".schedule.hours[1]", "" for the object itself; indices count from 0).
+---@nodiscard
+---@param rec table
+---@return lufa.schedule.recurrence.Problem[] problems
 function M.validate(rec)
   local _, problems = read(rec)
   return problems
@@ -263,6 +289,8 @@ end
 
 -- ---------------------------------------------------------------- fire times
 
+--- A compiled recurrence (`recurrence.compile`).
+---@class lufa.schedule.recurrence.Compiled
 local Compiled = {}
 Compiled.__index = Compiled
 
@@ -275,7 +303,8 @@ end
 
 local function week_of(days) return (days + 3) // 7 end   -- weeks from Monday 1969-12-29
 
--- Without a schedule: fire time k (k >= 0).
+--- Without a schedule: fire time k (k >= 0).
+---@private
 function Compiled:fire(k)
   local f = self.frequency
   if UNIT[f] then return self.start + k * self.interval * UNIT[f] end
@@ -289,7 +318,8 @@ function Compiled:fire(k)
   return (self.zone:wall_to_utc(days_from_civil(y, m, d) * 86400 + self.tod0))
 end
 
--- The index of the first fire time after t, estimated by arithmetic, then corrected.
+--- The index of the first fire time after t, estimated by arithmetic, then corrected.
+---@private
 function Compiled:plain_next(t)
   if t < self.start then return self.start end
   local f = self.frequency
@@ -308,7 +338,8 @@ function Compiled:plain_next(t)
   return self:fire(k)
 end
 
--- The days of month (y, m) the schedule names, sorted.
+--- The days of month (y, m) the schedule names, sorted.
+---@private
 function Compiled:month_days(y, m)
   local s = self.schedule
   local dim = zone_days_in_month(y, m)
@@ -338,8 +369,9 @@ function Compiled:month_days(y, m)
   return sorted_unique(out)
 end
 
--- The first valid day (day number) at or after `dn` and the period it is in, per the frequency's
--- period rule and the schedule's day filters; nil past `limit`.
+--- The first valid day (day number) at or after `dn` and the period it is in, per the frequency's
+--- period rule and the schedule's day filters; nil past `limit`.
+---@private
 function Compiled:next_day(dn, limit)
   local f, iv = self.frequency, self.interval
   while dn <= limit do
@@ -373,7 +405,8 @@ function Compiled:next_day(dn, limit)
   return nil
 end
 
--- Whether the time of day `tod` (seconds) on day `dn` is in a fired period (Minute and Hour schedules).
+--- Whether the time of day `tod` (seconds) on day `dn` is in a fired period (Minute and Hour schedules).
+---@private
 function Compiled:time_in_period(dn, tod)
   local f = self.frequency
   if f == "Hour" then
@@ -386,7 +419,8 @@ function Compiled:time_in_period(dn, tod)
   return true
 end
 
--- With a schedule: the first fire time after t (and at or after startTime) on day dn, or nil.
+--- With a schedule: the first fire time after t (and at or after startTime) on day dn, or nil.
+---@private
 function Compiled:first_on_day(dn, after)
   local z = self.zone
   local base = dn * 86400
@@ -409,6 +443,8 @@ function Compiled:first_on_day(dn, after)
   return best
 end
 
+--- With a schedule: the first fire time strictly after `t`, or nil.
+---@private
 function Compiled:scheduled_next(t)
   local from = math.max(t, self.start)
   local dn = math.floor((from + self.zone:offset_at(from)) // 86400) - 1
@@ -423,7 +459,10 @@ function Compiled:scheduled_next(t)
 end
 
 --- The first fire time strictly after `t` (epoch seconds), or nil when there is none (endTime reached,
--- or a schedule that matches no day within a century).
+--- or a schedule that matches no day within a century).
+---@nodiscard
+---@param t number
+---@return integer|nil t
 function Compiled:next_after(t)
   if t ~= t or t == math.huge then return nil end   -- NaN, or after the end of time
   local x
@@ -433,6 +472,10 @@ function Compiled:next_after(t)
 end
 
 --- The next `n` fire times after `t` (fewer when the recurrence ends).
+---@nodiscard
+---@param t number
+---@param n integer
+---@return integer[] times
 function Compiled:next_n(t, n)
   local out = {}
   for i = 1, n do
@@ -444,7 +487,10 @@ function Compiled:next_n(t, n)
 end
 
 --- Checks and compiles a recurrence object.
--- @return the compiled recurrence (nil when any problem is an error), and the problems (see validate)
+--- Errors: a nil `compiled` when any problem is an error.
+---@param rec lufa.schedule.recurrence.Recurrence
+---@return lufa.schedule.recurrence.Compiled|nil compiled
+---@return lufa.schedule.recurrence.Problem[] problems see validate
 function M.compile(rec)
   local parts, problems = read(rec)
   for _, p in ipairs(problems) do

@@ -1,23 +1,62 @@
 --- Time zones for schedules: IANA zones read from the system's TZif files, Windows zone ids (as ADF
--- writes them) mapped to IANA names, and the conversions between UTC instants and wall-clock time.
---
---   local z = assert(zone.get("Pacific Standard Time"))   -- or "America/Los_Angeles", "UTC"
---   z:offset_at(t)          --> -25200, "PDT", true
---   z:to_local(t)           --> {year, month, day, hour, min, sec, wday, yday, offset, abbr, isdst}
---   z:to_utc{year = 2027, month = 3, day = 14, hour = 2, min = 30}   --> t, "gap"
---
--- Everything is arithmetic on days from the civil calendar: the machine's own zone (os.time, os.date
--- without "!") is never consulted. TZif files (RFC 8536, versions 1 to 4) come from $TZDIR or
--- /usr/share/zoneinfo; instants after a file's last transition follow its footer's POSIX TZ rule
--- ("PST8PDT,M3.2.0,M11.1.0"), so slim files and dates past 2037 work.
--- @module lufa.schedule.zone
+--- writes them) mapped to IANA names, and the conversions between UTC instants and wall-clock time.
+---
+--- Everything is arithmetic on days from the civil calendar: the machine's own zone (os.time, os.date
+--- without "!") is never consulted. TZif files (RFC 8536, versions 1 to 4) come from $TZDIR or
+--- /usr/share/zoneinfo; instants after a file's last transition follow its footer's POSIX TZ rule
+--- ("PST8PDT,M3.2.0,M11.1.0"), so slim files and dates past 2037 work.
+---
+--- Example:
+--- ```lua
+--- local zone = require "lufa.schedule.zone"
+--- local z = assert(zone.get("Pacific Standard Time"))   -- or "America/Los_Angeles", "UTC"
+--- local t = zone.wall_seconds { year = 2027, month = 7, day = 1, hour = 12 }
+--- print(z.name, z:offset_at(t))
+--- local l = z:to_local(t)
+--- print(l.year, l.month, l.day, l.hour, l.abbr)
+--- print(z:to_utc { year = 2027, month = 3, day = 14, hour = 2, min = 30 })
+--- print(zone.weekday(zone.days_from_civil(2027, 1, 1)), zone.is_leap(2028), zone.days_in_month(2027, 2))
+--- ```
+--- ```text output
+--- America/Los_Angeles	-25200	PDT	true
+--- 2027	7	1	5	PDT
+--- 1805020200	gap
+--- 6	true	28
+--- ```
 local windows = require "lufa.schedule.windows_zones"
 
+---@class lufa.schedule.zone
 local M = {}
+
+---@class lufa.schedule.zone.Fields
+---@field year integer
+---@field month? integer 1..12 (default 1; out of range is normalised as os.time does)
+---@field day? integer default 1
+---@field hour? integer default 0
+---@field min? integer default 0
+---@field sec? integer default 0
+
+---@class lufa.schedule.zone.Local
+---@field year integer
+---@field month integer
+---@field day integer
+---@field hour integer
+---@field min integer
+---@field sec integer
+---@field wday integer 1 = Sunday, as in os.date
+---@field yday integer
+---@field offset integer seconds east of UTC
+---@field abbr string e.g. "PDT"
+---@field isdst boolean
 
 -- ---------------------------------------------------------------- civil calendar
 
 --- Days from 1970-01-01 to the proleptic Gregorian date y-m-d (m 1..12, d may exceed the month).
+---@nodiscard
+---@param y integer
+---@param m integer
+---@param d integer
+---@return integer days
 local function days_from_civil(y, m, d)
   if m <= 2 then y = y - 1 end
   local era = y // 400
@@ -29,6 +68,11 @@ local function days_from_civil(y, m, d)
 end
 
 --- The date y, m, d of a day number (days from 1970-01-01).
+---@nodiscard
+---@param z integer the day number
+---@return integer y
+---@return integer m
+---@return integer d
 local function civil_from_days(z)
   z = z + 719468
   local era = z // 146097
@@ -43,19 +87,34 @@ local function civil_from_days(z)
   return y, m, d
 end
 
+--- Whether `y` is a leap year of the Gregorian calendar.
+---@nodiscard
+---@param y integer
+---@return boolean
 local function is_leap(y) return y % 4 == 0 and (y % 100 ~= 0 or y % 400 == 0) end
 
 local MONTH_DAYS = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}
+--- The number of days of month `m` of year `y`.
+---@nodiscard
+---@param y integer
+---@param m integer 1..12
+---@return integer days
 local function days_in_month(y, m)
   if m == 2 and is_leap(y) then return 29 end
   return MONTH_DAYS[m]
 end
 
 --- Weekday of a day number: 1 = Sunday .. 7 = Saturday (as os.date's wday); 1970-01-01 was a Thursday.
+---@nodiscard
+---@param days integer
+---@return integer wday
 local function weekday(days) return (days + 4) % 7 + 1 end
 
 --- Seconds from the epoch of a wall-clock time read as if it were UTC, fields normalised as os.time does
--- (month 13 is January of the next year, day 0 the last of the previous month, hour 24 the next day).
+--- (month 13 is January of the next year, day 0 the last of the previous month, hour 24 the next day).
+---@nodiscard
+---@param f lufa.schedule.zone.Fields
+---@return integer w wall seconds
 local function wall_seconds(f)
   local m0 = (f.month or 1) - 1
   local y, m = (f.year or 1970) + m0 // 12, m0 % 12 + 1
@@ -67,6 +126,14 @@ M.days_from_civil, M.civil_from_days, M.days_in_month, M.weekday, M.is_leap =
 M.wall_seconds = wall_seconds
 
 --- The civil fields of a wall-clock second count (as made by wall_seconds): y, m, d, hour, min, sec.
+---@nodiscard
+---@param w integer wall seconds
+---@return integer y
+---@return integer m
+---@return integer d
+---@return integer hour
+---@return integer min
+---@return integer sec
 function M.wall_fields(w)
   local days = w // 86400
   local s = w - days * 86400
@@ -123,6 +190,10 @@ local function parse_date_rule(s, pos)
   return rule, pos
 end
 
+--- A POSIX TZ rule such as "PST8PDT,M3.2.0,M11.1.0" (the TZif footer), parsed; nil when malformed.
+---@nodiscard
+---@param s string|nil
+---@return table|nil rule
 local function parse_posix(s)
   if not s or s == "" then return nil end
   local rule = {}
@@ -245,11 +316,19 @@ end
 
 -- ---------------------------------------------------------------- zone objects
 
+--- A time zone (`zone.get`, `zone.from_tzif`, `zone.utc`); `tostring` gives its name.
+---@class lufa.schedule.zone.Zone
+---@field name string the IANA name
+---@field windows? string the Windows id, when asked for by one
 local Zone = {}
 Zone.__index = Zone
 
 --- The offset from UTC in force at instant `t` (epoch seconds, may be fractional).
--- @return offset seconds (east positive), abbreviation ("PDT"), whether it is daylight saving time
+---@nodiscard
+---@param t number
+---@return integer offset seconds, east positive
+---@return string abbr the abbreviation, e.g. "PDT"
+---@return boolean isdst whether it is daylight saving time
 function Zone:offset_at(t)
   local trans = self.trans
   local n = #trans
@@ -268,8 +347,11 @@ function Zone:offset_at(t)
   return ty.off, ty.abbr, ty.isdst
 end
 
---- The wall-clock time at instant `t`: `{year, month, day, hour, min, sec, wday, yday, offset, abbr, isdst}`
--- (integer fields, the fraction of a second dropped; wday 1 = Sunday as in os.date).
+--- The wall-clock time at instant `t` (integer fields, the fraction of a second dropped; wday 1 = Sunday as
+--- in os.date).
+---@nodiscard
+---@param t number epoch seconds
+---@return lufa.schedule.zone.Local fields
 function Zone:to_local(t)
   local off, abbr, isdst = self:offset_at(t)
   local w = math.floor(t) + off
@@ -281,7 +363,10 @@ function Zone:to_local(t)
 end
 
 --- The UTC instant of a wall-clock time given as seconds from the epoch read as UTC (see wall_seconds).
--- @return t, status (nil, "gap" or "fold") — as to_utc
+---@nodiscard
+---@param w integer wall seconds
+---@return integer t epoch seconds
+---@return "gap"|"fold"|nil status as for to_utc
 function Zone:wall_to_utc(w)
   -- the offsets a day either side cover any one transition near w
   local before = self:offset_at(w - 86400)
@@ -299,12 +384,13 @@ function Zone:wall_to_utc(w)
   return w - before, "gap"
 end
 
---- The UTC instant of a wall-clock time in this zone.
--- @param f `{year, month, day, hour, min, sec}`; hour, min and sec default to 0, day and month to 1; values
---   out of range are normalised as os.time does (day 32, month 13, hour 24, negative minutes)
--- @return t (epoch seconds), status: nil, "gap" when the wall time does not exist (spring forward: it is
---   read with the offset in force before the transition, so 02:30 PST-rule is 03:30 PDT), or "fold" when
---   it occurs twice (the first, earlier instant is returned)
+--- The UTC instant of a wall-clock time in this zone. Status "gap": the wall time does not exist (spring
+--- forward: it is read with the offset in force before the transition, so 02:30 PST-rule is 03:30 PDT);
+--- "fold": it occurs twice (the first, earlier instant is returned).
+---@nodiscard
+---@param f lufa.schedule.zone.Fields values out of range are normalised as os.time does (day 32, month 13, hour 24, negative minutes)
+---@return integer t epoch seconds
+---@return "gap"|"fold"|nil status
 function Zone:to_utc(f)
   return self:wall_to_utc(wall_seconds(f))
 end
@@ -365,8 +451,11 @@ local function windows_name(name)
 end
 
 --- The zone named `name`: "UTC", "Etc/UTC" or "Z"; an IANA name ("America/Los_Angeles"); or a Windows
--- zone id as ADF writes it ("Pacific Standard Time"; letter case is not significant).
--- @return a zone object (`name` its IANA name, `windows` the Windows id when asked for by one), or nil, err
+--- zone id as ADF writes it ("Pacific Standard Time"; letter case is not significant). Zones are cached.
+--- Errors: `nil, message` for an unknown zone or an unreadable TZif file.
+---@param name string
+---@return lufa.schedule.zone.Zone|nil zone
+---@return string? err
 function M.get(name)
   if type(name) ~= "string" then return unknown(name) end
   local z = cache[name]
@@ -393,7 +482,12 @@ function M.get(name)
   return z
 end
 
---- A zone from the bytes of a TZif file (not cached), named `name`. @return the zone, or nil, err
+--- A zone from the bytes of a TZif file (not cached), named `name`.
+--- Errors: `nil, message` for bytes that are not TZif.
+---@param bytes string
+---@param name string
+---@return lufa.schedule.zone.Zone|nil zone
+---@return string? err
 function M.from_tzif(bytes, name)
   local data, err = parse_tzif(bytes)
   if not data then return nil, err end
@@ -401,6 +495,7 @@ function M.from_tzif(bytes, name)
 end
 
 --- The UTC zone (always there, even without tzdata).
+---@return lufa.schedule.zone.Zone zone
 function M.utc() return M.get("UTC") end
 
 return M

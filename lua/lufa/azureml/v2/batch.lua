@@ -1,24 +1,32 @@
 --- lufa.azureml.v2.batch: batch endpoints of an Azure ML v2 workspace.
--- Invoking posts a job to the endpoint's `scoringUri` with an https://ml.azure.com token (batch endpoints take
--- only Entra tokens) and polls that job on the same host. The invoke POST creates a job with a name the
--- service chooses, so it is repeated only on answers that prove nothing was created (429, 503); a lost answer
--- is reported, never sent again. The default deployment changes by a full PUT of the endpoint (PATCH takes
--- only tags and identity).
---
---   local batch = require "lufa.azureml.v2.batch"
---   local job = assert(batch.invoke(ws, "churn", { deployment = "churn-v8",
---     inputs = { input_data = { type = "UriFolder", uri = "azureml://datastores/workspaceblobstore/paths/in/" } },
---     outputs = { score = { type = "UriFile", uri = "azureml://datastores/workspaceblobstore/paths/out/s.csv" } } }))
---   assert(batch.wait(ws, job))
---
--- @module lufa.azureml.v2.batch
+--- Invoking posts a job to the endpoint's `scoringUri` with an https://ml.azure.com token (batch endpoints take
+--- only Entra tokens) and polls that job on the same host. The invoke POST creates a job with a name the
+--- service chooses, so it is repeated only on answers that prove nothing was created (429, 503); a lost answer
+--- is reported, never sent again. The default deployment changes by a full PUT of the endpoint (PATCH takes
+--- only tags and identity).
+---
+--- Example:
+--- ```lua fragment
+--- local batch = require "lufa.azureml.v2.batch"
+--- local job = assert(batch.invoke(ws, "churn", { deployment = "churn-v8",
+---   inputs = { input_data = { type = "UriFolder", uri = "azureml://datastores/workspaceblobstore/paths/in/" } },
+---   outputs = { score = { type = "UriFile", uri = "azureml://datastores/workspaceblobstore/paths/out/s.csv" } } }))
+--- assert(batch.wait(ws, job))
+--- ```
 local http = require "lufa.http"
 local json = require "lufa.json"
 local E = require "lufa.error"
 local workspace = require "lufa.azureml.v2.workspace"
 local jobs = require "lufa.azureml.v2.jobs"
 
+---@class lufa.azureml.v2.batch
 local M = {}
+
+---@class lufa.azureml.v2.BatchJob
+---@field name string the job's name (the service chose it)
+---@field endpoint string the endpoint's name
+---@field scoring_uri string
+---@field job table the invoke answer
 
 local INVOKE_RETRY = { attempts = 6, base_delay = 1, max_delay = 30, retry_unsafe = true, retry_transport = false,
   statuses = { [429] = true, [503] = true } }
@@ -26,6 +34,12 @@ local INVOKE_RETRY = { attempts = 6, base_delay = 1, max_delay = 30, retry_unsaf
 local function path_of(name) return "/batchEndpoints/" .. http.urlencode(name) end
 
 --- The endpoint resource, or nil, err.
+--- Errors: `nil, err`.
+---@async
+---@param ws lufa.azureml.v2.workspace.Workspace
+---@param name string
+---@return table|nil endpoint
+---@return lufa.error? err
 function M.endpoint(ws, name)
   return ws:arm("reading batch endpoint " .. name, "GET", path_of(name))
 end
@@ -40,9 +54,14 @@ local function data_map(map, discriminator)
 end
 
 --- Starts a batch job on the endpoint `name`.
--- @tparam table o `inputs`, `outputs` (name → `{type = "UriFolder"|"UriFile"|"Literal", uri =, value =}`),
---   optional `deployment` (else the endpoint's default)
--- @return `{name, endpoint, scoring_uri, job}` (a handle for `wait`), or nil, err
+--- Errors: `nil, err` (code "NoScoringUri", "bad_response", or the service's); a lost answer is reported,
+--- never sent again.
+---@async
+---@param ws lufa.azureml.v2.workspace.Workspace
+---@param name string
+---@param o {inputs?: table, outputs?: table, deployment?: string} inputs and outputs: name → `{type = "UriFolder"|"UriFile"|"Literal", uri =, value =}`; deployment: else the endpoint's default
+---@return lufa.azureml.v2.BatchJob|nil handle for `wait`
+---@return lufa.error? err
 function M.invoke(ws, name, o)
   local ep, err = M.endpoint(ws, name)
   if not ep then return nil, err end
@@ -71,6 +90,9 @@ function M.invoke(ws, name, o)
 end
 
 --- Reads a batch job on the endpoint's host (a `read` for jobs.wait).
+---@nodiscard
+---@param handle lufa.azureml.v2.BatchJob
+---@return fun(ws: lufa.azureml.v2.workspace.Workspace, job: string): table?, any read
 function M.reader(handle)
   return function(ws, job)
     local url = handle.scoring_uri:gsub("/+$", "") .. "/" .. http.urlencode(job)
@@ -81,7 +103,13 @@ function M.reader(handle)
 end
 
 --- Waits for an invoked job (`handle` from `invoke`); options as for jobs.wait.
--- @return the final job, or nil, err
+--- Errors: `nil, err` as for jobs.wait.
+---@async
+---@param ws lufa.azureml.v2.workspace.Workspace
+---@param handle lufa.azureml.v2.BatchJob
+---@param opts? lufa.azureml.v2.WaitOptions
+---@return table|nil job the final job
+---@return lufa.error? err
 function M.wait(ws, handle, opts)
   local o = {}
   for k, v in pairs(opts or {}) do o[k] = v end
@@ -90,7 +118,13 @@ function M.wait(ws, handle, opts)
 end
 
 --- Makes `deployment` the endpoint's default (GET, edit defaults.deploymentName, PUT, follow the operation).
--- @return the endpoint, or nil, err
+--- Errors: `nil, err`.
+---@async
+---@param ws lufa.azureml.v2.workspace.Workspace
+---@param name string
+---@param deployment string
+---@return table|nil endpoint
+---@return lufa.error? err
 function M.set_default(ws, name, deployment)
   local ep, err = M.endpoint(ws, name)
   if not ep then return nil, err end

@@ -1,26 +1,40 @@
 --- lufa.azureml.v2.jobs: Azure ML v2 jobs (command and pipeline jobs) of a workspace.
--- A v2 job's name is chosen by the client and `PUT …/jobs/{name}` creates it, so submitting is idempotent:
--- lufa derives the name from the run and activity (`name_for`), and an answer lost in transit is resolved
--- by reading the job under that name, never by creating another. Waiting polls with backoff (Retry-After
--- wins), reports each status change, and a wait that times out or is interrupted cancels the job.
---
---   local jobs = require "lufa.azureml.v2.jobs"
---   local name = jobs.name_for("train", run_id)
---   local job = assert(jobs.run(ws, name, jobs.command{ command = "python train.py --out ${{outputs.model}}",
---     environment_id = env, compute_id = compute, outputs = { model = { type = "uri_folder" } } }))
---   print(job.properties.status, jobs.output_uri(name, "model"))
---
--- @module lufa.azureml.v2.jobs
+--- A v2 job's name is chosen by the client and `PUT …/jobs/{name}` creates it, so submitting is idempotent:
+--- lufa derives the name from the run and activity (`name_for`), and an answer lost in transit is resolved
+--- by reading the job under that name, never by creating another. Waiting polls with backoff (Retry-After
+--- wins), reports each status change, and a wait that times out or is interrupted cancels the job.
+---
+--- Example:
+--- ```lua fragment
+--- local jobs = require "lufa.azureml.v2.jobs"
+--- local name = jobs.name_for("train", run_id)
+--- local job = assert(jobs.run(ws, name, jobs.command{ command = "python train.py --out ${{outputs.model}}",
+---   environment_id = env, compute_id = compute, outputs = { model = { type = "uri_folder" } } }))
+--- print(job.properties.status, jobs.output_uri(name, "model"))
+--- ```
 local lufa = require "lufa"
 local http = require "lufa.http"
 local json = require "lufa.json"
 local E = require "lufa.error"
 local workspace = require "lufa.azureml.v2.workspace"
 
+---@class lufa.azureml.v2.jobs
+---@field TERMINAL table<string, true> statuses after which a job changes no more: Completed, Failed, Canceled
 local M = {}
 
+---@class lufa.azureml.v2.WaitOptions
+---@field timeout? number seconds
+---@field poll_interval? number first delay, seconds (default the workspace's)
+---@field on_status? fun(status: string, job: table) called at each change
+---@field sleep? fun(seconds: number)
+---@field read? fun(ws: lufa.azureml.v2.workspace.Workspace, name: string): table?, lufa.error? how to read the job (default `get`)
+
+---@class lufa.azureml.v2.RunOptions: lufa.azureml.v2.WaitOptions
+---@field resume? boolean the job was submitted before: only wait
+---@field on_submitted? fun(job: table, lost: boolean) called once the job exists, before waiting: journal it there
+
 --- Statuses after which a job changes no more. Anything else (including statuses this module does not
--- know, and NotResponding, which may go back to any earlier state) means "keep polling".
+--- know, and NotResponding, which may go back to any earlier state) means "keep polling".
 M.TERMINAL = { Completed = true, Failed = true, Canceled = true }
 
 -- The job PUT is repeated on throttling and 5xx (same name, same body: nothing doubles), but a transport
@@ -29,7 +43,10 @@ local SUBMIT_RETRY = { attempts = 6, base_delay = 1, max_delay = 30, retry_trans
   statuses = workspace.RETRY.statuses }
 
 --- A job name (`^[a-zA-Z0-9][a-zA-Z0-9-_]{0,254}$`) made of `parts` (strings or numbers): other characters
--- become "-", so the same parts always give the same name.
+--- become "-", so the same parts always give the same name.
+---@nodiscard
+---@param ... string|number the parts
+---@return string name
 function M.name_for(...)
   local out = {}
   for i, p in ipairs{ ... } do out[i] = (tostring(p):gsub("[^%w_-]+", "-"):gsub("^-+", ""):gsub("-+$", "")) end
@@ -39,6 +56,10 @@ function M.name_for(...)
 end
 
 --- The `azureml://` URI of a job's named output (what model registration and later jobs take).
+---@nodiscard
+---@param name string the job's name
+---@param output string
+---@return string uri
 function M.output_uri(name, output)
   return string.format("azureml://jobs/%s/outputs/%s", name, output)
 end
@@ -56,11 +77,13 @@ local function io_map(map, discriminator)
   return out
 end
 
---- The `properties` of a command job from Lua-style options.
--- @tparam table o `command`, `environment_id`, `compute_id`, optional `code_id`, `inputs` / `outputs`
---   (name → `{type = "uri_folder"|"uri_file"|"literal"|"mlflow_model"|…, uri =, value =, mode =}`),
---   `experiment_name`, `display_name`, `description`, `tags`, `properties`, `environment_variables`,
---   `timeout` (ISO 8601, e.g. "PT2H")
+--- The `properties` of a command job from Lua-style options: `command`, `environment_id`, `compute_id`,
+--- optional `code_id`, `inputs` / `outputs` (name → `{type = "uri_folder"|"uri_file"|"literal"|
+--- "mlflow_model"|…, uri =, value =, mode =}`), `experiment_name`, `display_name`, `description`, `tags`,
+--- `properties`, `environment_variables`, `timeout` (ISO 8601, e.g. "PT2H").
+---@nodiscard
+---@param o table
+---@return table properties
 function M.command(o)
   local p = json.object{ jobType = "Command", command = o.command, environmentId = o.environment_id,
     computeId = o.compute_id, codeId = o.code_id, experimentName = o.experiment_name,
@@ -75,14 +98,26 @@ end
 local function path_of(name) return "/jobs/" .. http.urlencode(name) end
 
 --- The job resource `{id, name, properties = {status, …}}`, or nil, err (err.status 404: no such job).
+--- Errors: `nil, err`.
+---@async
+---@param ws lufa.azureml.v2.workspace.Workspace
+---@param name string
+---@return table|nil job
+---@return lufa.error? err
 function M.get(ws, name)
   return ws:arm("reading job " .. name, "GET", path_of(name))
 end
 
 --- Creates the job `name` with `properties` (a command or pipeline job's properties). When the answer is
--- lost, the job is read back: one that exists is the one this call made (the name is ours), so it is
--- returned with `lost = true` as second value; one that does not is sent again (at most twice more).
--- @return the job resource, lost; or nil, err
+--- lost, the job is read back: one that exists is the one this call made (the name is ours), so it is
+--- returned with `lost = true` as second value; one that does not is sent again (at most twice more).
+--- Errors: `nil, err`.
+---@async
+---@param ws lufa.azureml.v2.workspace.Workspace
+---@param name string
+---@param properties table
+---@return table|nil job
+---@return boolean|lufa.error lost_or_err whether the answer was lost, or the error
 function M.submit(ws, name, properties)
   local body = json.object{ properties = properties }
   local err
@@ -100,6 +135,12 @@ function M.submit(ws, name, properties)
 end
 
 --- Asks the service to cancel the job, and follows the cancellation when it answers 202.
+--- Errors: `nil, err`.
+---@async
+---@param ws lufa.azureml.v2.workspace.Workspace
+---@param name string
+---@return any ok true or the followed resource, or nil
+---@return lufa.error? err
 function M.cancel(ws, name)
   local doc, res = ws:arm("cancelling job " .. name, "POST", path_of(name) .. "/cancel", nil,
     { attempts = 4, base_delay = 1, max_delay = 10, retry_unsafe = true, statuses = workspace.RETRY.statuses })
@@ -108,12 +149,15 @@ function M.cancel(ws, name)
   return true
 end
 
---- Polls the job until it is Completed, Failed or Canceled.
--- @tparam[opt] table opts `timeout` (s), `poll_interval` (first delay, s; default the workspace's),
---   `on_status(status, job)` (each change), `sleep`, `read(ws, name)` (how to read the job: default `get`;
---   batch-endpoint jobs are read on the endpoint's host)
--- @return the final job resource, or nil, err (a Failed or Canceled job: `code` "JobFailed"/"JobCanceled",
---   `job` the resource)
+--- Polls the job until it is Completed, Failed or Canceled (batch-endpoint jobs are read on the endpoint's
+--- host, through `opts.read`).
+--- Errors: `nil, err`; a Failed or Canceled job: `code` "JobFailed"/"JobCanceled", `job` the resource.
+---@async
+---@param ws lufa.azureml.v2.workspace.Workspace
+---@param name string
+---@param opts? lufa.azureml.v2.WaitOptions
+---@return table|nil job the final job resource
+---@return lufa.error? err
 function M.wait(ws, name, opts)
   opts = opts or {}
   local sleep = opts.sleep or ws.sleep
@@ -147,10 +191,15 @@ function M.wait(ws, name, opts)
 end
 
 --- Submits (or, with `opts.resume`, reconnects to) the job `name` and waits for it. A wait that ends by
--- timeout or interruption (the calling task cancelled) cancels the remote job.
--- @tparam[opt] table opts as for `wait`, plus `resume` (the job was submitted before: only wait),
---   `on_submitted(job, lost)` (called once the job exists, before waiting: journal it there)
--- @return the final job, or nil, err
+--- timeout or interruption (the calling task cancelled) cancels the remote job.
+--- Errors: `nil, err` as for `submit` and `wait`.
+---@async
+---@param ws lufa.azureml.v2.workspace.Workspace
+---@param name string
+---@param properties table
+---@param opts? lufa.azureml.v2.RunOptions
+---@return table|nil job the final job
+---@return lufa.error? err
 function M.run(ws, name, properties, opts)
   opts = opts or {}
   if not opts.resume then

@@ -1,19 +1,22 @@
 --- lufa.azureml.v2.models: model versions in an Azure ML v2 workspace's registry.
--- Registering is `PUT …/models/{name}/versions/{version}` (synchronous). The version is the caller's string:
--- `register` takes the next integer after the highest existing one unless told, and returns it; callers that
--- must survive a restart journal that version before the PUT, so a repeat writes the same version again.
--- Tags and properties (string maps) carry what promotion decisions read (metrics, the run that made it).
---
---   local models = require "lufa.azureml.v2.models"
---   local v = assert(models.register(ws, "churn", { model_uri = jobs.output_uri(job, "model"),
---     model_type = "mlflow_model", properties = { auc = "0.913" } }))
---   print(v.name, v.id)   -- "8", the asset id deployments take
---
--- @module lufa.azureml.v2.models
+--- Registering is `PUT …/models/{name}/versions/{version}` (synchronous). The version is the caller's string:
+--- `register` takes the next integer after the highest existing one unless told, and returns it; callers that
+--- must survive a restart journal that version before the PUT, so a repeat writes the same version again.
+--- Tags and properties (string maps) carry what promotion decisions read (metrics, the run that made it).
+---
+--- Example:
+--- ```lua fragment
+--- local models = require "lufa.azureml.v2.models"
+--- local v = assert(models.register(ws, "churn", { model_uri = jobs.output_uri(job.name, "model"),
+---   model_type = "mlflow_model", properties = { auc = "0.913" } }))
+--- print(v.name, v.id)   -- "8", the asset id deployments take
+--- ```
 local http = require "lufa.http"
 local json = require "lufa.json"
 local E = require "lufa.error"
 
+---@class lufa.azureml.v2.models
+---@field TYPES table<string, true> the modelType values the service knows: custom_model, mlflow_model, triton_model
 local M = {}
 
 --- The modelType values the service knows (CLI/SDK spelling; the REST examples' "CustomModel" is the same).
@@ -22,7 +25,12 @@ M.TYPES = { custom_model = true, mlflow_model = true, triton_model = true }
 local function versions_path(name) return "/models/" .. http.urlencode(name) .. "/versions" end
 
 --- Every version of the model `name` (following nextLink), newest first by integer version.
--- @return list of version resources (empty when the model does not exist), or nil, err
+--- Errors: `nil, err`.
+---@async
+---@param ws lufa.azureml.v2.workspace.Workspace
+---@param name string
+---@return table[]|nil versions the version resources (empty when the model does not exist)
+---@return lufa.error? err
 function M.list(ws, name)
   local out, url = {}, versions_path(name)
   while url do
@@ -43,12 +51,25 @@ function M.list(ws, name)
 end
 
 --- One version, or nil, err (err.status 404 when it does not exist).
+--- Errors: `nil, err`.
+---@async
+---@param ws lufa.azureml.v2.workspace.Workspace
+---@param name string
+---@param version string
+---@return table|nil version
+---@return lufa.error? err
 function M.get(ws, name, version)
   return ws:arm(string.format("reading model %s version %s", name, version), "GET",
     versions_path(name) .. "/" .. http.urlencode(tostring(version)))
 end
 
 --- The next integer version of `name` ("1" for a new model).
+--- Errors: `nil, err`.
+---@async
+---@param ws lufa.azureml.v2.workspace.Workspace
+---@param name string
+---@return string|nil version
+---@return lufa.error? err
 function M.next_version(ws, name)
   local list, err = M.list(ws, name)
   if not list then return nil, err end
@@ -71,11 +92,23 @@ local function string_map(t, what)
   return out
 end
 
+---@class lufa.azureml.v2.RegisterOptions
+---@field model_uri string `azureml://jobs/{job}/outputs/{out}`, `azureml://datastores/{ds}/paths/{p}` or an https blob URL
+---@field model_type? "custom_model"|"mlflow_model"|"triton_model" default "custom_model"
+---@field version? string default the next integer
+---@field description? string
+---@field tags? table<string, string|number> numbers become strings
+---@field properties? table<string, string|number> numbers become strings
+---@field flavors? table
+
 --- Registers a model version.
--- @tparam table o `model_uri` (`azureml://jobs/{job}/outputs/{out}`, `azureml://datastores/{ds}/paths/{p}`
---   or an https blob URL), `model_type` ("custom_model" default, "mlflow_model", "triton_model"), `version`
---   (default the next integer), `description`, `tags`, `properties` (maps; numbers become strings), `flavors`
--- @return the version resource (`name` is the version, `id` the asset id), or nil, err
+--- Errors: `nil, err` (code "BadModelUri", "BadModelType", or the service's).
+---@async
+---@param ws lufa.azureml.v2.workspace.Workspace
+---@param name string
+---@param o lufa.azureml.v2.RegisterOptions
+---@return table|nil version the version resource (`name` is the version, `id` the asset id)
+---@return lufa.error? err
 function M.register(ws, name, o)
   if type(o.model_uri) ~= "string" or o.model_uri == "" then
     return nil, E.new{ kind = "azureml", code = "BadModelUri", message = string.format(
@@ -108,6 +141,10 @@ function M.register(ws, name, o)
 end
 
 --- A numeric property of a version (a metric such as "auc"), or nil.
+---@nodiscard
+---@param version table a version resource
+---@param key string
+---@return number|nil value
 function M.metric(version, key)
   local p = type(version) == "table" and type(version.properties) == "table" and version.properties.properties
   return type(p) == "table" and tonumber(p[key]) or nil

@@ -1,16 +1,17 @@
 --- lufa.azureml.v2.online: online endpoints and deployments of an Azure ML v2 workspace.
--- Deployments are created, updated and deleted as long-running operations followed to their terminal
--- provisioning state; the endpoint's `traffic` (live) and `mirrorTraffic` (shadow) maps change by a full
--- PUT of the endpoint (GET, edit, PUT). Scoring goes to the endpoint's `scoringUri` with the credential its
--- `authMode` asks for (an endpoint key, an AML token or an https://ml.azure.com token), optionally pinned to
--- one deployment by the `azureml-model-deployment` header.
---
---   local online = require "lufa.azureml.v2.online"
---   assert(online.put_deployment(ws, "churn", "green", { model = ..., instanceType = "Standard_DS3_v2" }))
---   assert(online.set_traffic(ws, "churn", { blue = 90, green = 10 }))
---   local answer = assert(online.score(ws, "churn", { data = rows }, { deployment = "green" }))
---
--- @module lufa.azureml.v2.online
+--- Deployments are created, updated and deleted as long-running operations followed to their terminal
+--- provisioning state; the endpoint's `traffic` (live) and `mirrorTraffic` (shadow) maps change by a full
+--- PUT of the endpoint (GET, edit, PUT). Scoring goes to the endpoint's `scoringUri` with the credential its
+--- `authMode` asks for (an endpoint key, an AML token or an https://ml.azure.com token), optionally pinned to
+--- one deployment by the `azureml-model-deployment` header.
+---
+--- Example:
+--- ```lua fragment
+--- local online = require "lufa.azureml.v2.online"
+--- assert(online.put_deployment(ws, "churn", "green", { model = ..., instanceType = "Standard_DS3_v2" }))
+--- assert(online.set_traffic(ws, "churn", { blue = 90, green = 10 }))
+--- local answer = assert(online.score(ws, "churn", { data = rows }, { deployment = "green" }))
+--- ```
 local lufa = require "lufa"
 local http = require "lufa.http"
 local json = require "lufa.json"
@@ -18,6 +19,7 @@ local secret = require "lufa.secret"
 local E = require "lufa.error"
 local workspace = require "lufa.azureml.v2.workspace"
 
+---@class lufa.azureml.v2.online
 local M = {}
 
 -- What GET shows but a PUT does not send back.
@@ -27,16 +29,35 @@ local function endpoint_path(e) return "/onlineEndpoints/" .. http.urlencode(e) 
 local function deployment_path(e, d) return endpoint_path(e) .. "/deployments/" .. http.urlencode(d) end
 
 --- The endpoint resource, or nil, err.
+--- Errors: `nil, err`.
+---@async
+---@param ws lufa.azureml.v2.workspace.Workspace
+---@param e string the endpoint's name
+---@return table|nil endpoint
+---@return lufa.error? err
 function M.endpoint(ws, e)
   return ws:arm("reading online endpoint " .. e, "GET", endpoint_path(e))
 end
 
 --- A deployment resource, or nil, err (err.status 404: none).
+--- Errors: `nil, err`.
+---@async
+---@param ws lufa.azureml.v2.workspace.Workspace
+---@param e string the endpoint's name
+---@param d string the deployment's name
+---@return table|nil deployment
+---@return lufa.error? err
 function M.deployment(ws, e, d)
   return ws:arm(string.format("reading deployment %s of online endpoint %s", d, e), "GET", deployment_path(e, d))
 end
 
 --- Every deployment of the endpoint (a list of resources), or nil, err.
+--- Errors: `nil, err`.
+---@async
+---@param ws lufa.azureml.v2.workspace.Workspace
+---@param e string the endpoint's name
+---@return table[]|nil deployments
+---@return lufa.error? err
 function M.deployments(ws, e)
   local page, err = ws:arm("listing deployments of online endpoint " .. e, "GET", endpoint_path(e) .. "/deployments")
   if not page then return nil, err end
@@ -44,9 +65,17 @@ function M.deployments(ws, e)
 end
 
 --- Creates or updates deployment `d` with `properties` (the deployment's properties: `model`,
--- `instanceType`, `environmentId`, `codeConfiguration`, …; `endpointComputeType` defaults to "Managed"),
--- `opts.sku` (default `{name = "Default", capacity = 1}`), and follows the operation to its end.
--- @return the deployment (provisioningState Succeeded), or nil, err
+--- `instanceType`, `environmentId`, `codeConfiguration`, …; `endpointComputeType` defaults to "Managed"),
+--- `opts.sku` (default `{name = "Default", capacity = 1}`), and follows the operation to its end.
+--- Errors: `nil, err`.
+---@async
+---@param ws lufa.azureml.v2.workspace.Workspace
+---@param e string the endpoint's name
+---@param d string the deployment's name
+---@param properties table
+---@param opts? {sku?: table, tags?: table, timeout?: number}
+---@return table|nil deployment provisioningState Succeeded
+---@return lufa.error? err
 function M.put_deployment(ws, e, d, properties, opts)
   opts = opts or {}
   local ep, err = M.endpoint(ws, e)
@@ -63,7 +92,16 @@ function M.put_deployment(ws, e, d, properties, opts)
     on_poll = opts.on_poll })
 end
 
---- Deletes a deployment and follows the deletion (the deployment must have no live traffic).
+--- Deletes a deployment and follows the deletion (the deployment must have no live traffic); one that
+--- does not exist is fine.
+--- Errors: `nil, err`.
+---@async
+---@param ws lufa.azureml.v2.workspace.Workspace
+---@param e string the endpoint's name
+---@param d string the deployment's name
+---@param opts? {timeout?: number}
+---@return any ok true, or the followed operation's result
+---@return lufa.error? err
 function M.delete_deployment(ws, e, d, opts)
   local what = string.format("deleting deployment %s of online endpoint %s", d, e)
   local doc, res = ws:arm(what, "DELETE", deployment_path(e, d))
@@ -84,7 +122,13 @@ local function copy_map(t)
 end
 
 --- The endpoint's live and mirrored traffic maps (deployment → percent).
--- @return traffic, mirror_traffic, endpoint; or nil, err
+--- Errors: `nil, err`.
+---@async
+---@param ws lufa.azureml.v2.workspace.Workspace
+---@param e string the endpoint's name
+---@return table<string, integer>|nil traffic
+---@return table<string, integer>|lufa.error mirror_traffic_or_err
+---@return table? endpoint
 function M.traffic(ws, e)
   local ep, err = M.endpoint(ws, e)
   if not ep then return nil, err end
@@ -93,8 +137,16 @@ function M.traffic(ws, e)
 end
 
 --- Sets the traffic map (and the mirror map when `mirror` is given; `{}` clears it): GET the endpoint,
--- replace the maps, PUT it back and follow the update.
--- @return the endpoint, or nil, err
+--- replace the maps, PUT it back and follow the update.
+--- Errors: `nil, err`.
+---@async
+---@param ws lufa.azureml.v2.workspace.Workspace
+---@param e string the endpoint's name
+---@param traffic table<string, integer> deployment → percent
+---@param mirror? table<string, integer>
+---@param opts? {timeout?: number}
+---@return table|nil endpoint
+---@return lufa.error? err
 function M.set_traffic(ws, e, traffic, mirror, opts)
   local current, err, ep = M.traffic(ws, e)
   if not current then return nil, err end
@@ -111,6 +163,12 @@ function M.set_traffic(ws, e, traffic, mirror, opts)
 end
 
 --- The endpoint's keys `{primaryKey, secondaryKey}` as secrets, or nil, err.
+--- Errors: `nil, err`.
+---@async
+---@param ws lufa.azureml.v2.workspace.Workspace
+---@param e string the endpoint's name
+---@return {primaryKey: lufa.secret, secondaryKey: lufa.secret}|nil keys
+---@return lufa.error? err
 function M.keys(ws, e)
   local doc, err = ws:arm("reading the keys of online endpoint " .. e, "POST", endpoint_path(e) .. "/listKeys",
     nil, { attempts = 4, base_delay = 1, retry_unsafe = true, statuses = workspace.RETRY.statuses })
@@ -144,8 +202,15 @@ local function scoring_authorization(ws, e, ep)
 end
 
 --- Scores through the endpoint. `body` is a table (sent as JSON) or a string; `opts.deployment` pins the
--- request to one deployment, bypassing the traffic map.
--- @return the decoded answer, `{status, deployment, seconds}`; or nil, err (err.status the HTTP status)
+--- request to one deployment, bypassing the traffic map.
+--- Errors: `nil, err` (err.status the HTTP status).
+---@async
+---@param ws lufa.azureml.v2.workspace.Workspace
+---@param e string the endpoint's name
+---@param body table|string
+---@param opts? {deployment?: string, timeout?: number, endpoint_resource?: table} `endpoint_resource`: the endpoint already read
+---@return any answer the decoded answer
+---@return {status: integer, deployment?: string, seconds: number}|lufa.error info_or_err
 function M.score(ws, e, body, opts)
   opts = opts or {}
   local ep = opts.endpoint_resource
@@ -182,6 +247,14 @@ function M.score(ws, e, body, opts)
 end
 
 --- The last `lines` lines of a deployment's container log (to show why it failed), or nil, err.
+--- Errors: `nil, err`.
+---@async
+---@param ws lufa.azureml.v2.workspace.Workspace
+---@param e string the endpoint's name
+---@param d string the deployment's name
+---@param lines? integer default 100
+---@return string|nil log
+---@return lufa.error? err
 function M.logs(ws, e, d, lines)
   local doc, err = ws:arm(string.format("reading the logs of deployment %s of online endpoint %s", d, e), "POST",
     deployment_path(e, d) .. "/getLogs", json.object{ containerType = "InferenceServer", tail = lines or 100 },

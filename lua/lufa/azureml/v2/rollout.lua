@@ -1,24 +1,68 @@
 --- lufa.azureml.v2.rollout: a safe rollout of a new deployment onto an online endpoint.
--- 1. the new deployment is created (or updated) with no live traffic and followed to Succeeded;
--- 2. it is smoke-tested directly (`azureml-model-deployment` header) with a sample request and expectation;
--- 3. optionally it shadows a share of the traffic (`mirrorTraffic`) while probes run;
--- 4. traffic shifts in steps (e.g. 10, 50, 100 %), each followed by scoring probes (pinned to the new
---    deployment, and through the endpoint as clients see it); a step whose error rate or latency is over
---    the limit ends the rollout;
--- 5. on any failure the endpoint gets back the traffic and mirror maps it had before, exactly; the new
---    deployment is deleted (unless `keep_failed`); the error carries the probes' evidence;
--- 6. after success the previous deployments are deleted only when `delete_previous` is set.
--- The maps from before are journaled before anything changes, so a rollout interrupted (lufa stopped)
--- is first reverted to them when it is run again: no run leaves a half-shifted traffic map behind.
--- @module lufa.azureml.v2.rollout
+--- 1. the new deployment is created (or updated) with no live traffic and followed to Succeeded;
+--- 2. it is smoke-tested directly (`azureml-model-deployment` header) with a sample request and expectation;
+--- 3. optionally it shadows a share of the traffic (`mirrorTraffic`) while probes run;
+--- 4. traffic shifts in steps (e.g. 10, 50, 100 %), each followed by scoring probes (pinned to the new
+---    deployment, and through the endpoint as clients see it); a step whose error rate or latency is over
+---    the limit ends the rollout;
+--- 5. on any failure the endpoint gets back the traffic and mirror maps it had before, exactly; the new
+---    deployment is deleted (unless `keep_failed`); the error carries the probes' evidence;
+--- 6. after success the previous deployments are deleted only when `delete_previous` is set.
+--- The maps from before are journaled before anything changes, so a rollout interrupted (lufa stopped)
+--- is first reverted to them when it is run again: no run leaves a half-shifted traffic map behind.
+---
+--- Example:
+--- ```lua
+--- local rollout = require "lufa.azureml.v2.rollout"
+--- local t = rollout.step_traffic({ blue = 60, red = 40 }, "green", 10)
+--- print(t.blue, t.red, t.green)
+--- print(rollout.meets({ 0.2, 0.7 }, { min = 0, max = 1 }))
+--- print(rollout.meets({ 0.2, 1.7 }, { max = 1 }))
+--- ```
+--- ```text output
+--- 54	36	10
+--- true
+--- false	expected numbers in [-inf, 1], got [0.2,1.7]
+--- ```
 local json = require "lufa.json"
 local E = require "lufa.error"
 local online = require "lufa.azureml.v2.online"
 
+---@class lufa.azureml.v2.rollout
 local M = {}
 
+---@class lufa.azureml.v2.Expectation
+---@field equals? any the whole answer
+---@field contains? string text the answer's JSON must contain
+---@field min? number every number in the answer (or its list) at least this
+---@field max? number every number at most this
+
+---@class lufa.azureml.v2.RolloutOptions
+---@field endpoint string
+---@field deployment string the new deployment's name
+---@field properties table its deployment properties
+---@field sku? table
+---@field request any a sample scoring body
+---@field expect? lufa.azureml.v2.Expectation
+---@field steps? integer[] percentages (default {10, 50, 100})
+---@field probes? integer per step and kind (default 5)
+---@field max_error_rate? number 0..1 (default 0)
+---@field max_latency? number seconds
+---@field mirror? integer percent to shadow before shifting
+---@field delete_previous? boolean
+---@field keep_failed? boolean
+---@field log? fun(fmt: string, ...: any)
+---@field journal? fun(value: table) records the maps from before, before anything changes
+---@field journaled? table what an interrupted rollout journaled
+---@field on_step? fun(step: table)
+
 --- The traffic map of a step: `new` gets `percent`, the previous deployments share the rest in the
--- proportions they had (integers summing to 100; the remainder goes to the largest).
+--- proportions they had (integers summing to 100; the remainder goes to the largest).
+---@nodiscard
+---@param previous table<string, integer> deployment → percent
+---@param new string
+---@param percent integer
+---@return table<string, integer> traffic
 function M.step_traffic(previous, new, percent)
   local out, total, names = json.object{}, 0, {}
   for name, p in pairs(previous) do
@@ -41,8 +85,13 @@ function M.step_traffic(previous, new, percent)
   return out
 end
 
--- Whether an answer meets the expectation: `equals` (the whole answer), `contains` (text of the JSON),
--- `min` / `max` (every number in the answer, or in its list).
+--- Whether an answer meets the expectation: `equals` (the whole answer), `contains` (text of the JSON),
+--- `min` / `max` (every number in the answer, or in its list).
+---@nodiscard
+---@param answer any
+---@param expect? lufa.azureml.v2.Expectation
+---@return boolean ok
+---@return string? why what did not match
 function M.meets(answer, expect)
   if expect == nil then return true end
   if expect.equals ~= nil and json.encode(answer) ~= json.encode(expect.equals) then
@@ -96,13 +145,12 @@ local function probe(ws, o, n, deployment)
 end
 
 --- Rolls `o.deployment` out on `o.endpoint`.
--- @tparam table o `endpoint`, `deployment` (the new one's name), `properties` (its deployment properties),
---   `sku`, `request` (a sample scoring body), `expect` (see `meets`), `steps` (percentages, default
---   {10, 50, 100}), `probes` (per step and kind, default 5), `max_error_rate` (0..1, default 0),
---   `max_latency` (s, optional), `mirror` (percent to shadow before shifting, optional), `delete_previous`,
---   `keep_failed`, `log(fmt, ...)`, `journal(value)` / `journaled` (see above), `on_step(step)`
--- @return a report `{previous, previousMirror, traffic, steps = {...}, deleted = {...}}`, or nil, err (with
---   `err.report`: what was done, the failing step's evidence, and `reverted`)
+--- Errors: `nil, err` with `err.report`: what was done, the failing step's evidence, and `reverted`.
+---@async
+---@param ws lufa.azureml.v2.workspace.Workspace
+---@param o lufa.azureml.v2.RolloutOptions
+---@return {previous: table, previousMirror: table, traffic: table, steps: table[], deleted: string[]}|nil report
+---@return lufa.error? err
 function M.run(ws, o)
   local log = o.log or function() end
   local journal = o.journal or function() end

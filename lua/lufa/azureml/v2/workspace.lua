@@ -1,21 +1,28 @@
 --- lufa.azureml.v2.workspace: a client for one Azure ML v2 workspace (`Microsoft.MachineLearningServices`).
--- Holds the workspace's coordinates and credential, and makes the two kinds of call the other v2 modules
--- build on: the management plane (Azure Resource Manager, token audience https://management.azure.com) and
--- the endpoints' data plane (batch invoke, online scoring; audience https://ml.azure.com). Errors carry the
--- service's code and message; 429/5xx are retried with backoff, honouring Retry-After.
---
---   local workspace = require "lufa.azureml.v2.workspace"
---   local ws = workspace.new{ subscription_id = sub, resource_group = "rg", workspace = "ws1",
---     tenant = "contoso.onmicrosoft.com", client_id = id, client_secret = key }   -- or managed_identity = true
---   local job = assert(ws:arm("reading job train-1", "GET", "/jobs/train-1"))
---
--- @module lufa.azureml.v2.workspace
+--- Holds the workspace's coordinates and credential, and makes the two kinds of call the other v2 modules
+--- build on: the management plane (Azure Resource Manager, token audience https://management.azure.com) and
+--- the endpoints' data plane (batch invoke, online scoring; audience https://ml.azure.com). Errors carry the
+--- service's code and message; 429/5xx are retried with backoff, honouring Retry-After.
+---
+--- Example:
+--- ```lua fragment
+--- local workspace = require "lufa.azureml.v2.workspace"
+--- local ws = workspace.new{ subscription_id = sub, resource_group = "rg", workspace = "ws1",
+---   tenant = "contoso.onmicrosoft.com", client_id = id, client_secret = key }   -- or managed_identity = true
+--- local job = assert(ws:arm("reading job train-1", "GET", "/jobs/train-1"))
+--- ```
 local lufa = require "lufa"
 local http = require "lufa.http"
 local json = require "lufa.json"
 local secret = require "lufa.secret"
 local E = require "lufa.error"
 
+---@class lufa.azureml.v2.workspace
+---@field API_VERSION string the ARM api-version, "2024-04-01"
+---@field MANAGEMENT_ENDPOINT string "https://management.azure.com"
+---@field MANAGEMENT_SCOPE string the management plane's token scope
+---@field DATA_SCOPE string the endpoints' data plane's token scope, "https://ml.azure.com/.default"
+---@field RETRY lufa.http.RetryPolicy the calls' default retry policy (429, 409 and 5xx)
 local M = {}
 
 M.API_VERSION = "2024-04-01"
@@ -28,6 +35,12 @@ local RETRY = { attempts = 6, base_delay = 1, max_delay = 30,
   statuses = { [408] = true, [409] = true, [429] = true, [500] = true, [502] = true, [503] = true, [504] = true } }
 M.RETRY = RETRY
 
+--- A client for one workspace (`workspace.new`).
+---@class lufa.azureml.v2.workspace.Workspace
+---@field subscription_id string
+---@field resource_group string
+---@field name string the workspace's name
+---@field credential table what gives tokens (`authorization(scope)`)
 local Workspace = {}
 Workspace.__index = Workspace
 
@@ -54,15 +67,30 @@ local function credential_of(opts)
   return aad.default{ endpoint = opts.identity_endpoint }
 end
 
---- A workspace client.
--- @tparam table opts `subscription_id`, `resource_group`, `workspace` (its name); the credential: `credential`
---   (any object with `authorization(scope)`, e.g. from lufa.aad), or `tenant` + `client_id` + `client_secret`
---   (a service principal; `authority` for another cloud or the stand-ins), or `managed_identity = true`
---   (optional `client_id` of a user-assigned identity, `identity_endpoint`), else the default chain;
---   `management_endpoint` (default https://management.azure.com), `api_version` (default 2024-04-01),
---   `timeout` (per request, s, default 60), `poll_interval` (s, default 10: what a long-running operation
---   waits between polls when the service names no Retry-After), `max_poll_interval` (default 60), `sleep`
---   (function(s), default lufa.sleep), `retry` (an lufa.http retry policy)
+---@class lufa.azureml.v2.WorkspaceOptions
+---@field subscription_id string
+---@field resource_group string
+---@field workspace string the workspace's name
+---@field credential? table any object with `authorization(scope)`, e.g. from lufa.aad
+---@field tenant? string with client_id and client_secret: a service principal
+---@field client_id? string the service principal, or a user-assigned managed identity
+---@field client_secret? string|lufa.secret
+---@field authority? string another cloud, or the stand-ins
+---@field managed_identity? boolean use a managed identity
+---@field identity_endpoint? string the managed identity's endpoint
+---@field management_endpoint? string default https://management.azure.com
+---@field api_version? string default 2024-04-01
+---@field timeout? number seconds per request (default 60)
+---@field poll_interval? number seconds a long-running operation waits between polls when the service names no Retry-After (default 10)
+---@field max_poll_interval? number seconds (default 60)
+---@field sleep? fun(seconds: number) default lufa.sleep
+---@field retry? lufa.http.RetryPolicy
+
+--- A workspace client; makes no request. Without `credential`, `client_secret` or `managed_identity` the
+--- default chain of lufa.aad is used.
+--- Errors: raises on a missing coordinate or a management_endpoint that is not a URL without a path.
+---@param opts lufa.azureml.v2.WorkspaceOptions
+---@return lufa.azureml.v2.workspace.Workspace ws
 function M.new(opts)
   if type(opts) ~= "table" then error("lufa.azureml.v2.workspace: expected a table of options", 2) end
   local self = setmetatable({
@@ -82,18 +110,30 @@ function M.new(opts)
 end
 
 --- The ARM id of the workspace, or of a resource under it (`path` such as "/models/churn/versions/8").
+---@nodiscard
+---@param path? string
+---@return string id
 function Workspace:resource_id(path)
   return string.format("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.MachineLearningServices/workspaces/%s%s",
     self.subscription_id, self.resource_group, self.name, path or "")
 end
 
 --- The management-plane URL of a path under the workspace, with the api-version (and `query`, a string).
+---@nodiscard
+---@param path? string
+---@param query? string
+---@return string url
 function Workspace:url(path, query)
   return self.management .. self:resource_id(path) .. "?api-version=" .. self.api_version ..
     (query and ("&" .. query) or "")
 end
 
 --- The text of an ARM error envelope with the service's code and message, as an error value.
+---@nodiscard
+---@param res lufa.http.Response|nil the answer, or nil for a transport failure
+---@param what string what was being done, for the message
+---@param url string
+---@return lufa.error err kind "azureml"
 function M.service_error(res, what, url)
   local code, message = "HTTP" .. res.status, nil
   local body = res.body and res.body ~= "" and json.decode(res.body) or nil
@@ -115,6 +155,12 @@ local function transport_error(err, what, url)
 end
 
 --- "Bearer <token>" for `scope` (a secret); `fresh` forgets cached tokens first.
+--- Errors: `nil, err` (code "token").
+---@async
+---@param scope string
+---@param fresh? boolean
+---@return lufa.secret|nil authorization
+---@return lufa.error? err
 function Workspace:authorization(scope, fresh)
   if fresh then require("lufa.aad").clear_cache() end
   local a, err = self.credential:authorization(scope)
@@ -126,8 +172,16 @@ function Workspace:authorization(scope, fresh)
 end
 
 --- One call with a token for `scope`: retried per `policy`, a 401 tried once more with a fresh token.
--- `opts` as for lufa.http.request (`body` a table is sent as JSON, secrets revealed on the wire only).
--- @return res, decoded body (json.null for none); or nil, err, res
+--- `opts` as for lufa.http.request (`body` a table is sent as JSON, secrets revealed on the wire only).
+--- Errors: `nil, err, res`.
+---@async
+---@param what string what is being done, for messages
+---@param opts lufa.http.RequestOptions
+---@param scope string
+---@param policy? lufa.http.RetryPolicy
+---@return lufa.http.Response|nil res
+---@return any body_or_err the decoded body (json.null for none), or the error
+---@return lufa.http.Response? res on failure, the answer
 function Workspace:call(what, opts, scope, policy)
   opts.headers = opts.headers or {}
   opts.headers["Accept"] = "application/json"
@@ -156,9 +210,19 @@ function Workspace:call(what, opts, scope, policy)
 end
 
 --- A management-plane call on a path under the workspace (or a full URL, such as an operation's).
--- `opts`: `query` (extra query string), `fresh_connection` (a request that must not be silently re-sent
--- by the transport on a reused connection).
--- @return decoded body, res; or nil, err, res
+--- `opts`: `query` (extra query string), `fresh_connection` (a request that must not be silently re-sent
+--- by the transport on a reused connection).
+--- Errors: `nil, err, res`.
+---@async
+---@param what string what is being done, for messages
+---@param method string
+---@param path string
+---@param body? table|string
+---@param policy? lufa.http.RetryPolicy
+---@param opts? {query?: string, fresh_connection?: boolean}
+---@return any body the decoded body, or nil
+---@return lufa.http.Response|lufa.error res_or_err
+---@return lufa.http.Response? res on failure, the answer
 function Workspace:arm(what, method, path, body, policy, opts)
   opts = opts or {}
   local url = path:match("^https?://") and path or self:url(path, opts.query)
@@ -169,12 +233,15 @@ function Workspace:arm(what, method, path, body, policy, opts)
 end
 
 --- Follows a long-running operation started by `res` (a PUT, PATCH, DELETE or POST answer) to its end:
--- the `Azure-AsyncOperation` status document when there is one, else the `Location` URL (202 while running),
--- else the resource's own `provisioningState` read at `resource_path`. Waits what `Retry-After` says (else
--- the workspace's poll_interval), until `x-ms-async-operation-timeout` or `opts.timeout` (s, default 1800).
--- @tparam table opts `what` (for messages), `resource_path` (GET after success; its provisioningState
---   must be Succeeded), `on_poll(status)`
--- @return the resource (when `resource_path`), or true; or nil, err
+--- the `Azure-AsyncOperation` status document when there is one, else the `Location` URL (202 while running),
+--- else the resource's own `provisioningState` read at `resource_path`. Waits what `Retry-After` says (else
+--- the workspace's poll_interval), until `x-ms-async-operation-timeout` or `opts.timeout` (s, default 1800).
+--- Errors: `nil, err`.
+---@async
+---@param res lufa.http.Response
+---@param opts? {what?: string, resource_path?: string, on_poll?: fun(status: string), timeout?: number} `resource_path`: GET after success, its provisioningState must be Succeeded
+---@return table|true|nil resource the resource (with `resource_path`), or true
+---@return lufa.error? err
 function Workspace:follow(res, opts)
   local what = opts.what or "the operation"
   local deadline = lufa.now() + (M.iso_duration(res.headers["x-ms-async-operation-timeout"]) or opts.timeout or 1800)
@@ -237,6 +304,9 @@ function Workspace:follow(res, opts)
 end
 
 --- Seconds in an ISO 8601 duration such as "PT2H" or "P1DT30M", or nil.
+---@nodiscard
+---@param text any
+---@return number|nil seconds
 function M.iso_duration(text)
   if type(text) ~= "string" then return nil end
   local days, time = text:match("^P(%d*%.?%d*)D?T?(.*)$")

@@ -2,9 +2,10 @@
 ** lufa.json: a JSON codec that keeps what the document says.
 **
 ** Decoding is a recursive-descent parser over the Lua string itself: strings without escapes are pushed
-** straight from the input, integers are read exactly into lua_Integer, and tables are preallocated from the
-** size of the previous container at the same depth (ARM and ADF documents repeat their shapes). Errors are
-** returned, not raised, with line, column and what was expected.
+** straight from the input, integers are read exactly into lua_Integer (larger ones into a bignum that keeps
+** the digits), tables are preallocated from the size of the previous container at the same depth, and each
+** object records its key order in a metatable shared by the objects of the same keys (ARM and ADF documents
+** repeat their shapes). Errors are returned, not raised, with line, column and what was expected.
 ** Encoding writes into one growable buffer per module instance; misuse (values JSON cannot hold, cycles)
 ** raises a message that names the JSON path of the offending value.
 */
@@ -1095,10 +1096,12 @@ static int option_big_integers(lua_State *L, int idx) {
 
 /*
 ** json.decode(text [, opts]) -> value | nil, err
-** Strict RFC 8259. Objects and arrays come back as tables marked with object_mt / array_mt, null as
-** json.null, integers within int64 as integers, every other number as a float. err is a lufa.error with
-** kind "json", code "syntax" | "depth" | "utf8", line, column, position (byte index in text) and a message
-** "[source: ]line L, column C: expected ..., found ...". opts: source (prefixes the message), max_depth.
+** Strict RFC 8259. Arrays come back marked with array_mt, objects with object_mt (empty) or a key order,
+** null as json.null, integers within int64 as integers, larger integers as bignums (or per
+** opts.big_integers: "float", "error"), every other number as a float. err is a lufa.error with kind
+** "json", code "syntax" | "depth" | "utf8" | "range", line, column, position (byte index in text) and a
+** message "[source: ]line L, column C: expected ..., found ...". opts: source (prefixes the message),
+** max_depth, big_integers.
 */
 static int json_decode(lua_State *L) {
   size_t len;
@@ -1816,7 +1819,8 @@ static int option_indent(lua_State *L, int idx) {
 
 /*
 ** json.encode(value [, opts]) -> string
-** opts: pretty (2-space indentation), sort_keys (default: pretty), reveal_secrets, max_depth. Secrets are
+** opts: pretty, indent (spaces per level, default 2; implies pretty), sort_keys (true: all objects; default:
+** decoded objects in their key order, other tables sorted when pretty), reveal_secrets, max_depth. Secrets are
 ** written as the redacted marker; with reveal_secrets their bytes are written and the result is itself a
 ** secret. Raises, naming the JSON path ($.a[2].b, indices from 0), for what JSON cannot hold: functions,
 ** other userdata, NaN and infinities, cycles, tables that are neither arrays 1..n nor string-keyed, invalid

@@ -648,6 +648,39 @@ describe("lufa.json", function()
       assert.are.equal('{\n    "a": [\n        1\n    ]\n}', json.encode({a = {1}}, {indent = 4}))
     end)
 
+    it("round-trips random documents to the same text", function()
+      local keys = {"a", "b", "id", "name", "type", "x", "a\\\"q", "long key that is longer than forty bytes, to be sure"}
+      local seed = 7
+      local function rand(n)
+        seed = (seed * 1103515245 + 12345) % 2147483648
+        return seed % n + 1
+      end
+      local function gen(depth)
+        local r = rand(10)
+        if depth > 4 or r <= 3 then
+          return ({"1", '"s"', "null", "-2.5", "123456789012345678901"})[rand(5)]
+        elseif r <= 5 then
+          local t = {}
+          for i = 1, rand(4) - 1 do t[i] = gen(depth + 1) end
+          return "[" .. table.concat(t, ",") .. "]"
+        end
+        local used, t = {}, {}
+        for _ = 1, rand(6) - 1 do
+          local k = keys[rand(#keys)]
+          if not used[k] then
+            used[k] = true
+            t[#t + 1] = '"' .. k .. '":' .. gen(depth + 1)
+          end
+        end
+        return "{" .. table.concat(t, ",") .. "}"
+      end
+      for _ = 1, 300 do
+        local parts = {}
+        for j = 1, rand(20) do parts[j] = gen(0) end
+        roundtrip("[" .. table.concat(parts, ",") .. "]")
+      end
+    end)
+
     -- A factory file as ADF writes it: 4-space indentation, '"key": value', a final newline.
     local factory_file = "examples/adf-retraining/linkedService/updatableScoringEndpoint2.json"
     local function lines(s)

@@ -1598,8 +1598,8 @@ static int key_compare(const void *a, const void *b) {
   return x->n < y->n ? -1 : x->n > y->n;
 }
 
-/* Writes the string keys of the table at -1 for which the table at skip (0: none) has no value, sorted by
-** their bytes; first as for encode_member. Returns whether anything was written. */
+/* Writes the string keys of the table at -1, sorted by their bytes, but for those a key order at skip
+** (0: none) has written; first as for encode_member. Returns whether anything was written. */
 static int encode_sorted_members(Encoder *E, int plain, int skip, int first) {
   lua_State *L = E->L;
   size_t count = 0, i = 0;
@@ -1616,12 +1616,15 @@ static int encode_sorted_members(Encoder *E, int plain, int skip, int first) {
   while (lua_next(L, -3)) {
     lua_pop(L, 1);
     if (skip != 0) {
+      /* written already when keys[keys[k]] is k */
+      int written = 0;
       lua_pushvalue(L, -1);
-      if (lua_rawget(L, skip) != LUA_TNIL) {
-        lua_pop(L, 1);
-        continue;
+      if (lua_rawget(L, skip) == LUA_TNUMBER && lua_isinteger(L, -1)) {
+        lua_rawget(L, skip);
+        written = lua_rawequal(L, -1, -2);
       }
       lua_pop(L, 1);
+      if (written) continue;
     }
     if (i < count && lua_type(L, -1) == LUA_TSTRING) {
       keys[i].s = lua_tolstring(L, -1, &keys[i].n);
@@ -1642,19 +1645,29 @@ static int encode_sorted_members(Encoder *E, int plain, int skip, int first) {
 
 /* The decoded object at the top is written in its recorded key order (keys removed since are left out),
 ** then the keys added since, sorted. */
+static void encode_object(Encoder *E, int plain, int sorted);
+
 static void encode_object_ordered(Encoder *E) {
   lua_State *L = E->L;
   int first = 1;
   lua_Integer n, found = 0, count = 0;
-  buffer_addc(L, E->b, '{');
   lua_getmetatable(L, -1);
-  lua_rawgeti(L, -1, 1);
+  if (lua_rawgeti(L, -1, 1) != LUA_TTABLE) {
+    /* the record was replaced through getmetatable(): write the object as a marked table */
+    lua_pop(L, 2);
+    encode_object(E, 0, E->sort_keys == 1 || (E->sort_keys == -1 && E->pretty));
+    return;
+  }
   lua_remove(L, -2);  /* stack: obj keys */
+  buffer_addc(L, E->b, '{');
   n = (lua_Integer)lua_rawlen(L, -1);
   for (lua_Integer i = 1; i <= n; i++) {
     size_t klen;
     const char *key;
-    lua_rawgeti(L, -1, i);
+    if (lua_rawgeti(L, -1, i) != LUA_TSTRING) {
+      lua_pop(L, 1);
+      continue;
+    }
     lua_pushvalue(L, -1);
     if (lua_rawget(L, -4) == LUA_TNIL) {
       lua_pop(L, 2);

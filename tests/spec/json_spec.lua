@@ -637,6 +637,15 @@ describe("lufa.json", function()
       assert.matches("table mixes", raised(function() json.encode(json.array(json.decode('{"b":1}'))) end))
     end)
 
+    it("loses no member when the record is tampered with through getmetatable", function()
+      local v = json.decode('{"b":1,"a":2}')
+      getmetatable(v)[1] = 5
+      assert.are.equal('{\n  "a": 2,\n  "b": 1\n}', json.encode(v, {pretty = true}))
+      local w = json.decode('{"b":1,"a":2,"c":3}')
+      getmetatable(w)[1][1] = {}
+      assert.are.equal('{"a":2,"c":3,"b":1}', json.encode(w))
+    end)
+
     it("reports keys that are not strings added to a decoded object", function()
       local v = json.decode('{"a":1}')
       v[1] = true

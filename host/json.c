@@ -1399,8 +1399,8 @@ static void encode_float(Encoder *E, double d) {
 
 enum { STR_VALUE, STR_KEY, STR_SECRET };
 
-#define ONES 0x0101010101010101u
-#define HIGHS 0x8080808080808080u
+#define ONES UINT64_C(0x0101010101010101)
+#define HIGHS UINT64_C(0x8080808080808080)
 
 /* Whether any of the 8 bytes in w needs more than a copy: below 0x20, '"', '\\' or non-ASCII. (The
 ** zero-byte test may also flag a byte after a flagged one; the byte loop sorts that out.) */

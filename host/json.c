@@ -2,9 +2,10 @@
 ** lufa.json: a JSON codec that keeps what the document says.
 **
 ** Decoding is a recursive-descent parser over the Lua string itself: strings without escapes are pushed
-** straight from the input, integers are read exactly into lua_Integer, and tables are preallocated from the
-** size of the previous container at the same depth (ARM and ADF documents repeat their shapes). Errors are
-** returned, not raised, with line, column and what was expected.
+** straight from the input, integers are read exactly into lua_Integer (larger ones into a bignum that keeps
+** the digits), tables are preallocated from the size of the previous container at the same depth, and each
+** object records its key order in a metatable shared by the objects of the same keys (ARM and ADF documents
+** repeat their shapes). Errors are returned, not raised, with line, column and what was expected.
 ** Encoding writes into one growable buffer per module instance; misuse (values JSON cannot hold, cycles)
 ** raises a message that names the JSON path of the offending value.
 */
@@ -29,9 +30,13 @@
 #define JSON_ARRAY_MT "lufa.json.array"
 #define JSON_OBJECT_MT "lufa.json.object"
 #define JSON_BUFFER_MT "lufa.json.buffer"
+#define JSON_BIGNUM_MT "lufa.json.bignum"
 
 /* Upvalues shared by every function of the module; the encoder and the decoder each keep a buffer. */
-enum { UV_NULL = 1, UV_ARRAY_MT, UV_OBJECT_MT, UV_ENCODE_BUFFER, UV_DECODE_BUFFER, UV_COUNT = UV_DECODE_BUFFER };
+enum {
+  UV_NULL = 1, UV_ARRAY_MT, UV_OBJECT_MT, UV_BIGNUM_MT, UV_ENCODE_BUFFER, UV_DECODE_BUFFER,
+  UV_COUNT = UV_DECODE_BUFFER
+};
 
 /* A buffer up to this size is always kept for the next call. A larger one is kept while calls keep using
 ** a good part of it (encoding big documents in a row costs no regrowth), and released after a call that
@@ -41,6 +46,9 @@ enum { UV_NULL = 1, UV_ARRAY_MT, UV_OBJECT_MT, UV_ENCODE_BUFFER, UV_DECODE_BUFFE
 /* Containers deeper than this get no size hint (the hints live in a fixed array). */
 #define HINT_LEVELS 64
 #define HINT_MAX 4096
+
+/* Slots of the decoder's cache of key orders (a power of two). */
+#define SHAPE_SLOTS 256
 
 #define R16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
 
@@ -229,17 +237,165 @@ static int is_null(lua_State *L, int idx) {
   return lua_rawequal(L, idx, lua_upvalueindex(UV_NULL));
 }
 
-enum { KIND_PLAIN, KIND_ARRAY, KIND_OBJECT };
+enum { KIND_PLAIN, KIND_ARRAY, KIND_OBJECT, KIND_ORDERED };
 
-/* Which marker metatable the table at idx carries (KIND_PLAIN for none or a foreign one). */
+/*
+** Which marker the table at idx carries: array_mt, object_mt, a key order (KIND_ORDERED: a metatable whose
+** own metatable is object_mt, see "Key order" below), or none or a foreign one (KIND_PLAIN).
+*/
 static int table_mark(lua_State *L, int idx) {
   int kind = KIND_PLAIN;
   if (lua_getmetatable(L, idx)) {
-    if (lua_rawequal(L, -1, lua_upvalueindex(UV_ARRAY_MT))) kind = KIND_ARRAY;
-    else if (lua_rawequal(L, -1, lua_upvalueindex(UV_OBJECT_MT))) kind = KIND_OBJECT;
+    if (lua_rawequal(L, -1, lua_upvalueindex(UV_ARRAY_MT))) {
+      kind = KIND_ARRAY;
+    } else if (lua_rawequal(L, -1, lua_upvalueindex(UV_OBJECT_MT))) {
+      kind = KIND_OBJECT;
+    } else if (lua_getmetatable(L, -1)) {
+      if (lua_rawequal(L, -1, lua_upvalueindex(UV_OBJECT_MT))) kind = KIND_ORDERED;
+      lua_pop(L, 1);
+    }
     lua_pop(L, 1);
   }
   return kind;
+}
+
+/* ------------------------------------------------------------------------------------------------------ */
+/* Big integers                                                                                           */
+/* ------------------------------------------------------------------------------------------------------ */
+
+/* An integer JSON text outside the 64-bit range, kept as its digits ("-?[1-9][0-9]*", NUL-terminated). */
+typedef struct {
+  size_t len;
+  char digits[1];
+} Bignum;
+
+static void push_bignum(lua_State *L, int mt_idx, const char *s, size_t n) {
+  Bignum *b = (Bignum *)lua_newuserdatauv(L, sizeof(Bignum) + n, 0);
+  b->len = n;
+  memcpy(b->digits, s, n);
+  b->digits[n] = '\0';
+  lua_pushvalue(L, mt_idx);
+  lua_setmetatable(L, -2);
+}
+
+static Bignum *to_bignum(lua_State *L, int idx) {
+  return (Bignum *)luaL_testudata(L, idx, JSON_BIGNUM_MT);
+}
+
+static int bignum_tostring(lua_State *L) {
+  Bignum *b = (Bignum *)luaL_checkudata(L, 1, JSON_BIGNUM_MT);
+  lua_pushlstring(L, b->digits, b->len);
+  return 1;
+}
+
+/* The value at idx as a float: a bignum rounds to the nearest double, a number converts. */
+static double bignum_operand(lua_State *L, int idx) {
+  Bignum *b = to_bignum(L, idx);
+  if (b != NULL) return strtod(b->digits, NULL);  /* digits only: no decimal point, so no locale issue */
+  if (lua_type(L, idx) != LUA_TNUMBER)
+    luaL_error(L, "attempt to perform arithmetic on a %s value (with a json.bignum)", luaL_typename(L, idx));
+  return (double)lua_tonumber(L, idx);
+}
+
+/* Arithmetic on a bignum is float arithmetic: each operand is converted to the nearest double. */
+static int bignum_arith(lua_State *L, int op) {
+  lua_pushnumber(L, bignum_operand(L, 1));
+  lua_pushnumber(L, bignum_operand(L, 2));
+  lua_arith(L, op);
+  return 1;
+}
+static int bignum_add(lua_State *L) { return bignum_arith(L, LUA_OPADD); }
+static int bignum_sub(lua_State *L) { return bignum_arith(L, LUA_OPSUB); }
+static int bignum_mul(lua_State *L) { return bignum_arith(L, LUA_OPMUL); }
+static int bignum_div(lua_State *L) { return bignum_arith(L, LUA_OPDIV); }
+static int bignum_mod(lua_State *L) { return bignum_arith(L, LUA_OPMOD); }
+static int bignum_pow(lua_State *L) { return bignum_arith(L, LUA_OPPOW); }
+static int bignum_idiv(lua_State *L) { return bignum_arith(L, LUA_OPIDIV); }
+static int bignum_unm(lua_State *L) {
+  lua_pushnumber(L, -bignum_operand(L, 1));
+  return 1;
+}
+
+#define UNORDERED 2
+
+/* Compares bignum a with the number at idx (see bignum_compare). */
+static int bignum_compare_one(lua_State *L, const Bignum *a, int idx) {
+  double x, y;
+  if (lua_type(L, idx) != LUA_TNUMBER)
+    luaL_error(L, "attempt to compare a json.bignum with a %s value", luaL_typename(L, idx));
+  if (lua_isinteger(L, idx)) return a->digits[0] == '-' ? -1 : 1;
+  x = strtod(a->digits, NULL);
+  y = lua_tonumber(L, idx);
+  if (isnan(y)) return UNORDERED;
+  return x < y ? -1 : x > y;
+}
+
+/* -1, 0 or 1 as the value at 1 is below, equal to or above the value at 2. Bignums and integers compare
+** exactly (a bignum lies outside the integer range, so its sign decides); a float compares with the
+** nearest double of the bignum. */
+static int bignum_compare(lua_State *L) {
+  Bignum *a = to_bignum(L, 1), *b = to_bignum(L, 2);
+  if (a != NULL && b != NULL) {
+    int na = a->digits[0] == '-', nb = b->digits[0] == '-', c;
+    if (na != nb) return na ? -1 : 1;
+    if (a->len != b->len) c = a->len < b->len ? -1 : 1;
+    else c = memcmp(a->digits, b->digits, a->len);
+    c = c < 0 ? -1 : c > 0;
+    return na ? -c : c;
+  }
+  if (a == NULL) {
+    int c = bignum_compare_one(L, b, 1);
+    return c == UNORDERED ? c : -c;
+  }
+  return bignum_compare_one(L, a, 2);
+}
+
+static int bignum_lt(lua_State *L) {
+  lua_pushboolean(L, bignum_compare(L) == -1);
+  return 1;
+}
+
+static int bignum_le(lua_State *L) {
+  int c = bignum_compare(L);
+  lua_pushboolean(L, c == -1 || c == 0);
+  return 1;
+}
+
+/* Lua calls __eq only with two userdata; a bignum never equals a number (it lies outside the integers). */
+static int bignum_eq(lua_State *L) {
+  Bignum *a = to_bignum(L, 1), *b = to_bignum(L, 2);
+  lua_pushboolean(L, a != NULL && b != NULL && a->len == b->len && memcmp(a->digits, b->digits, a->len) == 0);
+  return 1;
+}
+
+static int bignum_concat(lua_State *L) {
+  luaL_tolstring(L, 1, NULL);
+  luaL_tolstring(L, 2, NULL);
+  lua_concat(L, 2);
+  return 1;
+}
+
+/* b:tonumber() -> the nearest float */
+static int bignum_tonumber(lua_State *L) {
+  Bignum *b = (Bignum *)luaL_checkudata(L, 1, JSON_BIGNUM_MT);
+  lua_pushnumber(L, strtod(b->digits, NULL));
+  return 1;
+}
+
+/* Creates the bignum metatable, or finds it in the registry. Leaves it on the stack. */
+static void push_bignum_mt(lua_State *L) {
+  static const luaL_Reg meta[] = {
+    {"__tostring", bignum_tostring}, {"__concat", bignum_concat}, {"__eq", bignum_eq}, {"__lt", bignum_lt},
+    {"__le", bignum_le}, {"__add", bignum_add}, {"__sub", bignum_sub}, {"__mul", bignum_mul},
+    {"__div", bignum_div}, {"__mod", bignum_mod}, {"__pow", bignum_pow}, {"__idiv", bignum_idiv},
+    {"__unm", bignum_unm}, {NULL, NULL}
+  };
+  if (!luaL_newmetatable(L, JSON_BIGNUM_MT)) return;
+  luaL_setfuncs(L, meta, 0);
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, bignum_tonumber);
+  lua_setfield(L, -2, "tonumber");
+  lua_setfield(L, -2, "__index");
 }
 
 /* ------------------------------------------------------------------------------------------------------ */
@@ -293,11 +449,33 @@ static int option_flag(lua_State *L, int idx, const char *name, int dflt) {
 /* Decoding                                                                                               */
 /* ------------------------------------------------------------------------------------------------------ */
 
+/* What decode does with an integer outside the 64-bit range (opts.big_integers). */
+enum { BIG_BIGNUM, BIG_FLOAT, BIG_ERROR };
+
+typedef struct {
+  const char *s;
+  size_t n;
+} KeyRef;
+
+/* A key order: the keys of a decoded object, in document order, without repeats. It lives in a userdata
+** held at [2] of its metatable; `keys` point into the strings of the keys table at [1]. */
+typedef struct {
+  int n;
+  KeyRef keys[1];
+} Shape;
+
 typedef struct {
   lua_State *L;
   const unsigned char *start, *end, *p;
   JsonBuffer *scratch;
   int depth, max_depth;
+  int big_integers;
+  /* Objects with the same keys in the same order share one metatable. The last one made for each slot
+  ** (chosen by depth and the key the object sits under) is the candidate for the next object there; the
+  ** table at stack index `anchor` holds [2 * slot] = metatable, [2 * slot + 1] = keys table. */
+  int anchor;
+  unsigned ctx;
+  Shape *cache[SHAPE_SLOTS];
   const unsigned char *err_at;  /* where the error is */
   const char *err_code;         /* "syntax", "depth" or "utf8" */
   char err_msg[200];
@@ -554,16 +732,23 @@ static int decode_number(Decoder *D) {
     exp10 += eneg ? -ev : ev;
   }
   D->p = p;
-  if (!is_float && exact) {
+  if (!is_float) {
     /* At most 19 digits: fits in uint64; within int64 it stays an integer. */
-    if (!neg && m <= (uint64_t)INT64_MAX) {
+    if (exact && !neg && m <= (uint64_t)INT64_MAX) {
       lua_pushinteger(D->L, (lua_Integer)m);
       return 0;
     }
-    if (neg && m <= (uint64_t)INT64_MAX + 1) {
+    if (exact && neg && m <= (uint64_t)INT64_MAX + 1) {
       lua_pushinteger(D->L, (lua_Integer)(0 - m));
       return 0;
     }
+    if (D->big_integers == BIG_BIGNUM) {
+      push_bignum(D->L, lua_upvalueindex(UV_BIGNUM_MT), (const char *)s, (size_t)(p - s));
+      return 0;
+    }
+    if (D->big_integers == BIG_ERROR)
+      return decode_fail(D, s, "range", "integer %.*s%s is outside the 64-bit range (opts.big_integers is \"error\")",
+                         (int)(p - s) > 40 ? 40 : (int)(p - s), (const char *)s, (int)(p - s) > 40 ? "..." : "");
   }
   {
     double d;
@@ -590,6 +775,7 @@ static int decode_array(Decoder *D) {
   const unsigned char *p;
   lua_Integer n = 0;
   int level = D->depth;
+  unsigned ctx = D->ctx;  /* elements sit under the key the array sits under */
   if (++D->depth > D->max_depth)
     return decode_fail(D, D->p, "depth", "nesting deeper than %d levels (max_depth)", D->max_depth);
   luaL_checkstack(L, 4, "json nesting");
@@ -601,6 +787,7 @@ static int decode_array(Decoder *D) {
   } else {
     for (;;) {
       D->p = p;
+      D->ctx = ctx;
       if (decode_value(D)) return -1;
       lua_rawseti(L, -2, ++n);
       p = skip_space(D->p);
@@ -621,44 +808,172 @@ static int decode_array(Decoder *D) {
   return 0;
 }
 
+/* ------------------------------------------------------------------------------------------------------ */
+/* Key order                                                                                              */
+/* ------------------------------------------------------------------------------------------------------ */
+
+/*
+** A decoded object that has keys gets a metatable that records their order: [1] is the keys table
+** (keys[i] = key, keys[key] = i), [2] the Shape userdata, __name is "lufa.json.object", and its own
+** metatable is object_mt, which is how table_mark knows it. Objects with the same keys in the same order
+** (ARM and ADF documents repeat their shapes) share one, so the record costs a comparison of key bytes, and
+** the matching keys are pushed from the keys table instead of being hashed and interned again.
+*/
+
+static unsigned key_hash(const unsigned char *s, size_t n) {
+  unsigned h = (unsigned)n * 2654435761u;
+  if (n > 0) h ^= s[0] * 31u + s[n - 1] * 131u + s[n / 2] * 8191u;
+  return h;
+}
+
+static unsigned shape_slot(unsigned ctx, int level) {
+  unsigned h = ctx + (unsigned)level * 0x9E3779B9u;
+  h ^= h >> 15;
+  h *= 0x2C1B3C6Du;
+  h ^= h >> 12;
+  return h & (SHAPE_SLOTS - 1);
+}
+
+/* Replaces the nil at rec with a new table holding the first n keys of the keys table at ckeys. */
+static void start_recording(lua_State *L, int ckeys, int rec, unsigned n) {
+  lua_createtable(L, (int)n + 8, 0);
+  for (unsigned i = 1; i <= n; i++) {
+    lua_rawgeti(L, ckeys, (lua_Integer)i);
+    lua_rawseti(L, -2, (lua_Integer)i);
+  }
+  lua_replace(L, rec);
+}
+
+/* Makes the key order of the n keys in the table at rec (document order; a repeated key keeps its first
+** place), makes it the candidate of slot and pushes its metatable. */
+static void shape_new(Decoder *D, int rec, unsigned n, unsigned slot) {
+  lua_State *L = D->L;
+  Shape *sh;
+  int m = 0;
+  luaL_checkstack(L, 8, "json nesting");
+  if (lua_isnil(L, D->anchor)) {
+    lua_createtable(L, 8, 0);
+    lua_replace(L, D->anchor);
+  }
+  lua_createtable(L, 2, 1);
+  lua_pushliteral(L, JSON_OBJECT_MT);
+  lua_setfield(L, -2, "__name");
+  lua_createtable(L, (int)n, (int)n);
+  sh = (Shape *)lua_newuserdatauv(L, sizeof(Shape) + sizeof(KeyRef) * (n > 0 ? n - 1 : 0), 0);
+  for (unsigned i = 1; i <= n; i++) {  /* stack: mt keys ud */
+    lua_rawgeti(L, rec, (lua_Integer)i);
+    lua_pushvalue(L, -1);
+    if (lua_rawget(L, -4) != LUA_TNIL) {
+      lua_pop(L, 2);
+      continue;
+    }
+    lua_pop(L, 1);
+    m++;
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, -4, m);
+    sh->keys[m - 1].s = lua_tolstring(L, -1, &sh->keys[m - 1].n);
+    lua_pushinteger(L, m);
+    lua_rawset(L, -4);
+  }
+  sh->n = m;
+  lua_rawseti(L, -3, 2);
+  lua_pushvalue(L, -1);
+  lua_rawseti(L, -3, 1);
+  lua_rawseti(L, D->anchor, 2 * (lua_Integer)slot + 2);
+  lua_pushvalue(L, lua_upvalueindex(UV_OBJECT_MT));
+  lua_setmetatable(L, -2);
+  lua_pushvalue(L, -1);
+  lua_rawseti(L, D->anchor, 2 * (lua_Integer)slot + 1);
+  D->cache[slot] = sh;
+}
+
 static int decode_object(Decoder *D) {
   lua_State *L = D->L;
   const unsigned char *p;
-  unsigned n = 0;
-  int level = D->depth;
+  unsigned n = 0, slot;
+  int level = D->depth, obj, matching;
+  Shape *cand;
   if (++D->depth > D->max_depth)
     return decode_fail(D, D->p, "depth", "nesting deeper than %d levels (max_depth)", D->max_depth);
-  luaL_checkstack(L, 5, "json nesting");
+  luaL_checkstack(L, 8, "json nesting");
   lua_createtable(L, 0, level < HINT_LEVELS ? (int)D->hint_object[level] : 0);
-  set_meta(L, UV_OBJECT_MT);
+  obj = lua_gettop(L);
   p = skip_space(D->p + 1);
   if (*p == '}') {
+    /* No keys, no order: object_mt (keys added later are written as for any marked table). */
+    set_meta(L, UV_OBJECT_MT);
     D->p = p + 1;
-  } else {
-    for (;;) {
-      if (*p != '"')
-        return decode_expected(D, p, n == 0 ? "a string key or '}'" : "a string key after ','");
-      D->p = p;
-      if (decode_string(D)) return -1;
-      p = skip_space(D->p);
-      if (*p != ':') return decode_expected(D, p, "':' after an object key");
-      D->p = p + 1;
-      if (decode_value(D)) return -1;
-      lua_rawset(L, -3);
-      n++;
-      p = skip_space(D->p);
-      if (*p == ',') {
-        p = skip_space(p + 1);
-        if (*p == '}') return decode_fail(D, p, "syntax", "expected a string key after ',', found '}' (trailing commas are not allowed)");
-        continue;
-      }
-      if (*p == '}') {
-        D->p = p + 1;
-        break;
-      }
-      return decode_expected(D, p, "',' or '}' after an object member");
-    }
+    if (level < HINT_LEVELS) D->hint_object[level] = 0;
+    D->depth--;
+    return 0;
   }
+  /* Stack: obj, the candidate's metatable (anchors it), its keys, the keys recorded when they differ. */
+  slot = shape_slot(D->ctx, level);
+  cand = D->cache[slot];
+  if (cand != NULL) {
+    lua_rawgeti(L, D->anchor, 2 * (lua_Integer)slot + 1);
+    lua_rawgeti(L, D->anchor, 2 * (lua_Integer)slot + 2);
+  } else {
+    lua_pushnil(L);
+    lua_pushnil(L);
+  }
+  lua_pushnil(L);
+  matching = cand != NULL;
+  if (!matching) start_recording(L, obj + 2, obj + 3, 0);
+  for (;;) {
+    const unsigned char *run, *q;
+    size_t klen;
+    if (*p != '"')
+      return decode_expected(D, p, n == 0 ? "a string key or '}'" : "a string key after ','");
+    run = p + 1;
+    q = scan_string_run(D, run);
+    if (q == NULL) return -1;
+    klen = (size_t)(q - run);
+    if (matching && *q == '"' && n < (unsigned)cand->n && cand->keys[n].n == klen &&
+        memcmp(cand->keys[n].s, run, klen) == 0) {
+      lua_rawgeti(L, obj + 2, (lua_Integer)n + 1);
+      D->p = q + 1;
+    } else {
+      if (*q == '\\') {
+        if (decode_string_escaped(D, run, q)) return -1;
+      } else {
+        lua_pushlstring(L, (const char *)run, klen);
+        D->p = q + 1;
+      }
+      if (matching) {
+        start_recording(L, obj + 2, obj + 3, n);
+        matching = 0;
+      }
+      lua_pushvalue(L, -1);
+      lua_rawseti(L, obj + 3, (lua_Integer)n + 1);
+    }
+    D->ctx = key_hash(run, klen);
+    p = skip_space(D->p);
+    if (*p != ':') return decode_expected(D, p, "':' after an object key");
+    D->p = p + 1;
+    if (decode_value(D)) return -1;
+    lua_rawset(L, obj);
+    n++;
+    p = skip_space(D->p);
+    if (*p == ',') {
+      p = skip_space(p + 1);
+      if (*p == '}') return decode_fail(D, p, "syntax", "expected a string key after ',', found '}' (trailing commas are not allowed)");
+      continue;
+    }
+    if (*p == '}') {
+      D->p = p + 1;
+      break;
+    }
+    return decode_expected(D, p, "',' or '}' after an object member");
+  }
+  if (matching && n == (unsigned)cand->n) {
+    lua_pushvalue(L, obj + 1);
+  } else {
+    if (matching) start_recording(L, obj + 2, obj + 3, n);
+    shape_new(D, obj + 3, n, slot);
+  }
+  lua_setmetatable(L, obj);
+  lua_settop(L, obj);
   if (level < HINT_LEVELS) D->hint_object[level] = n < HINT_MAX ? n : HINT_MAX;
   D->depth--;
   return 0;
@@ -724,11 +1039,15 @@ static int decode_push_error(Decoder *D, const char *source) {
 }
 
 /* Decodes text[0..len) (a Lua string, so NUL-terminated) and returns 1 value or nil, err. */
-static int decode_text(lua_State *L, const char *text, size_t len, const char *source, int max_depth) {
+static int decode_text(lua_State *L, const char *text, size_t len, const char *source, int max_depth,
+                       int big_integers) {
   Decoder D;
   int base, failed;
   memset(D.hint_array, 0, sizeof D.hint_array);
   memset(D.hint_object, 0, sizeof D.hint_object);
+  memset(D.cache, 0, sizeof D.cache);
+  D.big_integers = big_integers;
+  D.ctx = 0;
   D.L = L;
   D.start = (const unsigned char *)text;
   D.end = D.start + len;
@@ -741,6 +1060,8 @@ static int decode_text(lua_State *L, const char *text, size_t len, const char *s
   /* A UTF-8 byte order mark may start a file saved by some editors; RFC 8259 lets parsers ignore it. */
   if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) D.p += 3;
   D.scratch = buffer_acquire(L, UV_DECODE_BUFFER);
+  lua_pushnil(L);  /* the shape cache's anchor, made at the first object with keys */
+  D.anchor = lua_gettop(L);
   base = lua_gettop(L);
   failed = decode_value(&D);
   if (!failed) {
@@ -755,29 +1076,48 @@ static int decode_text(lua_State *L, const char *text, size_t len, const char *s
   return 1;
 }
 
-static const char *const decode_options[] = {"source", "max_depth", NULL};
+static const char *const decode_options[] = {"source", "max_depth", "big_integers", NULL};
+
+static int option_big_integers(lua_State *L, int idx) {
+  static const char *const modes[] = {"bignum", "float", "error", NULL};
+  int mode = BIG_BIGNUM;
+  if (lua_istable(L, idx)) {
+    if (lua_getfield(L, idx, "big_integers") != LUA_TNIL) {
+      const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
+      mode = -1;
+      for (int i = 0; modes[i] != NULL; i++)
+        if (strcmp(s, modes[i]) == 0) mode = i;
+      if (mode < 0) luaL_argerror(L, idx, "option 'big_integers' must be \"bignum\", \"float\" or \"error\"");
+    }
+    lua_pop(L, 1);
+  }
+  return mode;
+}
 
 /*
 ** json.decode(text [, opts]) -> value | nil, err
-** Strict RFC 8259. Objects and arrays come back as tables marked with object_mt / array_mt, null as
-** json.null, integers within int64 as integers, every other number as a float. err is a lufa.error with
-** kind "json", code "syntax" | "depth" | "utf8", line, column, position (byte index in text) and a message
-** "[source: ]line L, column C: expected ..., found ...". opts: source (prefixes the message), max_depth.
+** Strict RFC 8259. Arrays come back marked with array_mt, objects with object_mt (empty) or a key order,
+** null as json.null, integers within int64 as integers, larger integers as bignums (or per
+** opts.big_integers: "float", "error"), every other number as a float. err is a lufa.error with kind
+** "json", code "syntax" | "depth" | "utf8" | "range", line, column, position (byte index in text) and a
+** message "[source: ]line L, column C: expected ..., found ...". opts: source (prefixes the message),
+** max_depth, big_integers.
 */
 static int json_decode(lua_State *L) {
   size_t len;
   const char *text, *source = NULL;
-  int max_depth;
+  int max_depth, big_integers;
   if (lua_type(L, 1) != LUA_TSTRING) return luaL_typeerror(L, 1, "string");
   text = lua_tolstring(L, 1, &len);
   check_options(L, 2, decode_options);
   max_depth = option_depth(L, 2);
+  big_integers = option_big_integers(L, 2);
   if (lua_istable(L, 2)) {
     lua_getfield(L, 2, "source");
     if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING) luaL_argerror(L, 2, "option 'source' must be a string");
     source = lua_tostring(L, -1);  /* stays on the stack, so the pointer stays valid */
   }
-  return decode_text(L, text, len, source, max_depth);
+  return decode_text(L, text, len, source, max_depth, big_integers);
 }
 
 /* Reads the whole file into a new string on the stack, or pushes nil, err. Returns 1 on success. */
@@ -818,16 +1158,17 @@ static int json_decode_file(lua_State *L) {
   const char *source = path;
   size_t len;
   const char *text;
-  int max_depth, r;
+  int max_depth, big_integers, r;
   check_options(L, 2, decode_options);
   max_depth = option_depth(L, 2);
+  big_integers = option_big_integers(L, 2);
   if (lua_istable(L, 2) && lua_getfield(L, 2, "source") != LUA_TNIL) {
     if (lua_type(L, -1) != LUA_TSTRING) luaL_argerror(L, 2, "option 'source' must be a string");
     source = lua_tostring(L, -1);
   }
   if (!read_file(L, path)) return 2;
   text = lua_tolstring(L, -1, &len);
-  r = decode_text(L, text, len, source, max_depth);
+  r = decode_text(L, text, len, source, max_depth, big_integers);
   if (r == 2) lufa_error_setstr(L, -1, "file", path);
   return r;
 }
@@ -850,7 +1191,8 @@ typedef struct {
 typedef struct {
   lua_State *L;
   JsonBuffer *b;
-  int pretty, sort_keys, reveal;
+  int pretty, indent, reveal;
+  int sort_keys;  /* 1: sort every object's keys; 0: never; -1 (default): plain tables' keys when pretty */
   int revealed;  /* the output holds a secret's bytes */
   int depth, max_depth;
   PathStep *path;
@@ -936,10 +1278,11 @@ static const char *type_phrase(lua_State *L, int idx) {
 }
 
 static void encode_newline(Encoder *E, int depth) {
-  char *out = buffer_reserve(E->L, E->b, 1 + 2 * (size_t)depth);
+  size_t n = (size_t)E->indent * (size_t)depth;
+  char *out = buffer_reserve(E->L, E->b, 1 + n);
   *out++ = '\n';
-  memset(out, ' ', 2 * (size_t)depth);
-  E->b->len += 1 + 2 * (size_t)depth;
+  memset(out, ' ', n);
+  E->b->len += 1 + n;
 }
 
 static char *put_uint(char *out, uint64_t v) {
@@ -1056,6 +1399,17 @@ static void encode_float(Encoder *E, double d) {
 
 enum { STR_VALUE, STR_KEY, STR_SECRET };
 
+#define ONES UINT64_C(0x0101010101010101)
+#define HIGHS UINT64_C(0x8080808080808080)
+
+/* Whether any of the 8 bytes in w needs more than a copy: below 0x20, '"', '\\' or non-ASCII. (The
+** zero-byte test may also flag a byte after a flagged one; the byte loop sorts that out.) */
+static inline int has_special(uint64_t w) {
+  uint64_t q = w ^ (ONES * '"'), b = w ^ (ONES * '\\');
+  uint64_t t = (w - ONES * 0x20) | (q - ONES) | (b - ONES);
+  return ((t & ~w) | w) & HIGHS ? 1 : 0;
+}
+
 /* Writes str[0..n) as a JSON string. str is NUL-terminated (a Lua string or a secret's bytes), which stops
 ** utf8_length at the end. A secret's bytes never appear in an error. */
 static void encode_string(Encoder *E, const char *str, size_t n, int what) {
@@ -1071,7 +1425,16 @@ static void encode_string(Encoder *E, const char *str, size_t n, int what) {
     const unsigned char *stop = p + chunk;
     while (p < stop) {
       unsigned c;
-      /* Copying byte by byte beats a memcpy call for the short runs typical of keys and values. */
+      /* Eight plain bytes at a time while they last, then byte by byte (which beats a memcpy call for the
+      ** short runs typical of keys and values). */
+      while (stop - p >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        if (has_special(w)) break;
+        memcpy(out, p, 8);
+        out += 8;
+        p += 8;
+      }
       while (p < stop && json_plain[*p]) *out++ = (char)*p++;
       if (p >= stop) break;
       c = *p;
@@ -1228,11 +1591,6 @@ static void encode_bad_key(Encoder *E, int plain) {
   encode_fail(E, "object has %s as a key (JSON object keys must be strings)", type_phrase(L, -1));
 }
 
-typedef struct {
-  const char *s;
-  size_t n;
-} KeyRef;
-
 static int key_compare(const void *a, const void *b) {
   const KeyRef *x = (const KeyRef *)a, *y = (const KeyRef *)b;
   int c = memcmp(x->s, y->s, x->n < y->n ? x->n : y->n);
@@ -1240,12 +1598,109 @@ static int key_compare(const void *a, const void *b) {
   return x->n < y->n ? -1 : x->n > y->n;
 }
 
-/* The table at the top is written as an object, keys in byte order when sort_keys is set. */
-static void encode_object(Encoder *E, int plain) {
+/* Writes the string keys of the table at -1, sorted by their bytes, but for those a key order at skip
+** (0: none) has written; first as for encode_member. Returns whether anything was written. */
+static int encode_sorted_members(Encoder *E, int plain, int skip, int first) {
+  lua_State *L = E->L;
+  size_t count = 0, i = 0;
+  KeyRef *keys;
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) != LUA_TSTRING) encode_bad_key(E, plain);
+    count++;
+  }
+  /* The keys stay alive as keys of the table; only their addresses are sorted. */
+  keys = (KeyRef *)lua_newuserdatauv(L, count * sizeof(KeyRef) + 1, 0);
+  lua_pushnil(L);
+  while (lua_next(L, -3)) {
+    lua_pop(L, 1);
+    if (skip != 0) {
+      /* written already when keys[keys[k]] is k */
+      int written = 0;
+      lua_pushvalue(L, -1);
+      if (lua_rawget(L, skip) == LUA_TNUMBER && lua_isinteger(L, -1)) {
+        lua_rawget(L, skip);
+        written = lua_rawequal(L, -1, -2);
+      }
+      lua_pop(L, 1);
+      if (written) continue;
+    }
+    if (i < count && lua_type(L, -1) == LUA_TSTRING) {
+      keys[i].s = lua_tolstring(L, -1, &keys[i].n);
+      i++;
+    }
+  }
+  qsort(keys, i, sizeof(KeyRef), key_compare);
+  for (size_t k = 0; k < i; k++) {
+    lua_pushlstring(L, keys[k].s, keys[k].n);
+    lua_rawget(L, -3);
+    encode_member(E, keys[k].s, keys[k].n, first);
+    lua_pop(L, 1);
+    first = 0;
+  }
+  lua_pop(L, 1);
+  return i > 0;
+}
+
+/* The decoded object at the top is written in its recorded key order (keys removed since are left out),
+** then the keys added since, sorted. */
+static void encode_object(Encoder *E, int plain, int sorted);
+
+static void encode_object_ordered(Encoder *E) {
+  lua_State *L = E->L;
+  int first = 1;
+  lua_Integer n, found = 0, count = 0;
+  lua_getmetatable(L, -1);
+  if (lua_rawgeti(L, -1, 1) != LUA_TTABLE) {
+    /* the record was replaced through getmetatable(): write the object as a marked table */
+    lua_pop(L, 2);
+    encode_object(E, 0, E->sort_keys == 1 || (E->sort_keys == -1 && E->pretty));
+    return;
+  }
+  lua_remove(L, -2);  /* stack: obj keys */
+  buffer_addc(L, E->b, '{');
+  n = (lua_Integer)lua_rawlen(L, -1);
+  for (lua_Integer i = 1; i <= n; i++) {
+    size_t klen;
+    const char *key;
+    if (lua_rawgeti(L, -1, i) != LUA_TSTRING) {
+      lua_pop(L, 1);
+      continue;
+    }
+    lua_pushvalue(L, -1);
+    if (lua_rawget(L, -4) == LUA_TNIL) {
+      lua_pop(L, 2);
+      continue;
+    }
+    key = lua_tolstring(L, -2, &klen);
+    encode_member(E, key, klen, first);
+    lua_pop(L, 2);
+    first = 0;
+    found++;
+  }
+  /* Keys added since: only a count tells, without a lookup per key. */
+  lua_pushnil(L);
+  while (lua_next(L, -3)) {
+    lua_pop(L, 1);
+    count++;
+  }
+  if (count > found) {
+    lua_pushvalue(L, -2);  /* stack: obj keys obj */
+    if (encode_sorted_members(E, 0, lua_gettop(L) - 1, first)) first = 0;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  if (E->pretty && !first) encode_newline(E, E->depth - 1);
+  buffer_addc(L, E->b, '}');
+}
+
+/* The table at the top is written as an object, keys in byte order when sorted. */
+static void encode_object(Encoder *E, int plain, int sorted) {
   lua_State *L = E->L;
   int first = 1;
   buffer_addc(L, E->b, '{');
-  if (!E->sort_keys) {
+  if (!sorted) {
     lua_pushnil(L);
     while (lua_next(L, -2)) {
       size_t klen;
@@ -1259,34 +1714,8 @@ static void encode_object(Encoder *E, int plain) {
       lua_pop(L, 1);
       first = 0;
     }
-  } else {
-    size_t count = 0, i = 0;
-    KeyRef *keys;
-    lua_pushnil(L);
-    while (lua_next(L, -2)) {
-      lua_pop(L, 1);
-      if (lua_type(L, -1) != LUA_TSTRING) encode_bad_key(E, plain);
-      count++;
-    }
-    /* The keys stay alive as keys of the table; only their addresses are sorted. */
-    keys = (KeyRef *)lua_newuserdatauv(L, count * sizeof(KeyRef) + 1, 0);
-    lua_pushnil(L);
-    while (lua_next(L, -3)) {
-      lua_pop(L, 1);
-      if (i < count && lua_type(L, -1) == LUA_TSTRING) {
-        keys[i].s = lua_tolstring(L, -1, &keys[i].n);
-        i++;
-      }
-    }
-    qsort(keys, i, sizeof(KeyRef), key_compare);
-    for (size_t k = 0; k < i; k++) {
-      lua_pushlstring(L, keys[k].s, keys[k].n);
-      lua_rawget(L, -3);
-      encode_member(E, keys[k].s, keys[k].n, first);
-      lua_pop(L, 1);
-      first = 0;
-    }
-    lua_pop(L, 1);
+  } else if (encode_sorted_members(E, plain, 0, first)) {
+    first = 0;
   }
   if (E->pretty && !first) encode_newline(E, E->depth - 1);
   buffer_addc(L, E->b, '}');
@@ -1311,8 +1740,10 @@ static void encode_table(Encoder *E) {
   kind = table_mark(L, -1);
   if (kind == KIND_ARRAY) {
     encode_array(E);
-  } else if (kind == KIND_OBJECT) {
-    encode_object(E, 0);
+  } else if (kind == KIND_ORDERED && E->sort_keys != 1) {
+    encode_object_ordered(E);
+  } else if (kind != KIND_PLAIN) {
+    encode_object(E, 0, E->sort_keys == 1 || (E->sort_keys == -1 && E->pretty));
   } else {
     /* A plain table whose first key is an integer is meant as an array (encode_array checks it is one);
     ** a string first key, or no key at all, makes an object. */
@@ -1323,7 +1754,7 @@ static void encode_table(Encoder *E) {
       lua_pop(L, 2);
     }
     if (is_array) encode_array(E);
-    else encode_object(E, 1);
+    else encode_object(E, 1, E->sort_keys == 1 || (E->sort_keys == -1 && E->pretty));
   }
   E->depth--;
 }
@@ -1358,6 +1789,15 @@ static void encode_value(Encoder *E) {
         buffer_add(L, E->b, "null", 4);
         break;
       }
+      if (lua_getmetatable(L, -1)) {
+        int big = lua_rawequal(L, -1, lua_upvalueindex(UV_BIGNUM_MT));
+        lua_pop(L, 1);
+        if (big) {
+          const Bignum *bn = (const Bignum *)lua_touserdata(L, -1);
+          buffer_add(L, E->b, bn->digits, bn->len);
+          break;
+        }
+      }
       s = lufa_secret_bytes(L, -1, &n);
       if (s == NULL) encode_fail(E, "cannot encode %s", type_phrase(L, -1));
       if (E->reveal) {
@@ -1374,11 +1814,26 @@ static void encode_value(Encoder *E) {
   }
 }
 
-static const char *const encode_options[] = {"pretty", "sort_keys", "reveal_secrets", "max_depth", NULL};
+static const char *const encode_options[] = {"pretty", "indent", "sort_keys", "reveal_secrets", "max_depth", NULL};
+
+/* opts.indent: spaces per level, 1 to 16; implies pretty. 0 when not given. */
+static int option_indent(lua_State *L, int idx) {
+  lua_Integer n = 0;
+  if (lua_istable(L, idx)) {
+    if (lua_getfield(L, idx, "indent") != LUA_TNIL) {
+      int isint = 0;
+      if (lua_type(L, -1) == LUA_TNUMBER) n = lua_tointegerx(L, -1, &isint);
+      if (!isint || n < 1 || n > 16) luaL_argerror(L, idx, "option 'indent' must be an integer from 1 to 16");
+    }
+    lua_pop(L, 1);
+  }
+  return (int)n;
+}
 
 /*
 ** json.encode(value [, opts]) -> string
-** opts: pretty (2-space indentation), sort_keys (default: pretty), reveal_secrets, max_depth. Secrets are
+** opts: pretty, indent (spaces per level, default 2; implies pretty), sort_keys (true: all objects; default:
+** decoded objects in their key order, other tables sorted when pretty), reveal_secrets, max_depth. Secrets are
 ** written as the redacted marker; with reveal_secrets their bytes are written and the result is itself a
 ** secret. Raises, naming the JSON path ($.a[2].b, indices from 0), for what JSON cannot hold: functions,
 ** other userdata, NaN and infinities, cycles, tables that are neither arrays 1..n nor string-keyed, invalid
@@ -1390,8 +1845,10 @@ static int json_encode(lua_State *L) {
   check_options(L, 2, encode_options);
   lua_settop(L, 2);
   E.L = L;
-  E.pretty = option_flag(L, 2, "pretty", 0);
-  E.sort_keys = option_flag(L, 2, "sort_keys", E.pretty);
+  E.indent = option_indent(L, 2);
+  E.pretty = option_flag(L, 2, "pretty", E.indent > 0);
+  if (E.indent == 0) E.indent = 2;
+  E.sort_keys = option_flag(L, 2, "sort_keys", -1);
   E.reveal = option_flag(L, 2, "reveal_secrets", 0);
   E.max_depth = option_depth(L, 2);
   E.revealed = 0;
@@ -1421,10 +1878,14 @@ static int mark_table(lua_State *L, int uv) {
   }
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
-  if (lua_getmetatable(L, 1)) {
-    if (!lua_rawequal(L, -1, lua_upvalueindex(UV_ARRAY_MT)) && !lua_rawequal(L, -1, lua_upvalueindex(UV_OBJECT_MT)))
-      luaL_argerror(L, 1, "table already has a metatable");
-    lua_pop(L, 1);
+  switch (table_mark(L, 1)) {
+    case KIND_ORDERED:
+      if (uv == UV_OBJECT_MT) return 1;  /* already an object, and it keeps its key order */
+      break;
+    case KIND_PLAIN:
+      if (lua_getmetatable(L, 1)) luaL_argerror(L, 1, "table already has a metatable");
+      break;
+    default: break;
   }
   lua_pushvalue(L, lua_upvalueindex(uv));
   lua_setmetatable(L, 1);
@@ -1469,6 +1930,23 @@ static const char *plain_kind(lua_State *L, int idx) {
 }
 
 /*
+** json.bignum(text) -> what decode gives for the JSON integer text: an integer within 64 bits, else a bignum
+*/
+static int json_bignum(lua_State *L) {
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  size_t i = s[0] == '-';
+  int ok = n > i && s[i] >= '1' && s[i] <= '9';
+  for (size_t k = i; ok && k < n; k++) ok = s[k] >= '0' && s[k] <= '9';
+  if (!ok && !(n == 1 && s[0] == '0'))
+    return luaL_argerror(L, 1, "expected the digits of an integer (-?[1-9][0-9]*)");
+  if (lua_stringtonumber(L, s) == n + 1 && lua_isinteger(L, -1)) return 1;
+  lua_settop(L, 1);
+  push_bignum(L, lua_upvalueindex(UV_BIGNUM_MT), s, n);
+  return 1;
+}
+
+/*
 ** json.type(v) -> "null", "boolean", "integer", "number", "string", "array", "object", or nil
 */
 static int json_type(lua_State *L) {
@@ -1483,6 +1961,7 @@ static int json_type(lua_State *L) {
     case LUA_TSTRING: t = "string"; break;
     case LUA_TUSERDATA:
       if (is_null(L, 1)) t = "null";
+      else if (to_bignum(L, 1) != NULL) t = "bignum";
       else if (lufa_secret_bytes(L, 1, NULL) != NULL) t = "string";
       break;
     case LUA_TTABLE: {
@@ -1507,12 +1986,14 @@ int luaopen_lufa_json(lua_State *L) {
     {"array", json_array},
     {"object", json_object},
     {"type", json_type},
+    {"bignum", json_bignum},
     {NULL, NULL}
   };
   luaL_newlibtable(L, funcs);
   push_null(L);
   luaL_newmetatable(L, JSON_ARRAY_MT);
   luaL_newmetatable(L, JSON_OBJECT_MT);
+  push_bignum_mt(L);
   buffer_new(L);
   buffer_new(L);
   luaL_setfuncs(L, funcs, UV_COUNT);

@@ -44,14 +44,13 @@ describe("lufa.json", function()
       assert.are.equal("-0.0", string.format("%.1f", v.nz))
     end)
 
-    it("reads the whole 64-bit range exactly, and larger integers as floats", function()
+    it("reads the whole 64-bit range exactly as integers", function()
       assert.are.equal(math.maxinteger, json.decode("9223372036854775807"))
+      assert.are.equal("integer", math.type(json.decode("9223372036854775807")))
       assert.are.equal(math.mininteger, json.decode("-9223372036854775808"))
-      local big = json.decode("9223372036854775808")
-      assert.are.equal("float", math.type(big))
-      assert.are.equal(2.0 ^ 63, big)
-      assert.are.equal("float", math.type(json.decode("-9223372036854775809")))
-      assert.are.equal(1e30, json.decode("1000000000000000000000000000000"))
+      assert.are.equal("integer", math.type(json.decode("-9223372036854775808")))
+      assert.are.equal(1e30, json.decode("1000000000000000000000000000000.0"))
+      assert.are.equal(1e30, json.decode("1e30"))
     end)
 
     it("rounds floats correctly, on the fast path and off it", function()
@@ -68,9 +67,16 @@ describe("lufa.json", function()
       local v = json.decode('{"a":[],"o":{},"l":[1,2]}')
       assert.are.equal(json.array_mt, getmetatable(v.a))
       assert.are.equal(json.object_mt, getmetatable(v.o))
-      assert.are.equal(json.object_mt, getmetatable(v))
+      -- an object with keys carries its key order, a metatable whose own metatable is object_mt
+      assert.are.equal(json.object_mt, getmetatable(getmetatable(v)))
+      assert.are.equal("lufa.json.object", getmetatable(v).__name)
+      assert.are.equal("object", json.type(v))
       assert.are.equal(json.array_mt, getmetatable(v.l))
       assert.are.equal(2, #v.l)
+      local keys = {}
+      for k in pairs(v) do keys[#keys + 1] = k end
+      table.sort(keys)
+      assert.are.same({"a", "l", "o"}, keys)
     end)
 
     it("decodes null as json.null, also inside arrays (no holes)", function()
@@ -322,7 +328,7 @@ describe("lufa.json", function()
     end)
 
     it("pretty-prints with 2-space indentation and sorted keys", function()
-      local v = json.decode('{"z":1,"a":{"y":[1,{"b":true,"a":null}],"x":[],"w":{}},"m":"s"}')
+      local v = {z = 1, a = {y = {1, {b = true, a = json.null}}, x = json.array(), w = {}}, m = "s"}
       local expected = table.concat({
         '{',
         '  "a": {',
@@ -407,7 +413,10 @@ describe("lufa.json", function()
     end)
 
     it("raise for unknown or mistyped options", function()
-      assert.matches("unknown option 'indent'", raised(function() json.encode({}, {indent = 2}) end))
+      assert.matches("unknown option 'indnet'", raised(function() json.encode({}, {indnet = 2}) end))
+      assert.matches("option 'indent' must be an integer from 1 to 16", raised(function() json.encode({}, {indent = 0}) end))
+      assert.matches("option 'indent' must be an integer from 1 to 16", raised(function() json.encode({}, {indent = "4"}) end))
+      assert.matches("option 'sort_keys' must be a boolean", raised(function() json.encode({}, {sort_keys = 1}) end))
       assert.matches("option 'pretty' must be a boolean", raised(function() json.encode({}, {pretty = 1}) end))
     end)
 
@@ -480,6 +489,255 @@ describe("lufa.json", function()
       assert.are_not.equal(nil, json.null)
       assert.are.equal("null", tostring(json.null))
       assert.are.equal(json.null, json.decode("[null]")[1])
+    end)
+  end)
+
+  describe("numbers", function()
+    local function big(text)
+      local v = json.decode(text)
+      assert.are.equal("bignum", json.type(v), text)
+      assert.are.equal("userdata", type(v))
+      assert.are.equal(text, tostring(v))
+      assert.are.equal(text, json.encode(v))
+      return v
+    end
+
+    it("keep integers beyond 64 bits exactly, as bignums", function()
+      big("9223372036854775808")                       -- 2^63
+      big("18446744073709551616")                      -- 2^64
+      big("-9223372036854775809")                      -- -2^63 - 1
+      big("12345678901234567890")                      -- 20 digits
+      big("1234567890123456789012345678901234567890")  -- 40 digits
+      local text = '{"id":123456789012345678901234567890,"n":[-98765432109876543210,1]}'
+      assert.are.equal(text, json.encode(json.decode(text)))
+      assert.are.equal("[12345678901234567890]", json.encode(json.decode("[12345678901234567890]")))
+    end)
+
+    it("keep the edges of the 64-bit range as integers", function()
+      for _, text in ipairs{"9223372036854775807", "-9223372036854775808", "0", "-1"} do
+        local v = json.decode(text)
+        assert.are.equal("integer", math.type(v), text)
+        assert.are.equal(text, json.encode(v))
+      end
+    end)
+
+    it("compute with bignums in floats, and compare them exactly with integers", function()
+      local b = json.decode("12345678901234567890")
+      assert.are.equal("float", math.type(b + 1))
+      assert.are.equal(12345678901234567890.0 + 1, b + 1)
+      assert.are.equal(2 * 12345678901234567890.0, b * 2)
+      assert.are.equal(-12345678901234567890.0, -b)
+      assert.are.equal(12345678901234567890.0, b:tonumber())
+      assert.is_true(b > math.maxinteger)
+      assert.is_true(math.mininteger > json.decode("-9223372036854775809"))
+      assert.is_true(b < json.decode("12345678901234567891"))
+      assert.is_true(json.decode("-12345678901234567891") < json.decode("-12345678901234567890"))
+      assert.is_true(b < json.decode("100000000000000000000"))
+      assert.is_true(b <= b)
+      assert.is_true(b < 1e20)
+      assert.is_false(b < 0 / 0)
+      assert.are.equal(b, json.bignum("12345678901234567890"))
+      assert.are_not.equal(b, json.bignum("12345678901234567891"))
+      assert.are.equal("n=12345678901234567890", "n=" .. b)
+      assert.matches("attempt to perform arithmetic", raised(function() return b + "x" end))
+      assert.matches("attempt to compare", raised(function() return b < "x" end))
+    end)
+
+    it("can be refused or rounded instead (opts.big_integers)", function()
+      local err = decode_error('{"a":[1,99999999999999999999]}', {big_integers = "error"})
+      assert.are.equal("range", err.code)
+      assert.are.equal("line 1, column 9: integer 99999999999999999999 is outside the 64-bit range " ..
+        '(opts.big_integers is "error")', err.message)
+      assert.are.equal(2.0 ^ 63, json.decode("9223372036854775808", {big_integers = "float"}))
+      assert.are.equal("float", math.type(json.decode("-9223372036854775809", {big_integers = "float"})))
+      assert.are.equal(math.maxinteger, json.decode("9223372036854775807", {big_integers = "error"}))
+      assert.matches("big_integers", raised(function() json.decode("1", {big_integers = "round"}) end))
+    end)
+
+    it("json.bignum makes what decode would give", function()
+      assert.are.equal(5, json.bignum("5"))
+      assert.are.equal("integer", math.type(json.bignum("-9223372036854775808")))
+      assert.are.equal("bignum", json.type(json.bignum("-9223372036854775809")))
+      assert.are.equal('{"n":-9223372036854775809}', json.encode({n = json.bignum("-9223372036854775809")}))
+      for _, bad in ipairs{"", "-", "007", "1.5", "1e3", " 1", "-0", "abc"} do
+        assert.matches("expected the digits of an integer", raised(function() json.bignum(bad) end))
+      end
+    end)
+
+    it("keep floats as doubles that round-trip in the shortest form", function()
+      assert.are.equal("0.1", json.encode(json.decode("0.1")))
+      assert.are.equal("[3.0,3]", json.encode(json.decode("[3.0,3]")))
+      assert.are.equal("float", math.type(json.decode("3.0")))
+      assert.are.equal("integer", math.type(json.decode("3")))
+      assert.are.equal("1e+308", json.encode(json.decode("1e308")))
+      assert.are.equal(1e308, json.decode("1e308"))
+      local err = decode_error("1e309")
+      assert.are.equal("line 1, column 1: number 1e309 is too large for a double", err.message)
+      -- -0 is integer syntax: the integer 0; -0.0 is the float negative zero
+      assert.are.equal("integer", math.type(json.decode("-0")))
+      assert.are.equal("0", json.encode(json.decode("-0")))
+      assert.are.equal("-0.0", json.encode(json.decode("-0.0")))
+      assert.are.equal("float", math.type(json.decode("1E2")))
+    end)
+  end)
+
+  describe("key order", function()
+    local function roundtrip(text) assert.are.equal(text, json.encode(json.decode(text))) end
+
+    it("is kept from decode to encode", function()
+      roundtrip('{"z":1,"a":{"y":[1,{"b":true,"a":null}],"x":[],"w":{}},"m":"s"}')
+      -- objects of one shape, and of shapes that alternate in the same place
+      roundtrip('[{"k":1,"j":2},{"k":3,"j":4},{"j":5,"k":6},{"k":7},{"k":8,"j":9,"i":0},{"k":1,"j":2}]')
+      roundtrip('{"b":{"y":1,"x":2},"a":{"x":1,"y":2},"c":[{"q":{"n":1,"m":2}},{"q":{"m":1,"n":2}}]}')
+      roundtrip('{"a\\"b":1,"\\n":2,"é":3,"long key that is longer than forty bytes, to be sure":4}')
+      local v = json.decode('{"b":1,"a":{"d":1,"c":2}}')
+      assert.are.equal('{\n  "b": 1,\n  "a": {\n    "d": 1,\n    "c": 2\n  }\n}', json.encode(v, {pretty = true}))
+      assert.are.equal('{"b":1,"a":{"d":1,"c":2}}', json.encode(v, {sort_keys = false}))
+      assert.are.equal('{"a":{"c":2,"d":1},"b":1}', json.encode(v, {sort_keys = true}))
+    end)
+
+    it("drops removed keys and writes added ones after the known ones, sorted", function()
+      local v = json.decode('{"z":1,"y":2,"x":3}')
+      v.y = nil
+      v.b = 4
+      v.a = 5
+      assert.are.equal('{"z":1,"x":3,"a":5,"b":4}', json.encode(v))
+      assert.are.equal('{\n  "z": 1,\n  "x": 3,\n  "a": 5,\n  "b": 4\n}', json.encode(v, {pretty = true}))
+      v.y = 6  -- a key of the document goes back to its place
+      assert.are.equal('{"z":1,"y":6,"x":3,"a":5,"b":4}', json.encode(v))
+      v.z, v.y, v.x = nil, nil, nil
+      assert.are.equal('{"a":5,"b":4}', json.encode(v))
+      v.a, v.b = nil, nil
+      assert.are.equal("{}", json.encode(v))
+      local e = json.decode('{"list":{}}').list  -- an empty object has no order: added keys as for json.object
+      e.b, e.a = 1, 2
+      assert.are.equal('{\n  "a": 2,\n  "b": 1\n}', json.encode(e, {pretty = true}))
+    end)
+
+    it("writes a repeated key once, in its first place, with its last value", function()
+      assert.are.equal('{"a":3,"b":2}', json.encode(json.decode('{"a":1,"b":2,"a":3}')))
+    end)
+
+    it("is shared by objects of one shape without mixing them up", function()
+      local v = json.decode('[{"a":1,"b":2},{"a":3,"b":4}]')
+      assert.are.equal(getmetatable(v[1]), getmetatable(v[2]))
+      v[1].c = 5
+      v[2].a = nil
+      assert.are.equal('[{"a":1,"b":2,"c":5},{"b":4}]', json.encode(v))
+    end)
+
+    it("survives copies that keep the metatable, json.object and json.type", function()
+      local v = json.decode('{"y":1,"x":2}')
+      local copy = setmetatable({}, getmetatable(v))
+      for k, x in pairs(v) do copy[k] = x end
+      assert.are.equal('{"y":1,"x":2}', json.encode(copy))
+      assert.are.equal(v, json.object(v))
+      assert.are.equal('{"y":1,"x":2}', json.encode(v))
+      assert.are.equal("object", json.type(v))
+      assert.matches("table mixes", raised(function() json.encode(json.array(json.decode('{"b":1}'))) end))
+    end)
+
+    it("loses no member when the record is tampered with through getmetatable", function()
+      local v = json.decode('{"b":1,"a":2}')
+      getmetatable(v)[1] = 5
+      assert.are.equal('{\n  "a": 2,\n  "b": 1\n}', json.encode(v, {pretty = true}))
+      local w = json.decode('{"b":1,"a":2,"c":3}')
+      getmetatable(w)[1][1] = {}
+      assert.are.equal('{"a":2,"c":3,"b":1}', json.encode(w))
+    end)
+
+    it("reports keys that are not strings added to a decoded object", function()
+      local v = json.decode('{"a":1}')
+      v[1] = true
+      assert.matches("object has the number key 1", raised(function() json.encode(v) end))
+    end)
+
+    it("leaves tables built in Lua as before: sorted when pretty", function()
+      assert.are.equal('{\n  "a": 1,\n  "b": 2\n}', json.encode({b = 2, a = 1}, {pretty = true}))
+      assert.are.equal('{\n    "a": [\n        1\n    ]\n}', json.encode({a = {1}}, {indent = 4}))
+    end)
+
+    it("round-trips random documents to the same text", function()
+      local keys = {"a", "b", "id", "name", "type", "x", "a\\\"q", "long key that is longer than forty bytes, to be sure"}
+      local seed = 7
+      local function rand(n)
+        seed = (seed * 1103515245 + 12345) % 2147483648
+        return seed % n + 1
+      end
+      local function gen(depth)
+        local r = rand(10)
+        if depth > 4 or r <= 3 then
+          return ({"1", '"s"', "null", "-2.5", "123456789012345678901"})[rand(5)]
+        elseif r <= 5 then
+          local t = {}
+          for i = 1, rand(4) - 1 do t[i] = gen(depth + 1) end
+          return "[" .. table.concat(t, ",") .. "]"
+        end
+        local used, t = {}, {}
+        for _ = 1, rand(6) - 1 do
+          local k = keys[rand(#keys)]
+          if not used[k] then
+            used[k] = true
+            t[#t + 1] = '"' .. k .. '":' .. gen(depth + 1)
+          end
+        end
+        return "{" .. table.concat(t, ",") .. "}"
+      end
+      for _ = 1, 300 do
+        local parts = {}
+        for j = 1, rand(20) do parts[j] = gen(0) end
+        roundtrip("[" .. table.concat(parts, ",") .. "]")
+      end
+    end)
+
+    -- A factory file as ADF writes it: 4-space indentation, '"key": value', a final newline.
+    local factory_file = "examples/adf-retraining/linkedService/updatableScoringEndpoint2.json"
+    local function lines(s)
+      local t = {}
+      for line in s:gmatch("([^\n]*)\n") do t[#t + 1] = line end
+      return t
+    end
+    local function read(path)
+      local f = assert(io.open(path, "rb"))
+      local s = f:read("a")
+      f:close()
+      return s
+    end
+
+    it("reproduces a factory file with indent = 4", function()
+      local text = read(factory_file)
+      local doc = assert(json.decode(text))
+      assert.are.equal(text, json.encode(doc, {indent = 4}) .. "\n")
+    end)
+
+    it("changes exactly one line of a factory file when one value changes", function()
+      local text = read(factory_file)
+      local doc = assert(json.decode(text))
+      doc.properties.typeProperties.tenant = "contoso.example"
+      local before, after = lines(text), lines(json.encode(doc, {pretty = true, indent = 4}) .. "\n")
+      assert.are.equal(#before, #after)
+      local changed = {}
+      for i = 1, #before do
+        if before[i] ~= after[i] then changed[#changed + 1] = i end
+      end
+      assert.are.equal(1, #changed)
+      assert.are.equal('            "tenant": "contoso.example"', after[changed[1]])
+      assert.are.equal('            "tenant": "mycompany.com"', before[changed[1]])
+    end)
+
+    it("adds one line at the end of its object when a key is added", function()
+      local text = read(factory_file)
+      local doc = assert(json.decode(text))
+      doc.properties.typeProperties.authorityHost = "https://login.example"
+      local before, after = lines(text), lines(json.encode(doc, {indent = 4}) .. "\n")
+      assert.are.equal(#before + 1, #after)
+      local i = 1
+      while before[i] == after[i] do i = i + 1 end
+      -- the last member gains its comma, the new member follows it, the rest is as it was
+      assert.are.equal(before[i] .. ",", after[i])
+      assert.matches('"tenant"', before[i])
+      assert.are.equal('            "authorityHost": "https://login.example"', after[i + 1])
+      for k = i + 1, #before do assert.are.equal(before[k], after[k + 1]) end
     end)
   end)
 

@@ -85,7 +85,7 @@ local function render_table(t, opts, level, ancestors, used)
   for _ in pairs(t) do n = n + 1 end
   if n == 0 then
     if mt == json.array_mt then return "json.array{}" end
-    if mt == json.object_mt then return "json.object{}" end
+    if mt == json.object_mt or (type(mt) == "table" and getmetatable(mt) == json.object_mt) then return "json.object{}" end
     return "{}"
   end
   if level >= opts.depth then return string.format("{…%d}", n) end

@@ -23,15 +23,17 @@
 ---@field object_mt table the metatable that marks a table as a JSON object
 local json = {}
 
----@alias lufa.json.type "null"|"boolean"|"integer"|"number"|"string"|"array"|"object"
+---@alias lufa.json.type "null"|"boolean"|"integer"|"number"|"bignum"|"string"|"array"|"object"
 
 ---@class lufa.json.DecodeOptions
 ---@field source? string a name put before error messages (e.g. the file)
 ---@field max_depth? integer nesting limit (default 1000, at most 10000)
+---@field big_integers? "bignum"|"float"|"error" integers beyond 64 bits: a bignum keeping every digit (the default), the nearest float, or an error with code "range"
 
 ---@class lufa.json.EncodeOptions
----@field pretty? boolean two-space indentation; implies sort_keys
----@field sort_keys? boolean write object keys sorted
+---@field pretty? boolean one member or element per line, two-space indentation
+---@field indent? integer spaces per level (1 to 16); implies pretty
+---@field sort_keys? boolean true: every object's keys in byte order; false: never sorted; not given: decoded objects keep their order, other tables are sorted
 ---@field max_depth? integer nesting limit
 ---@field reveal_secrets? boolean write the bytes of secrets; the whole result is then a secret
 
@@ -79,5 +81,21 @@ function json.object(t) end
 ---@param v any
 ---@return lufa.json.type|nil type
 function json.type(v) end
+
+---@class lufa.json.bignum
+---An integer beyond 64 bits, kept digit for digit: tostring and .. give the digits, encode writes them
+---back, arithmetic converts to the nearest float, comparisons with integers are exact.
+local bignum = {}
+
+--- The nearest float.
+---@return number
+function bignum:tonumber() end
+
+--- What decode gives for an integer written as `digits`: an integer within 64 bits, else a bignum.
+--- Errors: raises when `digits` is not an optional minus sign followed by decimal digits.
+---@nodiscard
+---@param digits string
+---@return integer|lufa.json.bignum
+function json.bignum(digits) end
 
 return json

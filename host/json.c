@@ -1978,6 +1978,72 @@ static int json_type(lua_State *L) {
   return 1;
 }
 
+/** keys(t) → the string keys of t in the order encode writes them by default: a decoded object's in document
+** order (those removed since left out), then the others sorted by their bytes. */
+static int json_keys(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  lua_newtable(L);  /* 2: the keys */
+  lua_newtable(L);  /* 3: those taken from the order */
+  lua_Integer n = 0;
+  if (table_mark(L, 1) == KIND_ORDERED) {
+    lua_getmetatable(L, 1);
+    if (lua_rawgeti(L, -1, 1) == LUA_TTABLE) {
+      lua_Integer m = (lua_Integer)lua_rawlen(L, -1);
+      for (lua_Integer i = 1; i <= m; i++) {
+        if (lua_rawgeti(L, -1, i) == LUA_TSTRING) {
+          lua_pushvalue(L, -1);
+          int present = lua_rawget(L, 1) != LUA_TNIL;
+          lua_pop(L, 1);
+          if (present) {
+            lua_pushvalue(L, -1);
+            lua_rawseti(L, 2, ++n);
+            lua_pushboolean(L, 1);
+            lua_rawset(L, 3);
+            continue;
+          }
+        }
+        lua_pop(L, 1);
+      }
+    }
+    lua_pop(L, 2);
+  }
+  lua_Integer ordered = n;
+  lua_pushnil(L);
+  while (lua_next(L, 1)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) != LUA_TSTRING) continue;
+    lua_pushvalue(L, -1);
+    int seen = lua_rawget(L, 3) != LUA_TNIL;
+    lua_pop(L, 1);
+    if (seen) continue;
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, 2, ++n);
+  }
+  if (n > ordered) {
+    size_t count = (size_t)(n - ordered);
+    KeyRef *rest = (KeyRef *)lua_newuserdatauv(L, count * sizeof *rest, 0);  /* 4 */
+    for (size_t i = 0; i < count; i++) {
+      lua_rawgeti(L, 2, ordered + 1 + (lua_Integer)i);
+      rest[i].s = lua_tolstring(L, -1, &rest[i].n);  /* the string stays in the keys table */
+      lua_pop(L, 1);
+    }
+    qsort(rest, count, sizeof *rest, key_compare);
+    lua_createtable(L, (int)count, 0);  /* 5: the sorted strings, before the keys table is rewritten */
+    for (size_t i = 0; i < count; i++) {
+      lua_pushlstring(L, rest[i].s, rest[i].n);
+      lua_rawseti(L, 5, (lua_Integer)i + 1);
+    }
+    for (size_t i = 0; i < count; i++) {
+      lua_rawgeti(L, 5, (lua_Integer)i + 1);
+      lua_rawseti(L, 2, ordered + 1 + (lua_Integer)i);
+    }
+    lua_pop(L, 2);
+  }
+  lua_pushvalue(L, 2);
+  return 1;
+}
+
 int luaopen_lufa_json(lua_State *L) {
   static const luaL_Reg funcs[] = {
     {"decode", json_decode},
@@ -1987,6 +2053,7 @@ int luaopen_lufa_json(lua_State *L) {
     {"object", json_object},
     {"type", json_type},
     {"bignum", json_bignum},
+    {"keys", json_keys},
     {NULL, NULL}
   };
   luaL_newlibtable(L, funcs);

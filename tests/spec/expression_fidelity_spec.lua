@@ -119,6 +119,9 @@ local cases = {
   -- XML and XPath: XML values ($content-type / $content), node-sets as arrays, namespaces in scope
   { "@xml('<name>Sophia Owen</name>')", xml_value("<name>Sophia Owen</name>"), "la" },
   { "@string(xml(json('{ \"name\": \"Sophia Owen\" }')))", "<name>Sophia Owen</name>", "adf" },
+  -- members in the order of the JSON text, attributes first
+  { "@string(xml(json('{\"r\": {\"z\": \"1\", \"@b\": \"x\", \"a\": \"2\", \"@a\": \"y\"}}')))",
+    '<r b="x" a="y"><z>1</z><a>2</a></r>', "la" },
   { "@xpath(xml(pipeline().parameters.items), '/produce/item/name')",
     A { xml_value("<name>Gala</name>"), xml_value("<name>Honeycrisp</name>") }, "la" },
   { "@xpath(xml(pipeline().parameters.items), 'sum(/produce/item/count)')", 30, "adf" },

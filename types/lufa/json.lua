@@ -82,6 +82,14 @@ function json.object(t) end
 ---@return lufa.json.type|nil type
 function json.type(v) end
 
+--- The string keys of `t` in the order encode writes them by default: a decoded object's in the order of
+--- its text (keys removed since left out), then the others sorted by their bytes.
+--- Errors: raises when `t` is not a table.
+---@nodiscard
+---@param t table
+---@return string[] keys
+function json.keys(t) end
+
 ---@class lufa.json.bignum
 ---An integer beyond 64 bits, kept digit for digit: tostring and .. give the digits, encode writes them
 ---back, arithmetic converts to the nearest float, comparisons with integers are exact.

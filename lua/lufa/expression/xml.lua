@@ -230,12 +230,8 @@ local function scalar_text(v)
   return V.to_text(v)
 end
 
-local function sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  table.sort(keys)
-  return keys
-end
+-- Members in the order of the JSON text they came from (as ADF writes them); keys added later sorted.
+local ordered_keys = json.keys
 
 local function json_to_element(name, value, out)
   if V.is_array(value) then
@@ -244,7 +240,7 @@ local function json_to_element(name, value, out)
   end
   out[#out + 1] = "<" .. name
   if V.is_object(value) then
-    local keys = sorted_keys(value)
+    local keys = ordered_keys(value)
     for _, k in ipairs(keys) do
       if sub(k, 1, 1) == "@" then out[#out + 1] = format(' %s="%s"', sub(k, 2), escape_attr(scalar_text(value[k]))) end
     end
@@ -282,7 +278,7 @@ function M.from_json(value)
   local out = {}
   if V.is_object(decl) then
     local parts = {}
-    for _, k in ipairs(sorted_keys(decl)) do
+    for _, k in ipairs(ordered_keys(decl)) do
       parts[#parts + 1] = format('%s="%s"', sub(k, 2), escape_attr(scalar_text(decl[k])))
     end
     out[1] = "<?xml " .. table.concat(parts, " ") .. "?>"

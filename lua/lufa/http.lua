@@ -1,6 +1,6 @@
 --- lufa.http: HTTP(S) requests for Lua code, over the native lufa.core.http.
 -- `request` waits without blocking other tasks; `request_with_retry` adds backoff for transient failures.
--- Users may shadow this module with their own lufa/http.lua on package.path.
+-- Users may override this module deliberately (LUA_PATH, LUFA_PATH: docs/extending.md), not from the cwd.
 local core = require "lufa.core.http"
 local lufa = require "lufa"
 local options = require "lufa.options"
@@ -9,7 +9,7 @@ local log = require "lufa.log"
 -- What the native layer reads (host/http.c); anything else is a misspelling.
 local REQUEST_OPTIONS = { "method", "url", "headers", "body", "body_file", "body_offset", "body_length",
   "output_file", "output_offset", "timeout", "connect_timeout", "low_speed_time", "ca_file", "tls_verify",
-  "follow_redirects", "max_body", "no_proxy", "fresh_connection" }
+  "follow_redirects", "max_body", "no_proxy", "fresh_connection", "body_parts" }
 local RETRY_OPTIONS = { "attempts", "base_delay", "max_delay", "max_retry_after", "retry_unsafe", "statuses",
   "retry_transport", "on_retry" }
 

@@ -29,11 +29,12 @@
 #define REQUEST_MT "lufa.http.request"
 #define DEFAULT_MAX_BODY ((size_t)256 << 20)
 #define DEFAULT_CONNECT_TIMEOUT_MS 30000L
-/* Body bytes one transfer may take in one loop step. On a fast link curl would otherwise read a whole
-** response in one call (50 MB: seconds); past this (or once a budgeted step's budget is spent) it is paused
-** until the next step, so a step stays short (some 50 µs of copying) and a frame loop's lufa_poll never
-** stalls. */
+/* Body bytes one transfer may take in one budgeted loop step (lufa_poll_budget). On a fast link curl would
+** otherwise read a whole response in one call (50 MB: seconds); past this (or once the budget is spent) it
+** is paused until the next step, so a step stays short and a frame loop's pump never stalls. */
 #define STEP_QUOTA ((size_t)256 << 10)
+/* Without a budget (lufa_run, lufa_poll) a step may take more: fewer pauses, each of which costs curl a copy. */
+#define STEP_QUOTA_UNBUDGETED ((size_t)1 << 20)
 /* body_parts: the size of each string; a task makes one per resume, so one per loop step */
 #define PART_SIZE ((size_t)32 << 10)
 /* Bodies at least this large have their pages faulted in, and given back, by a worker thread. */
@@ -131,7 +132,8 @@ static int over_quota(Request *r, size_t len) {
     r->step = step;
     r->step_bytes = 0;
   }
-  if (r->step_bytes > 0 && (r->step_bytes + len > STEP_QUOTA || loop_over_budget(r->loop))) {
+  size_t quota = loop_budgeted(r->loop) ? STEP_QUOTA : STEP_QUOTA_UNBUDGETED;
+  if (r->step_bytes > 0 && (r->step_bytes + len > quota || loop_over_budget(r->loop))) {
     loop_prepare_add(r->loop, &r->resume);
     return 1;
   }

@@ -464,6 +464,10 @@ int loop_over_budget(Loop *loop) {
   return loop->budget_end > 0 && loop->pieces > 0 && loop_now() >= loop->budget_end;
 }
 
+int loop_budgeted(Loop *loop) {
+  return loop->budget_end > 0;
+}
+
 void loop_set_budget(Loop *loop, double deadline) {
   loop->budget_end = deadline;
 }

@@ -100,6 +100,8 @@ int loop_step(Loop *loop, int timeout_ms);
 ** step; a budgeted step never sleeps. What was begun runs to its end (a Lua resume cannot be cut).
 ** 0 removes the budget. */
 void loop_set_budget(Loop *loop, double deadline);
+/* Nonzero while a budget is set (the step is a budgeted one). */
+int loop_budgeted(Loop *loop);
 /* Nonzero when a budget is set and spent: work that can be split (a transfer's body bytes) stops there. */
 int loop_over_budget(Loop *loop);
 /* How many steps have begun (a step's prepare hooks already see the new count). */

@@ -11,8 +11,8 @@
 
 static void *commit_work(void *arg) {
   FileCommit *c = arg;
-  int err = 0;
-  if (fsync(c->fd) != 0) err = errno;
+  int err = c->writer ? filewriter_close(c->writer) : 0;
+  if (fsync(c->fd) != 0 && err == 0) err = errno;
   if (close(c->fd) != 0 && err == 0) err = errno;
   if (err == 0 && rename(c->tmp_path, c->path) != 0) err = errno;
   if (err) unlink(c->tmp_path);
@@ -39,9 +39,10 @@ static void commit_ready(LoopWatch *w) {
   c->done(c);
 }
 
-int filecommit_start(Loop *loop, FileCommit *c, int fd, const char *tmp_path, const char *path,
-                     void (*done)(FileCommit *c)) {
+int filecommit_start(Loop *loop, FileCommit *c, FileWriter *writer, int fd, const char *tmp_path,
+                     const char *path, void (*done)(FileCommit *c)) {
   c->loop = loop;
+  c->writer = writer;
   c->fd = fd;
   c->tmp_path = tmp_path;
   c->path = path;

@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 
+#include "filewriter.h"
 #include "loop.h"
 
 typedef struct FileCommit {
@@ -18,14 +19,15 @@ typedef struct FileCommit {
   int fd;                 /* owned by the commit from start until done */
   const char *tmp_path;   /* borrowed: must outlive the commit */
   const char *path;
+  FileWriter *writer;     /* borrowed, may be NULL: its writes are finished first */
   int err;                /* errno of the step that failed (the temporary file is then removed); 0: done */
   void (*done)(struct FileCommit *c);
 } FileCommit;
 
-/* Starts fsync(fd), close(fd), rename(tmp_path, path) on a worker. 0, or -1 when no worker could be
+/* Starts, on a worker: the rest of writer's writes (when given), fsync(fd), close(fd), rename(tmp_path, path). 0, or -1 when no worker could be
 ** started (nothing was done: the caller commits inline). */
-int filecommit_start(Loop *loop, FileCommit *c, int fd, const char *tmp_path, const char *path,
-                     void (*done)(FileCommit *c));
+int filecommit_start(Loop *loop, FileCommit *c, FileWriter *writer, int fd, const char *tmp_path,
+                     const char *path, void (*done)(FileCommit *c));
 
 /* Waits for a running commit and forgets it without calling done() (a request freed meanwhile). */
 void filecommit_abandon(FileCommit *c);

@@ -186,15 +186,36 @@ static int host_step(lufa_host *host, int timeout_ms) {
   return n;
 }
 
-int lufa_poll(lufa_host *host, int timeout_ms) {
+/* A step of the host's own loop and a pump of its plugins; deadline (loop_now() seconds, 0: none) bounds
+** both. Sets *plugin_failed when an error escaped a plugin's pump (its message is lufa_last_error). */
+static int host_poll(lufa_host *host, int timeout_ms, double deadline, int *plugin_failed) {
   if (loop_running(host->loop) || host->plugins.busy) return LUFA_EBUSY;
-  if (host->plugins.head) {  /* the host's own step must not sleep past a plugin's deadline */
+  if (host->plugins.head && deadline == 0) {  /* the host's own step must not sleep past a plugin's deadline */
     int t = plugins_next_timeout(host);
     if (t >= 0 && (timeout_ms < 0 || t < timeout_ms)) timeout_ms = t;
   }
-  int n = host_step(host, timeout_ms);
-  if (n < 0 || host->plugins.head == NULL) return n;
-  return plugins_pump(host) < 0 ? LUFA_ERROR : n;
+  /* plugins a spent budget passed over last time go before the host's own step, so neither starves */
+  int plugins_first = deadline > 0 && plugins_owed(host);
+  if (plugins_first && plugins_pump(host, deadline) < 0) *plugin_failed = 1;
+  loop_set_budget(host->loop, deadline);
+  int n = host_step(host, deadline > 0 ? 0 : timeout_ms);
+  loop_set_budget(host->loop, 0);
+  if (n < 0 || host->plugins.head == NULL || plugins_first) return n;
+  if (plugins_pump(host, deadline) < 0) *plugin_failed = 1;
+  return n;
+}
+
+int lufa_poll(lufa_host *host, int timeout_ms) {
+  int plugin_failed = 0;
+  int n = host_poll(host, timeout_ms, 0, &plugin_failed);
+  return plugin_failed ? LUFA_ERROR : n;
+}
+
+int lufa_poll_budget(lufa_host *host, long budget_us) {
+  int plugin_failed = 0;
+  double deadline = loop_now() + (double)(budget_us > 0 ? budget_us : 0) / 1e6;
+  int n = host_poll(host, 0, deadline, &plugin_failed);
+  return plugin_failed ? LUFA_ERROR : n;
 }
 
 int lufa_run(lufa_host *host) {
@@ -205,7 +226,9 @@ int lufa_run(lufa_host *host) {
       host_set_error(host, "deadlock: tasks wait for each other and nothing else is pending");
       return LUFA_ERROR;
     }
-    if (host_step(host, -1) < 0) return LUFA_ERROR;
+    /* plugins are pumped as by lufa_poll; one whose pump failed does not end the host's run */
+    int plugin_failed = 0;
+    if (host_poll(host, -1, 0, &plugin_failed) < 0) return LUFA_ERROR;
   }
   return loop_uncaught_errors(host->loop) > before ? LUFA_ERROR : LUFA_OK;
 }

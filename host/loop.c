@@ -51,6 +51,11 @@ struct Loop {
   void (*resume_hook)(void *ud);
   void *resume_ud;
   lua_State *volatile resuming;  /* read from a signal handler (loop_resuming) */
+  double budget_end;      /* loop_now() by which a budgeted step stops taking new work; 0: no budget */
+  CURL **pending;         /* transfers added in a budgeted step, handed to curl a few per step (admit) */
+  int npending, cappending;
+  unsigned long pieces;   /* pieces of work this step has taken: the first is taken whatever the budget */
+  int first_phase;        /* where the next step begins: the phase a spent budget skipped, so none starves */
 };
 
 static const char loop_key = 'L';
@@ -125,8 +130,10 @@ void loop_timer_stop(Loop *loop, LoopTimer *t) {
 static void timers_fire(Loop *loop) {
   double now = loop_now();
   while (loop->nheap > 0 && loop->heap[0]->deadline <= now) {
+    if (loop_over_budget(loop)) return;  /* still due: the next step fires it */
     LoopTimer *t = loop->heap[0];
     loop_timer_stop(loop, t);
+    loop->pieces++;
     t->fire(t);
   }
 }
@@ -196,8 +203,24 @@ static LoopWatch *watch_of(Loop *loop, int fd) {
   return NULL;
 }
 
+/* New transfers handed to curl per budgeted step: curl starts every handle it was given (resolving,
+** connecting) within one call that nothing can cut, some 70 µs each on a virtual machine. */
+#define ADMIT_PER_STEP 4
+
 CURLMcode loop_add_transfer(Loop *loop, CURL *easy, LoopTransfer *t) {
   curl_easy_setopt(easy, CURLOPT_PRIVATE, (void *)t);
+  if (loop->budget_end > 0) {  /* a budgeted step: curl gets it in a coming step's admit */
+    if (loop->npending == loop->cappending) {
+      int cap = loop->cappending ? loop->cappending * 2 : 16;
+      CURL **a = realloc(loop->pending, (size_t)cap * sizeof *a);
+      if (a == NULL) return CURLM_OUT_OF_MEMORY;
+      loop->pending = a;
+      loop->cappending = cap;
+    }
+    loop->pending[loop->npending++] = easy;
+    loop->ntransfers++;
+    return CURLM_OK;
+  }
   CURLMcode rc = curl_multi_add_handle(loop->multi, easy);
   if (rc == CURLM_OK) {
     loop->ntransfers++;
@@ -208,13 +231,40 @@ CURLMcode loop_add_transfer(Loop *loop, CURL *easy, LoopTransfer *t) {
 
 void loop_remove_transfer(Loop *loop, CURL *easy) {
   if (loop->closed) return;
+  for (int i = 0; i < loop->npending; i++) {
+    if (loop->pending[i] == easy) {  /* never handed to curl */
+      memmove(loop->pending + i, loop->pending + i + 1,
+              (size_t)(loop->npending - i - 1) * sizeof *loop->pending);
+      loop->npending--;
+      loop->ntransfers--;
+      return;
+    }
+  }
   if (curl_multi_remove_handle(loop->multi, easy) == CURLM_OK) loop->ntransfers--;
+}
+
+/* Hands waiting transfers to curl, oldest first: a few in a budgeted step, all in another. */
+static void transfers_admit(Loop *loop) {
+  int n = loop->budget_end > 0 && loop->npending > ADMIT_PER_STEP ? ADMIT_PER_STEP : loop->npending;
+  for (int i = 0; i < n; i++) {
+    CURL *easy = loop->pending[i];
+    if (curl_multi_add_handle(loop->multi, easy) == CURLM_OK) {
+      loop->added++;
+      continue;
+    }
+    LoopTransfer *t = NULL;  /* curl refused it (out of memory): it ends here, as a failed transfer */
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&t);
+    loop->ntransfers--;
+    if (t) t->done(t, CURLE_OUT_OF_MEMORY);
+  }
+  loop->npending -= n;
+  memmove(loop->pending, loop->pending + n, (size_t)loop->npending * sizeof *loop->pending);
 }
 
 static void transfers_finish(Loop *loop) {
   CURLMsg *msg;
   int left;
-  while ((msg = curl_multi_info_read(loop->multi, &left)) != NULL) {
+  while (!loop_over_budget(loop) && (msg = curl_multi_info_read(loop->multi, &left)) != NULL) {
     if (msg->msg != CURLMSG_DONE) continue;
     CURL *easy = msg->easy_handle;  /* msg is invalid once the handle is removed: copy what we need */
     CURLcode result = msg->data.result;
@@ -222,6 +272,7 @@ static void transfers_finish(Loop *loop) {
     curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&t);
     curl_multi_remove_handle(loop->multi, easy);
     loop->ntransfers--;
+    loop->pieces++;
     if (t) t->done(t, result);
   }
 }
@@ -401,9 +452,11 @@ static void task_resume(Loop *loop, Task *t) {
 static void tasks_run_ready(Loop *loop) {
   int n = loop->nready;  /* only those ready now: a task that keeps yielding cannot starve the loop */
   while (n-- > 0) {
+    if (loop_over_budget(loop)) return;  /* the rest stay queued, in order, for the next step */
     Task *t = ready_pop(loop);
     if (t == NULL) break;
     if (loop->resume_hook) loop->resume_hook(loop->resume_ud);
+    loop->pieces++;
     task_resume(loop, t);
   }
 }
@@ -423,7 +476,7 @@ static double loop_deadline(Loop *loop) {
 }
 
 int loop_next_timeout(Loop *loop) {
-  if (loop->nready > 0) return 0;
+  if (loop->nready > 0 || loop->npending > 0) return 0;
   double d = loop_deadline(loop);
   if (d < 0) return -1;
   double ms = (d - loop_now()) * 1000.0;
@@ -452,17 +505,22 @@ static void loop_arm(Loop *loop) {
   loop->armed = d;
 }
 
-int loop_step(Loop *loop, int timeout_ms) {
-  struct epoll_event evs[64];
-  int running, n;
-  loop->steps++;
-  /* before any I/O that the previous step's Lua code asked for can happen */
-  prepares_run(loop, loop->nready > 0 && loop->added == 0);
-  int t = loop_next_timeout(loop);
-  if (timeout_ms >= 0 && (t < 0 || t > timeout_ms)) t = timeout_ms;
-  if (t < 0 && !loop_has_work(loop)) t = 0;  /* nothing can ever wake us: do not block */
-  loop->depth++;
-  n = epoll_wait(loop->epfd, evs, 64, t);
+int loop_over_budget(Loop *loop) {
+  return loop->budget_end > 0 && loop->pieces > 0 && loop_now() >= loop->budget_end;
+}
+
+int loop_budgeted(Loop *loop) {
+  return loop->budget_end > 0;
+}
+
+void loop_set_budget(Loop *loop, double deadline) {
+  loop->budget_end = deadline;
+}
+
+/* Hands epoll's events to their watches and to curl. Returns early once the budget is spent: epoll is
+** level-triggered, so the sockets left over are reported again by the next step's epoll_wait. */
+static void events_dispatch(Loop *loop, struct epoll_event *evs, int n) {
+  int running;
   for (int i = 0; i < n; i++) {
     int fd = evs[i].data.fd;
     if (fd == loop->timerfd) {
@@ -471,8 +529,10 @@ int loop_step(Loop *loop, int timeout_ms) {
       loop->armed = -1;
       continue;
     }
+    if (loop_over_budget(loop)) continue;  /* the timerfd is still drained, so it cannot spin */
     LoopWatch *w = loop->nwatches ? watch_of(loop, fd) : NULL;
     if (w) {
+      loop->pieces++;
       w->ready(w);
       continue;
     }
@@ -480,15 +540,44 @@ int loop_step(Loop *loop, int timeout_ms) {
     if (evs[i].events & EPOLLIN) flags |= CURL_CSELECT_IN;
     if (evs[i].events & EPOLLOUT) flags |= CURL_CSELECT_OUT;
     if (evs[i].events & (EPOLLERR | EPOLLHUP)) flags |= CURL_CSELECT_ERR;
+    loop->pieces++;
     curl_multi_socket_action(loop->multi, fd, flags, &running);
   }
-  if (loop->curl_deadline >= 0 && loop_now() >= loop->curl_deadline) {
+  if (!loop_over_budget(loop) && loop->curl_deadline >= 0 && loop_now() >= loop->curl_deadline) {
     loop->curl_deadline = -1;
+    loop->pieces++;
     curl_multi_socket_action(loop->multi, CURL_SOCKET_TIMEOUT, 0, &running);
   }
-  transfers_finish(loop);
-  timers_fire(loop);
-  tasks_run_ready(loop);
+}
+
+enum { PHASE_EVENTS, PHASE_FINISHED, PHASE_TIMERS, PHASE_TASKS, NPHASES };
+
+int loop_step(Loop *loop, int timeout_ms) {
+  struct epoll_event evs[64];
+  loop->steps++;
+  loop->pieces = 0;
+  /* before any I/O that the previous step's Lua code asked for can happen */
+  prepares_run(loop, loop->nready > 0 && loop->added == 0 && loop->npending == 0);
+  if (loop->npending > 0) transfers_admit(loop);
+  int t = loop_next_timeout(loop);
+  if (timeout_ms >= 0 && (t < 0 || t > timeout_ms)) t = timeout_ms;
+  if (t < 0 && !loop_has_work(loop)) t = 0;  /* nothing can ever wake us: do not block */
+  if (loop->budget_end > 0) t = 0;            /* a budgeted step never sleeps */
+  loop->depth++;
+  int n = epoll_wait(loop->epfd, evs, 64, t);
+  int start = loop->first_phase, skipped = -1;
+  loop->first_phase = PHASE_EVENTS;
+  for (int k = 0; k < NPHASES; k++) {
+    int phase = (start + k) % NPHASES;
+    if (skipped < 0 && loop_over_budget(loop)) skipped = phase;
+    switch (phase) {
+      case PHASE_EVENTS: events_dispatch(loop, evs, n); break;  /* drains the timerfd even when skipped */
+      case PHASE_FINISHED: transfers_finish(loop); break;
+      case PHASE_TIMERS: timers_fire(loop); break;
+      default: tasks_run_ready(loop); break;
+    }
+  }
+  if (skipped >= 0) loop->first_phase = skipped;
   loop_arm(loop);
   loop->depth--;
   return loop->ntasks;
@@ -626,6 +715,9 @@ void loop_close(Loop *loop) {
   loop->epfd = loop->timerfd = -1;
   free(loop->heap);
   loop->heap = NULL;
+  free(loop->pending);
+  loop->pending = NULL;
+  loop->npending = loop->cappending = 0;
   for (int i = 0; i < loop->nwatches; i++) loop->watches[i]->active = 0;
   free(loop->watches);
   loop->watches = NULL;

@@ -95,6 +95,15 @@ void loop_remove_transfer(Loop *loop, CURL *easy);
 /* One step: waits at most timeout_ms (-1: until something happens) and does what is ready.
 ** Returns the number of live tasks. */
 int loop_step(Loop *loop, int timeout_ms);
+/* A budget for the steps that follow: once loop_now() reaches deadline a step takes no new work (socket
+** events, curl's timeout, finished transfers, due timers, ready tasks) and leaves it queued for the next
+** step; a budgeted step never sleeps. What was begun runs to its end (a Lua resume cannot be cut).
+** 0 removes the budget. */
+void loop_set_budget(Loop *loop, double deadline);
+/* Nonzero while a budget is set (the step is a budgeted one). */
+int loop_budgeted(Loop *loop);
+/* Nonzero when a budget is set and spent: work that can be split (a transfer's body bytes) stops there. */
+int loop_over_budget(Loop *loop);
 /* How many steps have begun (a step's prepare hooks already see the new count). */
 unsigned long loop_steps(Loop *loop);
 int loop_next_timeout(Loop *loop);

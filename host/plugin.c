@@ -68,6 +68,7 @@ struct lufa_plugin {
   int loading;              /* errors go to lufa_last_error only (the load's caller hears of them) */
   LoopWatch watch;          /* the plugin loop's descriptor, in the host's loop (so lufa_fd covers it) */
   int io_ready;             /* the host's step saw that descriptor readable: the plugin has I/O or a timer */
+  int owed;                 /* a spent budget passed it over: the next pump serves it first */
 };
 
 /* ---- memory: every byte of the plugin's state goes through here ---- */
@@ -817,27 +818,57 @@ int lufa_plugin_call(lufa_plugin *p, const char *name) {
   return ok ? LUFA_OK : LUFA_ERROR;
 }
 
-int plugins_pump(lufa_host *host) {
+/* One plugin's turn: its loop's step within what is left of the host's budget (deadline, 0: none). */
+static int pump_one(lufa_plugin *p, double deadline) {
+  int rc = 0;
+  p->io_ready = 0;
+  budget_begin(p, p->budget);
+  int n;
+  if (deadline > 0) {
+    double left_us = (deadline - loop_now()) * 1e6;
+    n = lufa_poll_budget(p->st.own, left_us > 1 ? (long)left_us : 1);
+  } else {
+    n = lufa_poll(p->st.own, 0);
+  }
+  p->last_pump = budget_end(p);
+  if (p->last_pump > p->max_pump) p->max_pump = p->last_pump;
+  if (n == LUFA_ERROR && !p->st.stop_reason[0]) {
+    set_errorf(p, "plugin '%s': %s", p->name, lufa_last_error(p->st.own));
+    rc = LUFA_ERROR;
+  }
+  report_stop(p, NULL);
+  return rc;
+}
+
+int plugins_pump(lufa_host *host, double deadline) {
   PluginList *list = host_plugins(host);
   int rc = 0;
   list->busy = 1;
-  for (lufa_plugin *p = list->head; p; p = p->next) {
-    if (p->st.stop_reason[0]) continue;
-    /* a plugin with nothing readable and nothing due costs no step (a step is a system call or two) */
-    if (!p->io_ready && lufa_next_timeout(p->st.own) != 0) continue;
-    p->io_ready = 0;
-    budget_begin(p, p->budget);
-    int n = lufa_poll(p->st.own, 0);
-    p->last_pump = budget_end(p);
-    if (p->last_pump > p->max_pump) p->max_pump = p->last_pump;
-    if (n == LUFA_ERROR && !p->st.stop_reason[0]) {
-      set_errorf(p, "plugin '%s': %s", p->name, lufa_last_error(p->st.own));
-      rc = LUFA_ERROR;
+  /* those a spent budget passed over last time go first, then the rest in load order */
+  for (int pass = 0; pass < 2; pass++) {
+    for (lufa_plugin *p = list->head; p; p = p->next) {
+      if (p->owed != (pass == 0)) continue;  /* owed: 1 passed over last time, -1 served in this pump */
+      p->owed = pass == 0 ? -1 : 0;
+      if (p->st.stop_reason[0]) continue;
+      /* a plugin with nothing readable and nothing due costs no step (a step is a system call or two) */
+      if (!p->io_ready && lufa_next_timeout(p->st.own) != 0) continue;
+      if (deadline > 0 && loop_now() >= deadline) {
+        p->owed = 1;
+        continue;
+      }
+      if (pump_one(p, deadline) < 0) rc = LUFA_ERROR;
     }
-    report_stop(p, NULL);
   }
+  for (lufa_plugin *p = list->head; p; p = p->next)
+    if (p->owed < 0) p->owed = 0;
   list->busy = 0;
   return rc;
+}
+
+int plugins_owed(lufa_host *host) {
+  for (lufa_plugin *p = host_plugins(host)->head; p; p = p->next)
+    if (p->owed > 0 && !p->st.stop_reason[0]) return 1;
+  return 0;
 }
 
 int plugins_next_timeout(lufa_host *host) {

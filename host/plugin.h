@@ -6,8 +6,13 @@
 
 #include "include/lufa.h"
 
-/* Steps every running plugin once within its budget (lufa_poll). Returns 0, or < 0 if an error escaped. */
-int plugins_pump(lufa_host *host);
+/* Steps every running plugin that has work once, each within its CPU budget (lufa_poll). With deadline
+** (loop_now() seconds; 0: none) the plugins not reached by then are skipped and served first next time.
+** Returns 0, or < 0 if an error escaped. */
+int plugins_pump(lufa_host *host, double deadline);
+
+/* Whether a spent budget passed over a running plugin in the latest pump (it is served first next time). */
+int plugins_owed(lufa_host *host);
 
 /* The earliest lufa_next_timeout among running plugins (-1: none pending). */
 int plugins_next_timeout(lufa_host *host);

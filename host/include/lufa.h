@@ -61,13 +61,31 @@ LUFA_API int lufa_spawn_string(lufa_host *host, const char *code, const char *na
 
 /* Does whatever is ready (finished transfers, due timers, tasks to resume), waiting at most timeout_ms
 ** for something to become ready first (0: never blocks; -1: waits until something happens), then pumps
-** every running plugin once, each within its CPU budget (see lufa_plugin_load_string).
+** every running plugin once, each within its CPU budget (see lufa_plugin_load_string). No time budget:
+** everything ready is done (lufa_poll_budget below bounds it).
 ** Returns the number of live tasks (>= 0), LUFA_EBUSY, or LUFA_ERROR when an error such as running out of
 ** memory escaped the step (lufa_last_error has it). */
 LUFA_API int lufa_poll(lufa_host *host, int timeout_ms);
 
-/* Runs until no task is left. Returns LUFA_OK, LUFA_ERROR if some task ended in an error no one waited
-** for, or LUFA_EBUSY. */
+/* lufa_poll with a time budget, for a frame loop: never blocks, and stops taking new work once budget_us
+** microseconds (from the call) are spent, leaving the rest queued, in order, for the next call. Work is
+** taken in small pieces -- one socket's I/O (64 KiB receives, at most 256 KiB of response body per transfer
+** and step, fewer once the budget is spent), one finished transfer, one due timer, one task resume, one
+** plugin's pump; new transfers are handed to curl four per call, since curl starts all it holds at once --
+** and the budget is checked between them; the phase a spent budget skipped goes first
+** next time (plugins passed over go before the host's own step), so none starves. What cannot be cut runs
+** to its end: a task's resume lasts until its next wait (a plugin's is bounded by its CPU budget, and a
+** plugin's pump gets what is left of this budget for its own loop), and a response body read into memory
+** becomes one Lua string in its task (request it with body_parts = true to have it made in 32 KiB parts,
+** one per step: docs/embedding.md, "Large bodies"). Writing downloads to disk, fsync and rename happen on
+** worker threads, never here. budget_us <= 0
+** (or a budget already spent) still takes one piece, so every call makes progress. Returns as lufa_poll
+** does. */
+LUFA_API int lufa_poll_budget(lufa_host *host, long budget_us);
+
+/* Runs until no task of the host is left, pumping its plugins meanwhile as lufa_poll does (a plugin's own
+** tasks do not keep it running; a plugin that fails is reported to the error handler and the run goes on).
+** Returns LUFA_OK, LUFA_ERROR if some host task ended in an error no one waited for, or LUFA_EBUSY. */
 LUFA_API int lufa_run(lufa_host *host);
 
 /* How long, in milliseconds, the host may sleep before it next needs lufa_poll (0: work is ready now;

@@ -1,6 +1,7 @@
 --- lufa.http: HTTP(S) requests for Lua code, over the native lufa.core.http.
 --- `request` waits without blocking other tasks; `request_with_retry` adds backoff for transient failures.
---- Users may shadow this module with their own lufa/http.lua on package.path. Every status is a response
+--- Users may override this module deliberately (LUA_PATH, LUFA_PATH: docs/extending.md), not from the
+--- working directory. Every status is a response
 --- (404 and 503 included); what goes wrong at run time returns `nil, err` with `err` a `lufa.error` of kind
 --- "http" and code "timeout", "connect", "dns", "tls", "reset", "url", "file", "too_large", "redirect" or
 --- "transfer". Misuse (a non-table `opts`, a missing `url`, an unknown option) raises. See docs/api/http.md.
@@ -24,7 +25,7 @@ local log = require "lufa.log"
 -- What the native layer reads (host/http.c); anything else is a misspelling.
 local REQUEST_OPTIONS = { "method", "url", "headers", "body", "body_file", "body_offset", "body_length",
   "output_file", "output_offset", "timeout", "connect_timeout", "low_speed_time", "ca_file", "tls_verify",
-  "follow_redirects", "max_body", "no_proxy", "fresh_connection" }
+  "follow_redirects", "max_body", "no_proxy", "fresh_connection", "body_parts" }
 local RETRY_OPTIONS = { "attempts", "base_delay", "max_delay", "max_retry_after", "retry_unsafe", "statuses",
   "retry_transport", "on_retry" }
 

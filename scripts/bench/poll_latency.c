@@ -7,7 +7,9 @@
 ** would (one lufa_poll(host, 0) about every millisecond) and times every call made while all transfers are
 ** unfinished. Then the same with an idle host, for comparison; then the transfers again with a 50 MB body
 ** read into memory and a 50 MB download to a file (fsync and rename included) at the same time, timing
-** every call until both are done; then the same transfers made by a sandboxed
+** every call until both are done, pumped with lufa_poll(host, 0), then with lufa_poll_budget(host, 1000), then
+** so with the in-memory body taken as body_parts;
+** then the same transfers made by a sandboxed
 ** plugin, a host with 10 idle plugins, and the pump that stops a plugin looping forever (1 ms CPU budget).
 ** Prints one line per case:
 **   case samples median_us p99_us max_us
@@ -33,6 +35,13 @@ static void quiet(lufa_host *host, const char *message, void *ud) {
 static double now_us(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+/* CPU time of the calling thread: what the call itself cost, without the time it was preempted */
+static double cpu_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
 }
 
@@ -65,9 +74,9 @@ int main(int argc, char **argv) {
   int transfers = argc > 2 ? atoi(argv[2]) : 100;
   int delay_ms = argc > 3 ? atoi(argv[3]) : 3000;
   enum { MAX_SAMPLES = 200000 };
-  double *samples = malloc(MAX_SAMPLES * sizeof *samples);
+  double *samples = malloc(MAX_SAMPLES * sizeof *samples), *cpu = malloc(MAX_SAMPLES * sizeof *cpu);
   lufa_host *host = lufa_host_new();
-  if (host == NULL || samples == NULL) return 1;
+  if (host == NULL || samples == NULL || cpu == NULL) return 1;
 
   char code[1024];
   snprintf(code, sizeof code,
@@ -112,57 +121,68 @@ int main(int argc, char **argv) {
   report("idle", samples, n);
   lufa_host_free(host);
 
-  /* the transfers again, with two 50 MB bodies: one into memory, one streaming to a file */
-  char dir[] = "/tmp/lufa-poll-bench-XXXXXX";
-  if (mkdtemp(dir) == NULL) return 1;
-  host = lufa_host_new();
-  char big[2048];
-  snprintf(big, sizeof big,
-    "local lufa, http = require 'lufa', require 'lufa.http'\n"
-    "failures, big_done = 0, 0\n"
-    "for i = 1, %d do\n"
-    "  lufa.spawn(function()\n"
-    "    local res = http.request { url = '%s/delay?ms=%d&group=poll-bench-big' }\n"
-    "    if not (res and res.status == 200) then failures = failures + 1 end\n"
-    "  end)\n"
-    "end\n"
-    "lufa.spawn(function()\n"
-    "  local res = http.request { url = '%s/bytes?n=50000000' }\n"
-    "  if not (res and #res.body == 50000000) then failures = failures + 1 end\n"
-    "  big_done = big_done + 1\n"
-    "end)\n"
-    "lufa.spawn(function()\n"
-    "  local res = http.request { url = '%s/bytes?n=50000000', output_file = '%s/big.bin' }\n"
-    "  if not (res and res.size == 50000000) then failures = failures + 1 end\n"
-    "  big_done = big_done + 1\n"
-    "end)\n", transfers, argv[1], delay_ms, argv[1], argv[1], dir);
-  if (lufa_spawn_string(host, big, "=poll_latency_big") != LUFA_OK) {
-    fprintf(stderr, "%s\n", lufa_last_error(host));
-    return 1;
-  }
-  L = lufa_host_state(host);
-  n = 0;
-  for (;;) {
-    double t0 = now_us();
-    lufa_poll(host, 0);
-    double t1 = now_us();
-    lua_getglobal(L, "big_done");
-    int done = (int)lua_tointeger(L, -1);
+  /* the transfers again, with two 50 MB bodies: one into memory, one streaming to a file; first pumped with
+  ** lufa_poll(host, 0), then with lufa_poll_budget(host, 1000) (a 1 ms budget), then with that budget and the
+  ** in-memory body taken as body_parts */
+  for (int mode = 0; mode < 3; mode++) {
+    int budgeted = mode > 0;
+    char dir[] = "/tmp/lufa-poll-bench-XXXXXX";
+    if (mkdtemp(dir) == NULL) return 1;
+    host = lufa_host_new();
+    char big[2048];
+    snprintf(big, sizeof big,
+      "local lufa, http = require 'lufa', require 'lufa.http'\n"
+      "failures, big_done = 0, 0\n"
+      "for i = 1, %d do\n"
+      "  lufa.spawn(function()\n"
+      "    local res = http.request { url = '%s/delay?ms=%d&group=poll-bench-big' }\n"
+      "    if not (res and res.status == 200) then failures = failures + 1 end\n"
+      "  end)\n"
+      "end\n"
+      "lufa.spawn(function()\n"
+      "  local res = http.request { url = '%s/bytes?n=50000000', body_parts = %s }\n"
+      "  if not (res and (res.body and #res.body or res.size) == 50000000) then failures = failures + 1 end\n"
+      "  big_done = big_done + 1\n"
+      "end)\n"
+      "lufa.spawn(function()\n"
+      "  local res = http.request { url = '%s/bytes?n=50000000', output_file = '%s/big.bin' }\n"
+      "  if not (res and res.size == 50000000) then failures = failures + 1 end\n"
+      "  big_done = big_done + 1\n"
+      "end)\n", transfers, argv[1], delay_ms, argv[1], mode == 2 ? "true" : "false", argv[1], dir);
+    if (lufa_spawn_string(host, big, "=poll_latency_big") != LUFA_OK) {
+      fprintf(stderr, "%s\n", lufa_last_error(host));
+      return 1;
+    }
+    L = lufa_host_state(host);
+    n = 0;
+    for (;;) {
+      double c0 = cpu_us(), t0 = now_us();
+      if (budgeted) lufa_poll_budget(host, 1000);
+      else lufa_poll(host, 0);
+      double t1 = now_us();
+      cpu[n] = cpu_us() - c0;
+      lua_getglobal(L, "big_done");
+      int done = (int)lua_tointeger(L, -1);
+      lua_pop(L, 1);
+      if (done >= 2 || n >= MAX_SAMPLES) break;
+      samples[n++] = t1 - t0;
+      pause_1ms();
+    }
+    const char *name = mode == 0 ? "big_bodies" : mode == 1 ? "big_bodies_budget" : "big_bodies_parts";
+    report(name, samples, n);
+    char cpu_name[64];
+    snprintf(cpu_name, sizeof cpu_name, "%s_cpu", name);
+    report(cpu_name, cpu, n);
+    while (lufa_task_count(host) > 0) lufa_poll(host, 100);
+    lua_getglobal(L, "failures");
+    failures += (int)lua_tointeger(L, -1);
     lua_pop(L, 1);
-    if (done >= 2 || n >= MAX_SAMPLES) break;
-    samples[n++] = t1 - t0;
-    pause_1ms();
+    lufa_host_free(host);
+    char file[64];
+    snprintf(file, sizeof file, "%s/big.bin", dir);
+    unlink(file);
+    rmdir(dir);
   }
-  report("big_bodies", samples, n);
-  while (lufa_task_count(host) > 0) lufa_poll(host, 100);
-  lua_getglobal(L, "failures");
-  failures += (int)lua_tointeger(L, -1);
-  lua_pop(L, 1);
-  lufa_host_free(host);
-  char file[64];
-  snprintf(file, sizeof file, "%s/big.bin", dir);
-  unlink(file);
-  rmdir(dir);
 
   /* the transfers made by a plugin allowed to reach the server's host */
   char server_host[256] = "127.0.0.1";
@@ -225,6 +245,7 @@ int main(int argc, char **argv) {
   report("plugin_stop", samples, n);
   lufa_host_free(host);
   free(samples);
+  free(cpu);
   if (failures) fprintf(stderr, "%d transfers failed\n", failures);
   return failures ? 1 : 0;
 }

@@ -285,6 +285,52 @@ static void test_poll_never_blocks_during_transfers(void) {
   close(listener);
 }
 
+/* lufa_poll_budget hands new transfers to curl a few per call (curl starts every handle it holds in one
+** call nothing can cut): ten requests started at once reach the server four at a time, and all complete. */
+static void test_budget_admits_transfers_gradually(void) {
+  int port;
+  int listener = listen_loopback(&port);
+  lufa_host *host = lufa_host_new();
+  char code[1024];
+  snprintf(code, sizeof code,
+    "local lufa, http = require 'lufa', require 'lufa.http'\n"
+    "local tasks = {}\n"
+    "for i = 1, 10 do\n"
+    "  tasks[i] = lufa.spawn(function()\n"
+    "    local res, err = http.request { url = 'http://127.0.0.1:%d/item/' .. i, timeout = 60 }\n"
+    "    return res and res.body or tostring(err)\n"
+    "  end)\n"
+    "end\n"
+    "local all = {}\n"
+    "for i = 1, 10 do all[i] = tasks[i]:wait() end\n"
+    "bodies = table.concat(all, ',')\n", port);
+  CHECK_INT(lufa_spawn_string(host, code, "=admitted"), LUFA_OK);
+  alarm(60);
+  int conns[16], nconns = 0, most_per_call = 0;
+  for (int calls = 0; calls < 60; calls++) {
+    lufa_poll_budget(host, 100000);  /* a budget that is never spent: only the admitting limits */
+    int fresh = 0, c;
+    while (nconns < 16 && (c = accept_ready(listener)) >= 0) {
+      conns[nconns++] = c;
+      fresh++;
+    }
+    if (fresh > most_per_call) most_per_call = fresh;
+    sleep_ms(1);
+  }
+  CHECK_INT(nconns, 10);
+  CHECK(most_per_call >= 1 && most_per_call <= 4);
+  for (int i = 0; i < nconns; i++) answer(conns[i], "ok");
+  for (int spins = 0; lufa_task_count(host) > 0 && spins < 20000; spins++) {
+    lufa_poll_budget(host, 1000);
+    sleep_ms(1);
+  }
+  alarm(0);
+  char buf[256];
+  CHECK_STR(global_str(host, "bodies", buf, sizeof buf), "ok,ok,ok,ok,ok,ok,ok,ok,ok,ok");
+  lufa_host_free(host);
+  close(listener);
+}
+
 /* lufa_host_free with a transfer in flight and a long sleep pending: everything is released. */
 static void test_free_with_pending_work(void) {
   int port;
@@ -485,6 +531,7 @@ int main(void) {
   test_fd_readable_when_timer_due();
   test_fd_readable_right_after_spawn();
   test_poll_never_blocks_during_transfers();
+  test_budget_admits_transfers_gradually();
   test_free_with_pending_work();
   test_attach();
   test_reentry_from_a_resumed_task();

@@ -770,6 +770,156 @@ static void test_plugin_folder(void) {
   free(dir);
 }
 
+/* The host state's global `name` as an integer. */
+static lua_Integer host_int(lufa_host *host, const char *name) {
+  lua_State *L = lufa_host_state(host);
+  lua_getglobal(L, name);
+  lua_Integer v = lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+/* A symbolic link already in the data folder gives no access outside it, whether its target exists or not;
+** a link that stays inside is followed as usual. */
+static void test_data_dir_symlinks(void) {
+  char *data = make_temp_dir();
+  char *outside = make_temp_dir();
+  char path[1100], target[1100];
+  write_text(outside, "secret.txt", "outside");
+  snprintf(path, sizeof path, "%s/out", data);
+  CHECK(symlink(outside, path) == 0);
+  snprintf(path, sizeof path, "%s/dangling", data);
+  snprintf(target, sizeof target, "%s/created.txt", outside);
+  CHECK(symlink(target, path) == 0);
+  snprintf(path, sizeof path, "%s/notes", data);
+  mkdir(path, 0700);
+  write_text(data, "notes/n.txt", "inside");
+  snprintf(path, sizeof path, "%s/inner", data);
+  CHECK(symlink("notes", path) == 0);
+  lufa_host *host = lufa_host_new();
+  lufa_plugin_options o;
+  lufa_plugin_options_init(&o);
+  o.name = "linked";
+  o.data_dir = data;
+  const char *code =
+    "local fs = require 'lufa.fs'\n"
+    "local function fails(f, ...) local ok, e = pcall(f, ...) return not ok and tostring(e) or 'succeeded' end\n"
+    "read_out = fails(fs.read_file, 'out/secret.txt')\n"
+    "list_out = fails(fs.list, 'out')\n"
+    "write_dangling = fails(fs.write_file, 'dangling', 'x')\n"
+    "write_through = fails(fs.write_file, 'out/new.txt', 'x')\n"
+    "rename_out = fails(fs.rename, 'notes/n.txt', 'out/moved.txt')\n"
+    "read_inner = fs.read_file('inner/n.txt')\n";
+  lufa_plugin *p = lufa_plugin_load_string(host, code, strlen(code), &o);
+  CHECK(p != NULL);
+  if (p == NULL) fprintf(stderr, "%s\n", lufa_last_error(host));
+  if (p) {
+    char buf[1024];
+    const char *names[] = {"read_out", "list_out", "write_dangling", "write_through", "rename_out"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+      const char *v = global_str(p, names[i], buf, sizeof buf);
+      if (strstr(v, "leads out of the plugin's data folder") == NULL) fprintf(stderr, "%s: %s\n", names[i], v);
+      CHECK(strstr(v, "leads out of the plugin's data folder") != NULL);
+    }
+    CHECK_STR(global_str(p, "read_inner", buf, sizeof buf), "inside");
+    CHECK(!read_text(outside, "created.txt", buf, sizeof buf));
+    CHECK(!read_text(outside, "new.txt", buf, sizeof buf));
+    CHECK(!read_text(outside, "moved.txt", buf, sizeof buf));
+    CHECK(read_text(data, "notes/n.txt", buf, sizeof buf));
+  }
+  lufa_host_free(host);
+  remove_tree(data);
+  remove_tree(outside);
+  free(data);
+  free(outside);
+}
+
+/* A lufa/json.lua in the working directory does not replace lufa's module inside a plugin's state. */
+static void test_cwd_cannot_shadow(void) {
+  char *dir = make_temp_dir();
+  char sub[1100], cwd[1024];
+  snprintf(sub, sizeof sub, "%s/lufa", dir);
+  mkdir(sub, 0700);
+  write_text(dir, "lufa/json.lua", "return { encode = function() return 'shadowed' end }\n");
+  CHECK(getcwd(cwd, sizeof cwd) != NULL);
+  CHECK(chdir(dir) == 0);
+  lufa_host *host = lufa_host_new();
+  lufa_plugin *p = load(host, "encoded = require('lufa.json').encode({1})", "cwd");
+  CHECK(p != NULL);
+  if (p) {
+    char buf[64];
+    CHECK_STR(global_str(p, "encoded", buf, sizeof buf), "[1]");
+  }
+  lufa_host_free(host);
+  CHECK(chdir(cwd) == 0);
+  remove_tree(dir);
+  free(dir);
+}
+
+/* lufa_run pumps the host's plugins while its own tasks run (a plugin's tasks alone do not keep it going). */
+static void test_run_pumps_plugins(void) {
+  lufa_host *host = lufa_host_new();
+  lufa_plugin *p = load(host, "local lufa = require 'lufa'\n"
+                              "ticks = 0\n"
+                              "lufa.spawn(function() while true do lufa.sleep(0.01); ticks = ticks + 1 end end)\n",
+                        "ticker");
+  CHECK(p != NULL);
+  CHECK_INT(lufa_spawn_string(host, "require('lufa').sleep(0.2)", "=sleeper"), LUFA_OK);
+  CHECK_INT(lufa_run(host), LUFA_OK);
+  if (p) {
+    lua_Integer ticks = global_int(p, "ticks");
+    if (ticks < 5) fprintf(stderr, "the plugin ticked %lld times during lufa_run\n", (long long)ticks);
+    CHECK(ticks >= 5);
+  }
+  lufa_host_free(host);
+}
+
+/* lufa_poll_budget stops taking tasks once its budget is spent and leaves the rest queued; every call makes
+** progress (a zero budget still takes one piece), and plugins are not starved by host tasks that fill it. */
+static void test_poll_budget(void) {
+  lufa_host *host = lufa_host_new();
+  const char *code =
+    "local lufa = require 'lufa'\n"
+    "finished = 0\n"
+    "for i = 1, 20 do lufa.spawn(function()\n"
+    "  local t = os.clock() while os.clock() - t < 0.002 do end\n"
+    "  finished = finished + 1 end) end\n";
+  CHECK_INT(lufa_spawn_string(host, code, "=busy"), LUFA_OK);
+  CHECK_INT(lufa_poll_budget(host, 1000), 19);  /* the first task spends the budget: 19 stay queued */
+  CHECK_INT(host_int(host, "finished"), 1);
+  CHECK_INT(lufa_poll_budget(host, 0), 18);     /* no budget: one piece all the same */
+  int calls = 0;
+  while (lufa_task_count(host) > 0 && calls < 100) {
+    lufa_poll_budget(host, 1000);
+    calls++;
+  }
+  CHECK_INT(host_int(host, "finished"), 20);
+  CHECK(calls >= 18);
+  /* lufa_poll has no budget: everything ready runs in one call */
+  CHECK_INT(lufa_spawn_string(host, code, "=busy"), LUFA_OK);
+  CHECK_INT(lufa_poll(host, 0), 0);
+
+  /* a host task that always fills the budget, and a plugin with work every time */
+  CHECK_INT(lufa_spawn_string(host,
+    "hog_runs = 0\n"
+    "require('lufa').spawn(function() while hog_runs < 40 do\n"
+    "  local t = os.clock() while os.clock() - t < 0.002 do end\n"
+    "  hog_runs = hog_runs + 1; coroutine.yield() end end)", "=hog"), LUFA_OK);
+  lufa_plugin *p = load(host, "local lufa = require 'lufa'\n"
+                              "ticks = 0\n"
+                              "lufa.spawn(function() while true do lufa.sleep(0); ticks = ticks + 1 end end)\n",
+                        "ticker");
+  CHECK(p != NULL);
+  for (int i = 0; i < 20; i++) lufa_poll_budget(host, 1000);
+  if (p) {
+    lua_Integer ticks = global_int(p, "ticks");
+    if (ticks < 8) fprintf(stderr, "the plugin ticked %lld times in 20 budgeted polls\n", (long long)ticks);
+    CHECK(ticks >= 8);
+  }
+  CHECK(host_int(host, "hog_runs") >= 8);
+  lufa_host_free(host);
+}
+
 int main(void) {
   test_sandbox_globals();
   test_binary_chunks();
@@ -787,5 +937,9 @@ int main(void) {
   test_reentry_refused();
   test_capabilities();
   test_plugin_folder();
+  test_data_dir_symlinks();
+  test_cwd_cannot_shadow();
+  test_run_pumps_plugins();
+  test_poll_budget();
   return check_summary();
 }

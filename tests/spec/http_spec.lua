@@ -177,6 +177,34 @@ describe("lufa.http requests", function()
     end
   end)
 
+  it("keeps a large body as 32 KiB parts with body_parts, made one per step while other tasks run", function()
+    local n = 20 * 1024 * 1024 + 5  -- large enough to be faulted in by a worker, with a short last part
+    local want = srv:json("/bytes-sha256?n=" .. n .. "&seed=4").sha256
+    for _, chunked in ipairs { "0", "1" } do
+      local request = lufa.spawn(function()
+        return get("/bytes?n=" .. n .. "&seed=4&chunked=" .. chunked, { body_parts = true })
+      end)
+      -- between two parts the request's task is queued ("ready"), not waiting for the transfer
+      local queued = 0
+      local watcher = lufa.spawn(function()
+        while request:status() ~= "done" and request:status() ~= "failed" do
+          if request:status() == "ready" then queued = queued + 1 end
+          coroutine.yield()
+        end
+      end)
+      local res = assert(request:wait())
+      watcher:wait()
+      assert.is_nil(res.body)
+      assert.are.equal(n, res.size)
+      local parts = res.body_parts
+      assert.are.equal(math.ceil(n / 32768), #parts)
+      for i = 1, #parts - 1 do assert.are.equal(32768, #parts[i]) end
+      assert.are.equal(n % 32768, #parts[#parts])
+      assert.are.equal(want, sha256(table.concat(parts)))
+      assert.is_true(queued >= #parts - 1, "queued " .. queued .. " times for " .. #parts .. " parts")
+    end
+  end)
+
   it("refuses a body larger than max_body", function()
     local err = expect_error("too_large", get("/bytes?n=2000000", { max_body = 1000000 }))
     assert.matches("max_body", err.message)

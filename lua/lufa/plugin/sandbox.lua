@@ -21,7 +21,7 @@ local LIBRARIES = { "string", "table", "math", "utf8", "coroutine" }
 local OS = { "clock", "date", "difftime", "time" }
 -- Request options a plugin may set: no file on either side, no redirects (they could leave the allowed hosts).
 local HTTP_OPTIONS = { method = true, url = true, headers = true, body = true, timeout = true,
-  connect_timeout = true, low_speed_time = true, max_body = true, tls_verify = true }
+  connect_timeout = true, low_speed_time = true, max_body = true, tls_verify = true, body_parts = true }
 
 local real_require, real_load, real_getmetatable, real_setmetatable = require, load, getmetatable, setmetatable
 
@@ -98,8 +98,28 @@ local function fs_capability(profile)
     for part in path:gmatch("[^/]+") do
       if part == ".." then error(("path '%s' may not leave the plugin's data folder"):format(path), 3) end
     end
-    if path == "" or path == "." then return root end
-    return root .. "/" .. path
+    local full = (path == "" or path == ".") and root or root .. "/" .. path
+    -- Symbolic links already in the folder must not lead out of it: what exists of the path is resolved
+    -- (a link that resolves to nothing, which a write would follow, is refused outright) and must stay
+    -- below the resolved folder. The plugin itself can make no link.
+    local real_root = fs.realpath(root)
+    if real_root then
+      local probe = full
+      while #probe >= #root do
+        local resolved = fs.realpath(probe)
+        if resolved then
+          if resolved ~= real_root and resolved:sub(1, #real_root + 1) ~= real_root .. "/" then
+            error(("path '%s' leads out of the plugin's data folder (through a symbolic link)"):format(path), 3)
+          end
+          break
+        end
+        if fs.lstat(probe) then
+          error(("path '%s' leads out of the plugin's data folder (through a symbolic link)"):format(path), 3)
+        end
+        probe = probe:match("^(.*)/[^/]*$") or ""
+      end
+    end
+    return full
   end
   local m = {}
   for _, name in ipairs { "list", "stat", "lstat", "is_dir", "is_file", "mkdir", "remove", "read_file",

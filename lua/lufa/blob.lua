@@ -13,6 +13,8 @@ local auth = require "lufa.blob.auth"
 local connection = require "lufa.blob.connection"
 local transport = require "lufa.blob.transport"
 local transfer = require "lufa.blob.transfer"
+local options = require "lufa.options"
+local progress = require "lufa.progress"
 
 local blob = {
   VERSION = auth.VERSION,
@@ -444,16 +446,33 @@ end
 --   `BlobAlreadyExists` if it exists), `progress` (function(done, total)), `block_size`, `concurrency`,
 --   `single_put_max`, `md5` (false: do not store a whole-blob MD5 for a block upload)
 -- @treturn table `{etag=, last_modified=, content_md5=, size=}`, or nil, err
+local PUT_OPTIONS = { "content_type", "metadata", "overwrite", "progress", "block_size", "concurrency",
+  "single_put_max", "md5" }
+local GET_OPTIONS = { "file", "progress", "range_size", "concurrency", "verify_md5" }
+
+-- The tracker of a put or get; its bar (if any) ends when the call returns, however it returns.
+local function tracker_for(self, opts, total)
+  local p = opts.progress
+  if p ~= nil and type(p) ~= "boolean" and type(p) ~= "function" then
+    error("bad option 'progress' (true or a function expected, got " .. type(p) .. ")", 3)
+  end
+  local t = progress.tracker(opts.progress, { name = self.name, total = total })
+  return t, setmetatable({}, { __close = function() t:finish() end })
+end
+
 function Blob:put(data, opts)
   opts = opts or {}
   if type(opts) ~= "table" then argerror(2, "put", "table expected") end
+  options.check(opts, PUT_OPTIONS, "blob:put", 2)
   local headers = content_headers(opts)
   if type(data) == "string" then
     headers["Content-MD5"] = crypto.base64_encode(crypto.md5(data))
-    if opts.progress then opts.progress(0, #data) end
-    local res, err = blob_op(self, { op = "Put Blob", method = "PUT", headers = headers, body = data, ok = { [201] = true } })
+    local tracker, _ <close> = tracker_for(self, opts, #data)
+    tracker:tell(true)
+    local res, err = blob_op(self, { op = "Put Blob", method = "PUT", headers = headers, body = data, ok = { [201] = true },
+      progress = tracker:part(1) })
     if not res then return nil, err end
-    if opts.progress then opts.progress(#data, #data) end
+    tracker:complete(1, #data)
     return put_result(res, #data)
   end
   if type(data) ~= "table" or type(data.file) ~= "string" then
@@ -473,15 +492,17 @@ function Blob:put(data, opts)
         blob = self.name, message = ("Put Blob %s/%s: %s"):format(self.container.name, self.name, merr.message) }
     end
     headers["Content-MD5"] = crypto.base64_encode(md5)
-    if opts.progress then opts.progress(0, size) end
+    local tracker, _ <close> = tracker_for(self, opts, size)
+    tracker:tell(true)
     local res, err = blob_op(self, { op = "Put Blob", method = "PUT", headers = headers, body_file = path,
-      body_offset = 0, body_length = size, ok = { [201] = true } })
+      body_offset = 0, body_length = size, ok = { [201] = true }, progress = tracker:part(1) })
     if not res then return nil, err end
-    if opts.progress then opts.progress(size, size) end
+    tracker:complete(1, size)
     return put_result(res, size)
   end
+  local tracker, _ <close> = tracker_for(self, opts, size)
   local res, err = transfer.upload(self, path, size, { block_size = opts.block_size, concurrency = opts.concurrency,
-    progress = opts.progress, md5 = opts.md5, commit_headers = content_headers(opts, true) })
+    tracker = tracker, md5 = opts.md5, commit_headers = content_headers(opts, true) })
   if not res then return nil, err end
   return put_result(res, size)
 end
@@ -504,11 +525,14 @@ end
 function Blob:get(opts)
   opts = opts or {}
   if type(opts) ~= "table" then argerror(1, "get", "table expected") end
+  options.check(opts, GET_OPTIONS, "blob:get", 2)
+  local tracker, _ <close> = tracker_for(self, opts, nil)
   if opts.file then
     if type(opts.file) ~= "string" then argerror(1, "get", "'file' must be a path") end
-    return transfer.download(self, opts.file, opts)
+    return transfer.download(self, opts.file, { range_size = opts.range_size, concurrency = opts.concurrency,
+      verify_md5 = opts.verify_md5, tracker = tracker })
   end
-  local res, err = blob_op(self, { op = "Get Blob", method = "GET", ok = { [200] = true },
+  local res, err = blob_op(self, { op = "Get Blob", method = "GET", ok = { [200] = true }, progress = tracker:part(1),
     check = function(r)
       local want = tonumber(r.headers["content-length"])
       if not want then
@@ -529,7 +553,8 @@ function Blob:get(opts)
           self.container.name, self.name, got, props.content_md5) }
     end
   end
-  if opts.progress then opts.progress(#res.body, #res.body) end
+  tracker:set_total(#res.body)
+  tracker:complete(1, #res.body)
   return res.body, props
 end
 

@@ -109,6 +109,14 @@ local function from_sas_url(url)
   return settings
 end
 
+local CLIENT_OPTIONS = { "connection_string", "sas_url", "endpoint", "account", "key", "sas", "credential",
+  "version", "block_size", "concurrency", "single_put_max", "range_size", "connect_timeout", "stall_timeout", "retry",
+  "ca_file", "tls_verify", "resource" }
+local LIST_OPTIONS = { "prefix", "delimiter", "page_size", "marker", "include" }
+local SAS_OPTIONS = { "permissions", "expiry", "start", "protocol", "ip", "identifier" }
+local BLOB_SAS_OPTIONS = { "permissions", "expiry", "start", "protocol", "ip", "identifier", "content_type",
+  "content_disposition", "cache_control", "content_encoding", "content_language" }
+
 --- Creates a client.
 -- @param spec a connection string (string or secret), or a table: `{account=, key=, endpoint=}`,
 --   `{sas_url=}`, `{endpoint=, sas=}`, `{endpoint=, credential=}` (an lufa.aad credential; HTTPS only), or
@@ -119,6 +127,8 @@ end
 function blob.client(spec)
   if type(spec) == "string" or secret.is(spec) then spec = { connection_string = spec } end
   if type(spec) ~= "table" then argerror(1, "client", "connection string or table expected, got " .. type(spec)) end
+  options.check(spec, CLIENT_OPTIONS, "blob.client", 2)
+  if spec.retry ~= nil then options.check(spec.retry, { "attempts", "base_delay", "max_delay" }, "blob.client (retry)", 2) end
   local function bad(fmt, ...)
     return nil, E.new{ kind = "blob", code = "config", message = "blob client: " .. fmt:format(...) }
   end
@@ -175,6 +185,7 @@ end
 function Client:sas(o)
   if not self.key then error("an account SAS needs a client with an account key", 2) end
   if type(o) ~= "table" then argerror(1, "sas", "table expected") end
+  options.check(o, { "permissions", "expiry", "start", "protocol", "ip", "resource_types" }, "client:sas", 2)
   local tok = auth.account_sas{ key = self.key, account = self.account, permissions = o.permissions,
     expiry = o.expiry, start = o.start, protocol = o.protocol, ip = o.ip, resource_types = o.resource_types,
     version = self.version }
@@ -185,7 +196,7 @@ end
 -- @tparam[opt] table o `prefix`
 -- @treturn table list of `{name=, etag=, last_modified=}`, or nil, err
 function Client:containers(o)
-  o = o or {}
+  o = options.check(o or {}, { "prefix" }, "client:containers", 2)
   local out, marker = {}, nil
   repeat
     local q = { { "comp", "list" } }
@@ -245,6 +256,7 @@ end
 -- @tparam[opt] table o `exist_ok` (true: an existing container is not an error)
 -- @return true, or nil, err (`ContainerAlreadyExists`, ...)
 function Container:create(o)
+  if o ~= nil then options.check(o, { "exist_ok" }, "container:create", 2) end
   local res, err = op(self, "Create Container", "PUT", { { "restype", "container" } }, { [201] = true })
   if not res then
     if o and o.exist_ok and err.code == "ContainerAlreadyExists" then return true end
@@ -301,6 +313,7 @@ end
 function Container:list_page(o)
   o = o or {}
   if type(o) ~= "table" then argerror(1, "list_page", "table expected") end
+  options.check(o, LIST_OPTIONS, "container:list_page", 2)
   local q = { { "restype", "container" }, { "comp", "list" } }
   if o.prefix then q[#q + 1] = { "prefix", o.prefix } end
   if o.delimiter then q[#q + 1] = { "delimiter", o.delimiter } end
@@ -341,7 +354,7 @@ end
 --- Iterates over pages of blobs: `for page, err in container:pages{prefix=, page_size=} do ... end`.
 -- A failure yields `false, err` once and then ends the loop.
 function Container:pages(o)
-  o = o or {}
+  o = options.check(o or {}, LIST_OPTIONS, "container:pages", 2)
   local marker, finished = o.marker, false
   return function()
     if finished then return nil end
@@ -363,6 +376,7 @@ end
 -- @tparam[opt] table o as for `list_page`
 -- @treturn table `{blobs = {...}, prefixes = {...}}`, or nil, err
 function Container:list(o)
+  if o ~= nil then options.check(o, LIST_OPTIONS, "container:list", 2) end
   local all = { blobs = {}, prefixes = {} }
   for page, err in self:pages(o) do
     if not page then return nil, err end
@@ -380,6 +394,7 @@ function Container:sas(o)
   local c = self.client
   if not c.key then error("a service SAS needs a client with an account key", 2) end
   if type(o) ~= "table" then argerror(1, "sas", "table expected") end
+  options.check(o, SAS_OPTIONS, "container:sas", 2)
   local tok = auth.service_sas{ key = c.key, account = c.account, container = self.name, permissions = o.permissions,
     expiry = o.expiry, start = o.start, protocol = o.protocol, ip = o.ip, identifier = o.identifier,
     version = c.version }
@@ -440,12 +455,6 @@ local function put_result(res, size)
     content_md5 = res.headers["content-md5"], size = size, request_id = res.headers["x-ms-request-id"] }
 end
 
---- Uploads the blob (a block blob), replacing any existing one.
--- @param data a string, or `{file = path}`
--- @tparam[opt] table opts `content_type`, `metadata` (name → value), `overwrite` (false: fail with
---   `BlobAlreadyExists` if it exists), `progress` (function(done, total)), `block_size`, `concurrency`,
---   `single_put_max`, `md5` (false: do not store a whole-blob MD5 for a block upload)
--- @treturn table `{etag=, last_modified=, content_md5=, size=}`, or nil, err
 local PUT_OPTIONS = { "content_type", "metadata", "overwrite", "progress", "block_size", "concurrency",
   "single_put_max", "md5" }
 local GET_OPTIONS = { "file", "progress", "range_size", "concurrency", "verify_md5" }
@@ -460,6 +469,12 @@ local function tracker_for(self, opts, total)
   return t, setmetatable({}, { __close = function() t:finish() end })
 end
 
+--- Uploads the blob (a block blob), replacing any existing one.
+-- @param data a string, or `{file = path}`
+-- @tparam[opt] table opts `content_type`, `metadata` (name → value), `overwrite` (false: fail with
+--   `BlobAlreadyExists` if it exists), `progress` (function(done, total)), `block_size`, `concurrency`,
+--   `single_put_max`, `md5` (false: do not store a whole-blob MD5 for a block upload)
+-- @treturn table `{etag=, last_modified=, content_md5=, size=}`, or nil, err
 function Blob:put(data, opts)
   opts = opts or {}
   if type(opts) ~= "table" then argerror(2, "put", "table expected") end
@@ -591,6 +606,7 @@ function Blob:sas(o)
   local c = self.client
   if not c.key then error("a service SAS needs a client with an account key", 2) end
   if type(o) ~= "table" then argerror(1, "sas", "table expected") end
+  options.check(o, BLOB_SAS_OPTIONS, "blob:sas", 2)
   local tok = auth.service_sas{ key = c.key, account = c.account, container = self.container.name, blob = self.name,
     permissions = o.permissions, expiry = o.expiry, start = o.start, protocol = o.protocol, ip = o.ip,
     identifier = o.identifier, version = c.version, cache_control = o.cache_control,

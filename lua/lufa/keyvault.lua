@@ -7,6 +7,7 @@
 -- refreshes it). Errors name the vault, the secret and the vault's answer; they never carry a value.
 -- @module lufa.keyvault
 local json = require "lufa.json"
+local options = require "lufa.options"
 local secret = require "lufa.secret"
 local E = require "lufa.error"
 local http = require "lufa.http"
@@ -27,6 +28,7 @@ function M.client(opts)
   if type(opts) ~= "table" or type(opts.vault) ~= "string" then
     error("bad argument #1 to 'keyvault.client' (table with a 'vault' URL expected)", 2)
   end
+  options.check(opts, { "vault", "credential", "timeout" }, "keyvault.client", 2)
   if type(opts.credential) ~= "table" then
     error("bad argument #1 to 'keyvault.client' ('credential' must be a lufa.aad credential)", 2)
   end

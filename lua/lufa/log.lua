@@ -10,6 +10,7 @@
 --
 -- @module lufa.log
 local redact = require "lufa.redact"
+local options = require "lufa.options"
 
 local M = {}
 
@@ -21,6 +22,7 @@ local current, format, sink = LEVELS.warn, "text", nil
 --- Sets `level` (a name), `format` ("text" or "json") and/or `sink` (function(line); default stderr).
 -- Raises on a name it does not know, saying which are known.
 function M.configure(opts)
+  options.check(opts, { "level", "format", "sink" }, "lufa.log.configure", 2)
   if opts.level ~= nil then
     local n = LEVELS[tostring(opts.level):lower()]
     if not n then error("unknown log level '" .. tostring(opts.level) .. "' (known: error, warn, info, debug, trace)", 2) end

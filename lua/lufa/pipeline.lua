@@ -8,6 +8,7 @@
 --
 -- @module lufa.pipeline
 local json = require "lufa.json"
+local options = require "lufa.options"
 local E = require "lufa.error"
 local L = require "lufa.pipeline.lenient"
 local load = require "lufa.pipeline.load"
@@ -85,12 +86,18 @@ function Factory:validate()
   return M.validate(self)
 end
 
+-- `parameters`, `on_event` and `store` are for callers; the rest are the runtime's own (child runs,
+-- triggers, reruns and resumed runs).
+local START_OPTIONS = { "parameters", "on_event", "store", "now", "parent", "group", "group_id", "run_id",
+  "trigger", "resume", "resumed_from", "reuse", "origin" }
+
 --- Start a pipeline run without waiting for it.
 -- @param name pipeline name (letter case ignored)
 -- @param opts `parameters` (name → value; strings are converted to the declared type),
 --   `on_event` (function(event) called at each state change), `store` (a lufa.runs store)
 -- @return run handle (`runId`, `record`, `:wait()`, `:cancel([reason])`), or nil and a lufa.error
 function Factory:start(name, opts)
+  if opts ~= nil then options.check(opts, START_OPTIONS, "factory:start", 2) end
   local plan, problems = self:plan(name)
   if not plan then
     local names = self:pipelines()
@@ -111,6 +118,7 @@ end
 --   An error while waiting (Ctrl-C at the prompt, the calling task cancelled) cancels the run first, as
 --   SIGINT does under `lufa run`: its remote jobs are deleted and it is recorded Cancelled.
 function Factory:run(name, opts)
+  if opts ~= nil then options.check(opts, START_OPTIONS, "factory:run", 2) end
   local handle, err = self:start(name, opts)
   if not handle then return nil, err end
   local ok, record = pcall(handle.wait, handle)
@@ -146,6 +154,7 @@ end
 --   `parameters` (secret parameters again, which the store does not keep), `on_event`
 -- @return run handle, or nil and a lufa.error
 function Factory:rerun(run_id, opts)
+  if opts ~= nil then options.check(opts, { "from_failure", "from", "parameters", "on_event" }, "factory:rerun", 2) end
   return require("lufa.runs.rerun").rerun(self, self.runs, run_id, opts)
 end
 
@@ -153,6 +162,7 @@ end
 -- and activities that were executing reconnect to the remote work they journaled.
 -- @return run handle, or nil and a lufa.error
 function Factory:resume(run_id, opts)
+  if opts ~= nil then options.check(opts, { "parameters", "on_event" }, "factory:resume", 2) end
   return require("lufa.runs.rerun").resume(self, self.runs, run_id, opts)
 end
 
@@ -187,7 +197,8 @@ end
 --   loaded; their problems come back from `factory:validate()`)
 -- @return factory, or nil and the list of problems
 function M.load_factory(path, opts)
-  opts = opts or {}
+  opts = options.check(opts or {}, { "override", "activities", "activity_folders", "store", "partial" },
+    "pipeline.load_factory", 2)
   if type(path) ~= "string" then error("load_factory: path must be a string", 2) end
   local name = path:gsub("/+$", ""):match("([^/]+)$")
   local factory = new_factory(name, opts)
@@ -229,7 +240,8 @@ end
 -- or `{name=, activities=…}`) or `{pipelines = {...}, linkedServices = {...}, …}`.
 -- @return factory, or nil and the list of problems
 function M.from_table(t, opts)
-  opts = opts or {}
+  opts = options.check(opts or {}, { "name", "override", "activities", "activity_folders", "store" },
+    "pipeline.from_table", 2)
   local factory = new_factory(opts.name, opts)
   load.load_table(factory, t, factory.load_problems)
   M.apply_override(factory, opts.override)

@@ -4,6 +4,7 @@
 -- (`lufa.linked.AzureML`, `lufa.linked.AzureStorage`).
 -- @module lufa.retrain
 local json = require "lufa.json"
+local options = require "lufa.options"
 local secret = require "lufa.secret"
 local E = require "lufa.error"
 local azureml = require "lufa.azureml"
@@ -37,6 +38,7 @@ end
 --   `journal(value)` and `journaled` (the ARM update's progress, see lufa.azureml.update_arm)
 -- @return a description `{endpointKind, trainedModelName, location, ...}`, or nil, err
 function M.deploy(o)
+  options.check(o, { "ml", "storage", "name", "path", "log", "sleep", "journal", "journaled" }, "retrain.deploy", 2)
   local ml, storage = o.ml, o.storage
   local log = o.log or function() end
   if not ml.update_endpoint then

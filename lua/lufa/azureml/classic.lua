@@ -11,6 +11,7 @@
 --
 -- @module lufa.azureml.classic
 local lufa = require "lufa"
+local options = require "lufa.options"
 local http = require "lufa.http"
 local json = require "lufa.json"
 local secret = require "lufa.secret"
@@ -114,6 +115,8 @@ Batch.__index = Batch
 -- @tparam table opts `endpoint` (the BES URL, `…/jobs`), `api_key` (string or secret), `timeout` (per
 --   request, s), `poll_interval` (first poll delay, s; default 1), `max_poll_interval` (default 15)
 function M.batch(opts)
+  options.check(opts, { "endpoint", "api_key", "timeout", "retry", "poll_interval", "max_poll_interval" },
+    "azureml.batch", 2)
   local base = M.service_base(opts.endpoint)
   return setmetatable({ base = base, jobs_url = base .. "/jobs", authorization = api_key_header(opts.api_key),
     timeout = opts.timeout or 60, retry = opts.retry or RETRY, poll_interval = opts.poll_interval or 1,
@@ -178,10 +181,14 @@ function Batch:delete(job_id)
   return true
 end
 
+local WAIT_OPTIONS = { "timeout", "on_status", "sleep" }
+local RUN_OPTIONS = { "timeout", "on_status", "sleep", "on_job" }
+
 --- Polls a started job until it is Finished, Failed or Cancelled.
 -- @tparam[opt] table opts `timeout` (s, total), `on_status` (function(status)), `sleep` (function(s))
 -- @return the final status table, or nil, err (a Failed job is an error with the service's Details)
 function Batch:wait(job_id, opts)
+  if opts ~= nil then options.check(opts, WAIT_OPTIONS, "batch:wait", 2) end
   opts = opts or {}
   local sleep = opts.sleep or lufa.sleep
   local deadline = opts.timeout and (lufa.now() + opts.timeout)
@@ -212,6 +219,7 @@ end
 -- (from a fresh task when the caller's own task is being cancelled).
 -- @return final status, job id; or nil, err, job id
 function Batch:run(body, opts)
+  if opts ~= nil then options.check(opts, RUN_OPTIONS, "batch:run", 2) end
   local job_id, err = self:submit(body)
   if not job_id then return nil, err end
   local finished = false
@@ -223,7 +231,7 @@ function Batch:run(body, opts)
   if opts and opts.on_job then opts.on_job(job_id) end
   local ok, serr = self:start(job_id)
   if not ok then return nil, serr, job_id end
-  local st, werr = self:wait(job_id, opts)
+  local st, werr = self:wait(job_id, opts and { timeout = opts.timeout, on_status = opts.on_status, sleep = opts.sleep })
   finished = st ~= nil or (werr and werr.status_code ~= nil)  -- a job that ended needs no delete
   return st, werr, job_id
 end
@@ -238,6 +246,7 @@ Scoring.__index = Scoring
 --- A client for a web service's Request-Response Service.
 -- @tparam table opts `endpoint` (the BES or RRS URL of the service), `api_key`
 function M.scoring(opts)
+  options.check(opts, { "endpoint", "api_key", "timeout", "retry" }, "azureml.scoring", 2)
   local base = M.service_base(opts.endpoint)
   return setmetatable({ base = base, authorization = api_key_header(opts.api_key), timeout = opts.timeout or 60,
     retry = opts.retry or RETRY }, Scoring)
@@ -246,6 +255,7 @@ end
 --- Scores rows. `columns` is a list of names, `rows` a list of lists of values.
 -- @return `{columns = {...}, rows = {...}}` of the first output, the whole decoded response; or nil, err
 function Scoring:score(columns, rows, opts)
+  if opts ~= nil then options.check(opts, { "input", "output", "global_parameters" }, "scoring:score", 2) end
   opts = opts or {}
   local values = json.array{}
   for i, row in ipairs(rows) do
@@ -287,6 +297,8 @@ end
 -- @tparam table opts `endpoint` (updateResourceEndpoint), `api_key`, `name` (the trained-model resource
 --   name), `base_location`, `relative_location`, `sas` (SAS query string with its "?", a secret or string)
 function M.update_classic(opts)
+  options.check(opts, { "endpoint", "api_key", "timeout", "name", "base_location", "relative_location", "sas" },
+    "azureml.update_classic", 2)
   local client = { authorization = api_key_header(opts.api_key), timeout = opts.timeout or 60, retry = RETRY }
   local url = (opts.endpoint:gsub("^%s+", ""):gsub("%s+$", ""))
   local body = { Resources = json.array{ {
@@ -376,6 +388,8 @@ end
 --   `journaled` (what an interrupted update journaled: continue from there)
 -- @return the final definition, or nil, err
 function M.update_arm(opts)
+  options.check(opts, { "endpoint", "authorization", "name", "uri", "location", "poll_interval", "request_timeout",
+    "timeout", "sleep", "log", "journal", "journaled" }, "azureml.update_arm", 2)
   local url = (opts.endpoint:gsub("^%s+", ""):gsub("%s+$", ""):gsub("%.$", ""))
   local function auth(fresh)
     if type(opts.authorization) == "function" then return opts.authorization(fresh) end

@@ -13,6 +13,7 @@
 --
 -- @module lufa.azureml.v2.batch
 local http = require "lufa.http"
+local options = require "lufa.options"
 local json = require "lufa.json"
 local E = require "lufa.error"
 local workspace = require "lufa.azureml.v2.workspace"
@@ -44,6 +45,7 @@ end
 --   optional `deployment` (else the endpoint's default)
 -- @return `{name, endpoint, scoring_uri, job}` (a handle for `wait`), or nil, err
 function M.invoke(ws, name, o)
+  options.check(o, { "inputs", "outputs", "deployment" }, "batch.invoke", 2)
   local ep, err = M.endpoint(ws, name)
   if not ep then return nil, err end
   local uri = type(ep.properties) == "table" and ep.properties.scoringUri
@@ -83,6 +85,7 @@ end
 --- Waits for an invoked job (`handle` from `invoke`); options as for jobs.wait.
 -- @return the final job, or nil, err
 function M.wait(ws, handle, opts)
+  if opts ~= nil then options.check(opts, { "sleep", "timeout", "poll_interval", "on_status" }, "batch.wait", 2) end
   local o = {}
   for k, v in pairs(opts or {}) do o[k] = v end
   o.read = M.reader(handle)

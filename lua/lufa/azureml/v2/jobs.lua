@@ -12,6 +12,7 @@
 --
 -- @module lufa.azureml.v2.jobs
 local lufa = require "lufa"
+local options = require "lufa.options"
 local http = require "lufa.http"
 local json = require "lufa.json"
 local E = require "lufa.error"
@@ -62,6 +63,8 @@ end
 --   `experiment_name`, `display_name`, `description`, `tags`, `properties`, `environment_variables`,
 --   `timeout` (ISO 8601, e.g. "PT2H")
 function M.command(o)
+  options.check(o, { "command", "environment_id", "compute_id", "code_id", "experiment_name", "display_name",
+    "description", "inputs", "outputs", "tags", "properties", "environment_variables", "timeout" }, "jobs.command", 2)
   local p = json.object{ jobType = "Command", command = o.command, environmentId = o.environment_id,
     computeId = o.compute_id, codeId = o.code_id, experimentName = o.experiment_name,
     displayName = o.display_name, description = o.description,
@@ -108,6 +111,10 @@ function M.cancel(ws, name)
   return true
 end
 
+local WAIT_OPTIONS = { "sleep", "timeout", "poll_interval", "read", "on_status" }
+local RUN_OPTIONS = { "sleep", "timeout", "poll_interval", "read", "on_status", "resume", "on_submitted" }
+local wait
+
 --- Polls the job until it is Completed, Failed or Canceled.
 -- @tparam[opt] table opts `timeout` (s), `poll_interval` (first delay, s; default the workspace's),
 --   `on_status(status, job)` (each change), `sleep`, `read(ws, name)` (how to read the job: default `get`;
@@ -115,7 +122,10 @@ end
 -- @return the final job resource, or nil, err (a Failed or Canceled job: `code` "JobFailed"/"JobCanceled",
 --   `job` the resource)
 function M.wait(ws, name, opts)
-  opts = opts or {}
+  return wait(ws, name, options.check(opts or {}, WAIT_OPTIONS, "jobs.wait", 2))
+end
+
+wait = function(ws, name, opts)
   local sleep = opts.sleep or ws.sleep
   local deadline = opts.timeout and (lufa.now() + opts.timeout)
   local delay, last = opts.poll_interval or ws.poll_interval, nil
@@ -152,7 +162,7 @@ end
 --   `on_submitted(job, lost)` (called once the job exists, before waiting: journal it there)
 -- @return the final job, or nil, err
 function M.run(ws, name, properties, opts)
-  opts = opts or {}
+  opts = options.check(opts or {}, RUN_OPTIONS, "jobs.run", 2)
   if not opts.resume then
     local job, err = M.submit(ws, name, properties)
     if not job then return nil, err end
@@ -164,7 +174,7 @@ function M.run(ws, name, properties, opts)
     -- an interrupted task can no longer wait: cancel from a task of its own
     lufa.spawn(function() M.cancel(ws, name) end)
   end })
-  local job, err = M.wait(ws, name, opts)
+  local job, err = wait(ws, name, opts)
   if job or (err and err.status_code) then ended = true end
   if not job and err.code == "timeout" then
     ended = true

@@ -11,6 +11,7 @@
 --
 -- @module lufa.azureml.v2.models
 local http = require "lufa.http"
+local options = require "lufa.options"
 local json = require "lufa.json"
 local E = require "lufa.error"
 
@@ -77,6 +78,8 @@ end
 --   (default the next integer), `description`, `tags`, `properties` (maps; numbers become strings), `flavors`
 -- @return the version resource (`name` is the version, `id` the asset id), or nil, err
 function M.register(ws, name, o)
+  options.check(o, { "model_uri", "model_type", "version", "description", "tags", "properties", "flavors" },
+    "models.register", 2)
   if type(o.model_uri) ~= "string" or o.model_uri == "" then
     return nil, E.new{ kind = "azureml", code = "BadModelUri", message = string.format(
       "registering model %s: model_uri is required (a job output, datastore path or blob URL)", name) }

@@ -12,6 +12,7 @@
 --
 -- @module lufa.azureml.v2.online
 local lufa = require "lufa"
+local options = require "lufa.options"
 local http = require "lufa.http"
 local json = require "lufa.json"
 local secret = require "lufa.secret"
@@ -48,7 +49,7 @@ end
 -- `opts.sku` (default `{name = "Default", capacity = 1}`), and follows the operation to its end.
 -- @return the deployment (provisioningState Succeeded), or nil, err
 function M.put_deployment(ws, e, d, properties, opts)
-  opts = opts or {}
+  opts = options.check(opts or {}, { "sku", "tags", "timeout", "on_poll" }, "online.put_deployment", 2)
   local ep, err = M.endpoint(ws, e)
   if not ep then return nil, err end
   local props = json.object{}
@@ -65,6 +66,7 @@ end
 
 --- Deletes a deployment and follows the deletion (the deployment must have no live traffic).
 function M.delete_deployment(ws, e, d, opts)
+  if opts ~= nil then options.check(opts, { "timeout" }, "online.delete_deployment", 2) end
   local what = string.format("deleting deployment %s of online endpoint %s", d, e)
   local doc, res = ws:arm(what, "DELETE", deployment_path(e, d))
   if not doc then
@@ -96,6 +98,7 @@ end
 -- replace the maps, PUT it back and follow the update.
 -- @return the endpoint, or nil, err
 function M.set_traffic(ws, e, traffic, mirror, opts)
+  if opts ~= nil then options.check(opts, { "timeout" }, "online.set_traffic", 2) end
   local current, err, ep = M.traffic(ws, e)
   if not current then return nil, err end
   local props = json.object{}
@@ -147,7 +150,7 @@ end
 -- request to one deployment, bypassing the traffic map.
 -- @return the decoded answer, `{status, deployment, seconds}`; or nil, err (err.status the HTTP status)
 function M.score(ws, e, body, opts)
-  opts = opts or {}
+  opts = options.check(opts or {}, { "deployment", "endpoint_resource", "timeout" }, "online.score", 2)
   local ep = opts.endpoint_resource
   if not ep then
     local err

@@ -12,6 +12,7 @@
 -- is first reverted to them when it is run again: no run leaves a half-shifted traffic map behind.
 -- @module lufa.azureml.v2.rollout
 local json = require "lufa.json"
+local options = require "lufa.options"
 local E = require "lufa.error"
 local online = require "lufa.azureml.v2.online"
 
@@ -104,6 +105,9 @@ end
 -- @return a report `{previous, previousMirror, traffic, steps = {...}, deleted = {...}}`, or nil, err (with
 --   `err.report`: what was done, the failing step's evidence, and `reverted`)
 function M.run(ws, o)
+  options.check(o, { "endpoint", "deployment", "properties", "sku", "request", "expect", "steps", "probes",
+    "max_error_rate", "max_latency", "mirror", "delete_previous", "keep_failed", "log", "journal", "journaled",
+    "on_step" }, "rollout.run", 2)
   local log = o.log or function() end
   local journal = o.journal or function() end
   local report = { endpoint = o.endpoint, deployment = o.deployment, steps = json.array{}, deleted = json.array{} }

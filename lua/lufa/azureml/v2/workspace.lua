@@ -11,6 +11,7 @@
 --
 -- @module lufa.azureml.v2.workspace
 local lufa = require "lufa"
+local options = require "lufa.options"
 local http = require "lufa.http"
 local json = require "lufa.json"
 local secret = require "lufa.secret"
@@ -65,6 +66,9 @@ end
 --   (function(s), default lufa.sleep), `retry` (an lufa.http retry policy)
 function M.new(opts)
   if type(opts) ~= "table" then error("lufa.azureml.v2.workspace: expected a table of options", 2) end
+  options.check(opts, { "subscription_id", "resource_group", "workspace", "credential", "tenant", "client_id",
+    "client_secret", "authority", "managed_identity", "identity_endpoint", "management_endpoint", "api_version",
+    "timeout", "poll_interval", "max_poll_interval", "sleep", "retry" }, "lufa.azureml.v2.workspace", 2)
   local self = setmetatable({
     subscription_id = need(opts, "subscription_id"), resource_group = need(opts, "resource_group"),
     name = need(opts, "workspace"),

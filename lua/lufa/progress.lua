@@ -90,6 +90,11 @@ function M.bar(name, opts)
   return self
 end
 
+--- Lets `fn(tracker, ended)` see every transfer that starts from now on (each time its sink would be told,
+-- and once more with `ended` true): the CLI's live view draws them itself. `tracker.name`, `.done`, `.total`
+-- and `.rate` say where each is; a `progress = true` transfer draws no bar of its own meanwhile. nil stops it.
+function M.observe(fn) M.observer = fn end
+
 local Tracker = {}
 Tracker.__index = Tracker
 
@@ -97,11 +102,11 @@ Tracker.__index = Tracker
 -- nil/false (nothing). `opts`: `name` (for the bar), `total` (bytes, when known), `now` (clock, for tests).
 function M.tracker(sink, opts)
   opts = opts or {}
-  local t = setmetatable({ total = opts.total, committed = 0, inflight = {}, last = -1, told = nil,
-    now = opts.now or lufa.now }, Tracker)
+  local t = setmetatable({ name = opts.name or "transfer", total = opts.total, done = 0, rate = 0, committed = 0,
+    inflight = {}, last = -1, told = nil, now = opts.now or lufa.now, observer = M.observer }, Tracker)
   t.started = t.now()
   if sink == true then
-    if M.enabled() then
+    if not t.observer and M.enabled() then
       local bar = M.bar(opts.name or "transfer")
       t.fn, t.bar = bar.draw, bar
     end
@@ -114,14 +119,14 @@ function M.tracker(sink, opts)
 end
 
 --- Whether anything listens (so a caller can skip metering).
-function Tracker:active() return self.fn ~= nil end
+function Tracker:active() return self.fn ~= nil or self.observer ~= nil end
 
 --- Sets the total once it is known.
 function Tracker:set_total(total) self.total = total end
 
 --- Tells the sink where the transfer is; with `force` even when the last call was less than `interval` ago.
 function Tracker:tell(force)
-  if not self.fn then return end
+  if not self:active() then return end
   local done = self.committed
   for _, n in pairs(self.inflight) do done = done + n end
   if self.total then done = math.min(done, self.total) end
@@ -130,12 +135,14 @@ function Tracker:tell(force)
   if not force and (done == self.last or (self.told and now - self.told < M.interval)) then return end
   self.last, self.told = done, now
   local elapsed = now - self.started
-  self.fn(done, self.total, elapsed > 0 and done / elapsed or 0)
+  self.done, self.rate = done, elapsed > 0 and done / elapsed or 0
+  if self.observer then self.observer(self, false) end
+  if self.fn then self.fn(done, self.total, self.rate) end
 end
 
 --- A function(done) for the in-flight bytes of part `key` (lufa.http's `progress` option).
 function Tracker:part(key)
-  if not self.fn then return nil end
+  if not self:active() then return nil end
   return function(done)
     self.inflight[key] = done
     self:tell(false)
@@ -152,6 +159,8 @@ end
 --- Ends the bar's line (a function sink has had its last call with `done == total` already).
 function Tracker:finish()
   if self.bar then self.bar.finish() end
+  if self.observer and not self.finished then self.observer(self, true) end
+  self.finished = true
 end
 
 return M

@@ -6,6 +6,7 @@ local M = {}
 
 local redact = require "lufa.redact"
 local term = require "lufa.term"
+local progress = require "lufa.progress"
 
 -- Everything the commands print passes here: a secret that a service echoed in its answer, or anything
 -- shaped like a credential, is scrubbed whatever path it took.
@@ -45,20 +46,41 @@ end
 
 --- The live view: on a terminal, one line per activity rewritten in place; otherwise (or with TERM=dumb)
 -- a log line per change.
-function M.progress(quiet)
-  local caps = term.caps(2)
+function M.progress(quiet, caps)
+  caps = caps or term.caps(2)
   local tty = not quiet and caps.redraw
   local MARKS = marks(caps)
   local order, state, drawn = {}, {}, 0
+  local transfers = {}  -- the blob transfers running now, in the order they started, below the activities
   local started = lufa.now()
   local function draw()
-    M.err(term.up(caps, drawn))
+    local lines = {}
     for _, name in ipairs(order) do
       local s = state[name]
-      M.err(string.format("%s %s %-32s %-11s %s\n", term.clear_line(caps), MARKS[s.status] or " ", name, s.status,
-        s.note or ""))
+      lines[#lines + 1] = string.format(" %s %-32s %-11s %s", MARKS[s.status] or " ", name, s.status, s.note or "")
     end
-    drawn = #order
+    for _, t in ipairs(transfers) do
+      lines[#lines + 1] = "   ↳ " .. progress.line(t.name, t.done, t.total, t.rate)
+    end
+    M.err(term.up(caps, drawn))
+    for _, line in ipairs(lines) do M.err(term.clear_line(caps), line, "\n") end
+    -- lines left over from a longer block (a transfer ended) are cleared
+    local extra = drawn - #lines
+    for _ = 1, extra do M.err(term.clear_line(caps), "\n") end
+    M.err(term.up(caps, extra))
+    drawn = #lines
+  end
+  if tty then
+    progress.observe(function(t, ended)
+      for i, x in ipairs(transfers) do
+        if x == t then
+          if ended then table.remove(transfers, i) end
+          return draw()
+        end
+      end
+      if not ended then transfers[#transfers + 1] = t end
+      draw()
+    end)
   end
   return function(ev)
     if quiet then return end

@@ -110,6 +110,13 @@ describe("strict options", function()
       "runs.open", "busy_timout", "busy_timeout")
   end)
 
+  it("lufa.sqlite", function()
+    local sqlite = require "lufa.sqlite"
+    refuses(function() sqlite.open(":memory:", { readnoly = true }) end, "sqlite.open", "readnoly", "readonly")
+    local db = assert(sqlite.open(":memory:", { busy_timeout = 10, wal = false }))
+    db:close()
+  end)
+
   it("lufa.serve", function()
     local serve = require "lufa.serve"
     refuses(function() serve.start { store = {}, prot = 0 } end, "serve.start", "prot", "port")

@@ -18,6 +18,18 @@ assert(box:blob("model.bin"):get{ file = path .. ".out", progress = true, range_
 print("transfers done")
 ]]
 
+local ACTIVITY = [[
+-- an activity type that uploads the file MODEL names, with no progress option of its own
+return { run = function()
+  local blob = require "lufa.blob"
+  local box = blob.client(os.getenv("LUFA_EMU_STORAGE_CONNECTION_STRING")):container("progress")
+  box:create { exist_ok = true }
+  assert(box:blob("from-run.bin"):put({ file = os.getenv("MODEL") }, { block_size = 4 * 1024 * 1024,
+    single_put_max = 4 * 1024 * 1024, concurrency = 2 }))
+  return {}
+end }
+]]
+
 describe("the progress bar of a blob transfer", function()
   local state, env, work, script, data
 
@@ -30,6 +42,13 @@ describe("the progress bar of a blob transfer", function()
     f:close()
     data = work .. "/model.bin"
     S.random_file(data, 24 * MiB)
+    os.execute("mkdir -p " .. util.shell_quote(work .. "/factory/pipeline") .. " " .. util.shell_quote(work .. "/acts"))
+    f = assert(io.open(work .. "/factory/pipeline/p.json", "w"))
+    f:write('{"name": "p", "properties": {"activities": [{"name": "Upload model", "type": "UploadModel"}]}}')
+    f:close()
+    f = assert(io.open(work .. "/acts/UploadModel.lua", "w"))
+    f:write(ACTIVITY)
+    f:close()
   end)
 
   teardown(function()
@@ -41,12 +60,13 @@ describe("the progress bar of a blob transfer", function()
     return string.format("%s %s %s", util.shell_quote(lufa_bin), util.shell_quote(script), util.shell_quote(data))
   end
 
-  local function on_terminal(extra)
-    local vars = { LUFA_EMU_STORAGE_CONNECTION_STRING = env.LUFA_EMU_STORAGE_CONNECTION_STRING, CI = "", NO_COLOR = "" }
+  local function on_terminal(extra, cmd)
+    local vars = { LUFA_EMU_STORAGE_CONNECTION_STRING = env.LUFA_EMU_STORAGE_CONNECTION_STRING, CI = "", NO_COLOR = "",
+      MODEL = data }
     for k, v in pairs(extra or {}) do vars[k] = v end
     local raw = work .. "/raw-" .. tostring(os.time()) .. "-" .. tostring(math.random(1e9))
     -- a moment for the recording to begin before the first byte
-    local term = terminal.start("sh -c " .. util.shell_quote("sleep 0.5; exec " .. command()), { env = vars })
+    local term = terminal.start("sh -c " .. util.shell_quote("sleep 0.5; exec " .. (cmd or command())), { env = vars })
     term:record(raw)
     local ok, screen = pcall(term.wait_for, term, "[exit", 60)
     term:stop()
@@ -85,5 +105,29 @@ describe("the progress bar of a blob transfer", function()
     local out = p:read("a")
     assert.is_true(p:close())
     assert.are.equal("transfers done\n", out)
+  end)
+
+  local function run_command()
+    return string.format("%s run %s p --activities %s --store :memory:", util.shell_quote(lufa_bin),
+      util.shell_quote(work .. "/factory"), util.shell_quote(work .. "/acts"))
+  end
+
+  it("shows in lufa run's live view under the activity that makes it, and leaves no line behind", function()
+    local screen, bytes = on_terminal(nil, run_command())
+    assert.matches("[exit 0]", screen, 1, true)
+    assert.matches("pipeline p: Succeeded", screen, 1, true)
+    assert.truthy(bytes:find("   ↳ from-run.bin [", 1, true), "no transfer line was drawn")
+    assert.truthy(bytes:find("↳ from-run.bin [####################] 100% 24.0 MiB/24.0 MiB", 1, true))
+    assert.is_nil(screen:find("↳", 1, true), screen)  -- cleared when the transfer ended
+  end)
+
+  it("is not shown by lufa run when standard error is a pipe", function()
+    local p = assert(io.popen(string.format("env LUFA_EMU_STORAGE_CONNECTION_STRING=%s MODEL=%s CI= %s 2>&1 | cat",
+      util.shell_quote(env.LUFA_EMU_STORAGE_CONNECTION_STRING), util.shell_quote(data), run_command())))
+    local out = p:read("a")
+    assert.is_true(p:close(), out)
+    assert.matches("pipeline p: Succeeded", out, 1, true)
+    assert.is_nil(out:find("↳", 1, true), out)
+    assert.is_nil(out:find("\27", 1, true), out)
   end)
 end)

@@ -27,6 +27,7 @@
 
 #include "error.h"
 #include "loop.h"
+#include "options.h"
 #include "secret.h"
 #include "sqlite.h"
 
@@ -967,36 +968,6 @@ static int opt_bool(lua_State *L, int t, const char *name, int dflt) {
   return v;
 }
 
-/* An option sqlite.open does not know raises, naming the nearest known one (lufa.options does the wording),
-** rather than being ignored: `busy_timout = 100` would otherwise mean the default timeout. */
-static void check_known(lua_State *L, int t) {
-  static const char *const known[] = {"busy_timeout", "readonly", "create", "wal", "synchronous", NULL};
-  lua_pushnil(L);
-  while (lua_next(L, t) != 0) {
-    lua_pop(L, 1);
-    int ok = 0;
-    if (lua_type(L, -1) == LUA_TSTRING)
-      for (int i = 0; known[i] && !ok; i++) ok = strcmp(lua_tostring(L, -1), known[i]) == 0;
-    if (!ok) {
-      lua_pop(L, 1);
-      lua_getglobal(L, "require");
-      lua_pushliteral(L, "lufa.options");
-      lua_call(L, 1, 1);
-      lua_getfield(L, -1, "check");
-      lua_pushvalue(L, t);
-      lua_newtable(L);
-      for (int i = 0; known[i]; i++) {
-        lua_pushstring(L, known[i]);
-        lua_rawseti(L, -2, i + 1);
-      }
-      lua_pushliteral(L, "sqlite.open");
-      lua_pushinteger(L, 2);  /* the error is at the line that called sqlite.open */
-      lua_call(L, 4, 0);
-      return;
-    }
-  }
-}
-
 static void read_opts(lua_State *L, OpenOpts *o) {
   o->busy_timeout = 5000;
   o->readonly = 0;
@@ -1005,7 +976,8 @@ static void read_opts(lua_State *L, OpenOpts *o) {
   o->synchronous = "NORMAL";
   if (lua_isnoneornil(L, 2)) return;
   luaL_checktype(L, 2, LUA_TTABLE);
-  check_known(L, 2);
+  static const char *const known[] = {"busy_timeout", "readonly", "create", "wal", "synchronous", NULL};
+  host_check_options(L, 2, known, "sqlite.open");
   if (lua_getfield(L, 2, "busy_timeout") != LUA_TNIL) {
     if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0 || lua_tointeger(L, -1) > INT_MAX)
       luaL_error(L, "sqlite.open: option 'busy_timeout' must be a non-negative integer (milliseconds)");

@@ -110,6 +110,14 @@ describe("strict options", function()
       "runs.open", "busy_timout", "busy_timeout")
   end)
 
+  it("lufa.fs and lufa.process", function()
+    local path = os.tmpname()
+    refuses(function() require("lufa.fs").write_file(path, "x", { atomc = false }) end, "fs.write_file", "atomc", "atomic")
+    os.remove(path)
+    refuses(function() require("lufa.process").spawn({ "/bin/true" }, { stdot = "null" }) end,
+      "process.spawn", "stdot", "stdout")
+  end)
+
   it("lufa.sqlite", function()
     local sqlite = require "lufa.sqlite"
     refuses(function() sqlite.open(":memory:", { readnoly = true }) end, "sqlite.open", "readnoly", "readonly")

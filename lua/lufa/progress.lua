@@ -111,7 +111,7 @@ function M.tracker(sink, opts)
       t.fn, t.bar = bar.draw, bar
     end
   elseif type(sink) == "function" then
-    t.fn = sink
+    t.fn, t.user = sink, true
   elseif sink ~= nil and sink ~= false then
     error("bad option 'progress' (true or a function expected, got " .. type(sink) .. ")", 3)
   end
@@ -132,7 +132,11 @@ function Tracker:tell(force)
   if self.total then done = math.min(done, self.total) end
   if done < self.last then done = self.last end
   local now = self.now()
-  if not force and (done == self.last or (self.told and now - self.told < M.interval)) then return end
+  if not force and done == self.last then return end
+  -- a function is told at each part's end as documented; a bar or the live view at most every interval
+  -- (parts may end a hundred times a second), and always when the transfer is complete
+  local due = not self.told or now - self.told >= M.interval or (self.total ~= nil and done == self.total)
+  if not due and not (force and self.user) then return end
   self.last, self.told = done, now
   local elapsed = now - self.started
   self.done, self.rate = done, elapsed > 0 and done / elapsed or 0

@@ -120,14 +120,31 @@ describe("the progress tracker", function()
     clock = 10
     local t = progress.tracker(fn, { total = 1000, now = now })
     local p = t:part(1)
-    for i = 1, 100 do
+    for i = 1, 99 do
       clock = 10 + i * 0.001
       p(i * 10)
     end
-    assert.are.equal(1, #calls)  -- 0.1 s passed: only the first call
-    t:complete(1, 1000)
-    assert.are.equal(2, #calls)
-    assert.are.same({ 1000, 1000 }, { calls[2][1], calls[2][2] })
+    assert.are.equal(1, #calls)  -- less than 0.1 s passed: only the first call
+    t:complete(1, 990)
+    assert.are.equal(2, #calls)  -- a part's end is always told to a function
+    clock = 10.101
+    t:part(2)(10)  -- the last bytes: the total is always told, however soon
+    assert.are.equal(3, #calls)
+    assert.are.same({ 1000, 1000 }, { calls[3][1], calls[3][2] })
+  end)
+
+  it("redraws a bar or the live view at most every interval, also when parts end faster", function()
+    local seen = {}
+    progress.observe(function(t, ended) if not ended then seen[#seen + 1] = t.done end end)
+    clock = 100
+    local t = progress.tracker(nil, { total = 100, now = now })
+    progress.observe(nil)
+    t:tell(true)
+    for i = 1, 10 do
+      clock = 100 + i * 0.001
+      t:complete(i, 10)
+    end
+    assert.are.same({ 0, 100 }, seen)  -- the start and the end, nothing of the 9 parts between
   end)
 
   it("does nothing without a sink and refuses a wrong one", function()

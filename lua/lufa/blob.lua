@@ -547,7 +547,7 @@ function Blob:get(opts)
     return transfer.download(self, opts.file, { range_size = opts.range_size, concurrency = opts.concurrency,
       verify_md5 = opts.verify_md5, tracker = tracker })
   end
-  local res, err = blob_op(self, { op = "Get Blob", method = "GET", ok = { [200] = true }, progress = tracker:part(1),
+  local res, err = blob_op(self, { op = "Get Blob", method = "GET", ok = { [200] = true }, progress = tracker:part(1, true),
     check = function(r)
       local want = tonumber(r.headers["content-length"])
       if not want then

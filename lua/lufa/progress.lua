@@ -144,10 +144,12 @@ function Tracker:tell(force)
   if self.fn then self.fn(done, self.total, self.rate) end
 end
 
---- A function(done) for the in-flight bytes of part `key` (lufa.http's `progress` option).
-function Tracker:part(key)
+--- A function(done, total) for the in-flight bytes of part `key` (lufa.http's `progress` option); with
+-- `whole`, the part is the whole transfer and its total (once the response says it) is the transfer's.
+function Tracker:part(key, whole)
   if not self:active() then return nil end
-  return function(done)
+  return function(done, total)
+    if whole and self.total == nil then self.total = total end
     self.inflight[key] = done
     self:tell(false)
   end

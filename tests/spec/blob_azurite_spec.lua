@@ -156,8 +156,12 @@ describe("lufa.blob against the emulator (Shared Key over HTTP)", function()
       local small = work .. "/small.bin"
       local small_sum = S.random_file(small, 100000)
       assert(box:blob("small.bin"):put({ file = small }))
-      local body = assert(box:blob("small.bin"):get())
+      local small_calls = {}
+      local body = assert(box:blob("small.bin"):get { progress = function(done, total)
+        small_calls[#small_calls + 1] = { done, total } end })
       assert.are.equal(100000, #body)
+      assert.are.same({ 100000, 100000 }, small_calls[#small_calls])
+      for i = 2, #small_calls do assert.is_true(small_calls[i][1] >= small_calls[i - 1][1]) end
       assert.are.equal(small_sum, crypto.hex(crypto.sha256(body)))
     end)
 

@@ -147,6 +147,17 @@ describe("the progress tracker", function()
     assert.are.same({ 0, 100 }, seen)  -- the start and the end, nothing of the 9 parts between
   end)
 
+  it("takes the total of a part that is the whole transfer", function()
+    local calls, fn = collector()
+    clock = 200
+    local t = progress.tracker(fn, { now = now })
+    local p = t:part(1, true)
+    p(0, nil)
+    clock = 201
+    p(10, 40)
+    assert.are.same({ { 0, nil }, { 10, 40 } }, { { calls[1][1], calls[1][2] }, { calls[2][1], calls[2][2] } })
+  end)
+
   it("does nothing without a sink and refuses a wrong one", function()
     local t = progress.tracker(nil)
     assert.is_false(t:active())

@@ -22,6 +22,7 @@
 
 #include "error.h"
 #include "fs.h"
+#include "options.h"
 #include "secret.h"
 
 #define FS_NAMES_MT "lufa.fs.names"
@@ -491,6 +492,8 @@ static int fs_write_file(lua_State *L) {
   int atomic = 1;
   if (!lua_isnoneornil(L, 3)) {
     luaL_checktype(L, 3, LUA_TTABLE);
+    static const char *const known[] = {"mode", "atomic", NULL};
+    host_check_options(L, 3, known, "fs.write_file");
     lua_getfield(L, 3, "mode");
     mode = mode_at(L, -1, 3, 0600);
     if (lua_getfield(L, 3, "atomic") != LUA_TNIL) atomic = lua_toboolean(L, -1);

@@ -9,6 +9,7 @@
 #include <lualib.h>
 
 #include "host.h"
+#include "log.h"
 #include "modules.h"
 #include "plugin.h"
 #include "task.h"
@@ -35,8 +36,7 @@ static void host_on_task_error(void *ud, const char *message) {
   if (host->handler) {
     host->handler(host, message, host->handler_ud);
   } else {
-    fprintf(stderr, "lufa: uncaught error in task: %s\n", message);
-    fflush(stderr);
+    host_log(host->L, "error", "uncaught error in task: %s", message);
   }
 }
 

@@ -22,6 +22,7 @@
 #include "filewriter.h"
 #include "http.h"
 #include "http_headers.h"
+#include "log.h"
 #include "loop.h"
 #include "secret.h"
 #include "task.h"
@@ -83,6 +84,43 @@ typedef struct {
   size_t step_bytes;
   LoopPrepare resume;    /* unpauses the transfer at the next step */
 } Request;
+
+/* ---- progress meters ---- */
+
+/* A meter holds a transfer's byte counters. curl's progress callback only stores them; Lua reads the meter
+** from a task of its own (lufa.http's `progress` option), so no Lua runs inside curl. */
+#define METER_MT "lufa.http.meter"
+
+typedef struct {
+  curl_off_t up_now, up_total, down_now, down_total;
+} Meter;
+
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
+  Meter *m = ud;
+  m->down_total = dltotal;
+  m->down_now = dlnow;
+  m->up_total = ultotal;
+  m->up_now = ulnow;
+  return 0;
+}
+
+/** meter() → a meter to pass as the `meter` request option. */
+static int http_meter(lua_State *L) {
+  Meter *m = lua_newuserdatauv(L, sizeof *m, 0);
+  memset(m, 0, sizeof *m);
+  luaL_setmetatable(L, METER_MT);
+  return 1;
+}
+
+/** meter:read() → bytes sent, bytes to send, bytes received, bytes to receive (0 when not known yet). */
+static int meter_read(lua_State *L) {
+  Meter *m = luaL_checkudata(L, 1, METER_MT);
+  lua_pushinteger(L, (lua_Integer)m->up_now);
+  lua_pushinteger(L, (lua_Integer)m->up_total);
+  lua_pushinteger(L, (lua_Integer)m->down_now);
+  lua_pushinteger(L, (lua_Integer)m->down_total);
+  return 4;
+}
 
 /* ---- buffers ---- */
 
@@ -633,8 +671,7 @@ static void warn_tls_off(lua_State *L, const char *url) {
   size_t n = strcspn(s, "/?#");
   lua_pushlstring(L, s, n);
   if (lua_rawget(L, -2) == LUA_TNIL) {
-    fprintf(stderr, "lufa.http: warning: TLS certificate verification is off for %.*s\n", (int)n, s);
-    fflush(stderr);
+    host_log(L, "warn", "lufa.http: TLS certificate verification is off for %.*s", (int)n, s);
     lua_pushlstring(L, s, n);
     lua_pushboolean(L, 1);
     lua_rawset(L, -4);
@@ -670,7 +707,7 @@ static int http_request(lua_State *L) {
   int body_parts = opt_bool(L, "body_parts", 0);
 
   /* the userdata exists (closed) before any resource is acquired; __gc releases whatever was reached */
-  Request *r = lua_newuserdatauv(L, sizeof *r, 1);  /* index 2; user value: the body, kept alive */
+  Request *r = lua_newuserdatauv(L, sizeof *r, 2);  /* index 2; user values: the body and the meter, kept alive */
   memset(r, 0, sizeof *r);
   r->out_fd = -1;
   r->loop = loop;
@@ -722,6 +759,16 @@ static int http_request(lua_State *L) {
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
     warn_tls_off(L, url);  /* host only */
+  }
+  if (lua_getfield(L, 1, "meter") != LUA_TNIL) {
+    Meter *m = luaL_testudata(L, -1, METER_MT);
+    if (m == NULL) return luaL_error(L, "bad request option 'meter' (meter expected, got %s)", luaL_typename(L, -1));
+    lua_setiuservalue(L, 2, 2);
+    curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(e, CURLOPT_XFERINFODATA, m);
+    curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+  } else {
+    lua_pop(L, 1);
   }
 
   /* the request body: a string or secret, a file (range), or nothing */
@@ -835,12 +882,20 @@ int luaopen_lufa_core_http(lua_State *L) {
   static const luaL_Reg funcs[] = {
     {"request", http_request},
     {"urlencode", http_urlencode},
+    {"meter", http_meter},
     {NULL, NULL}
   };
   loop_get(L);
   if (luaL_newmetatable(L, REQUEST_MT)) {
     lua_pushcfunction(L, req_gc);
     lua_setfield(L, -2, "__gc");
+  }
+  lua_pop(L, 1);
+  if (luaL_newmetatable(L, METER_MT)) {
+    lua_pushcfunction(L, meter_read);
+    lua_setfield(L, -2, "read");
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -2, "__index");
   }
   lua_pop(L, 1);
   http_headers_register(L);

@@ -23,6 +23,30 @@ static const char *progname = "lufa";
 static const char *const commands[] = {"run", "validate", "runs", "rerun", "resume", "schedule", "trigger", "publish", "serve",
                                        "help", "completions", NULL};
 
+/* The subcommand `word` nearly spells when it is no file (`lufa rnu` → "run"), left on L's stack; else NULL.
+** A word with a '/' or '.' is taken as a script's path whatever it looks like. */
+static const char *near_command(lua_State *L, const char *word) {
+  if (strchr(word, '/') || strchr(word, '.') || access(word, F_OK) == 0) return NULL;
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "lufa.options");
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK || !lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    return NULL;
+  }
+  lua_getfield(L, -1, "nearest");
+  lua_pushstring(L, word);
+  lua_newtable(L);
+  for (int c = 0; commands[c]; c++) {
+    lua_pushstring(L, commands[c]);
+    lua_rawseti(L, -2, c + 1);
+  }
+  if (lua_pcall(L, 2, 1, 0) != LUA_OK || lua_type(L, -1) != LUA_TSTRING) {
+    lua_pop(L, 2);
+    return NULL;
+  }
+  return lua_tostring(L, -1);
+}
+
 static void usage(FILE *out) {
   fprintf(out,
     "usage: %s [options] [script [args]]\n"
@@ -176,6 +200,15 @@ int main(int argc, char **argv) {
       ok = 0;
     } else {
       script = i;
+    }
+  }
+  if (ok && script == 1) {
+    const char *near = near_command(L, argv[1]);
+    if (near) {
+      fprintf(stderr, "%s: unknown command '%s' (did you mean '%s'?); '%s help' lists the commands\n", progname,
+              argv[1], near, progname);
+      lufa_host_free(host);
+      return 2;
     }
   }
   if (ok && script > 0) {

@@ -22,6 +22,7 @@
 
 #include "error.h"
 #include "loop.h"
+#include "options.h"
 #include "process.h"
 
 #define PROC_MT "lufa.process"
@@ -486,14 +487,7 @@ static void parse_opts(lua_State *L, int a, Spec *s) {
   s->redir[1] = s->redir[2] = REDIR_INHERIT;
   if (lua_isnoneornil(L, 2)) return;
   luaL_checktype(L, 2, LUA_TTABLE);
-  lua_pushnil(L);
-  while (lua_next(L, 2)) {
-    int ok = 0;
-    if (lua_type(L, -2) == LUA_TSTRING)
-      for (int i = 0; known[i] && !ok; i++) ok = strcmp(known[i], lua_tostring(L, -2)) == 0;
-    if (!ok) luaL_argerror(L, 2, lua_pushfstring(L, "unknown option '%s'", luaL_tolstring(L, -2, NULL)));
-    lua_pop(L, 1);
-  }
+  host_check_options(L, 2, known, "process.spawn");
   s->envp = parse_env(L, a);
   if (lua_getfield(L, 2, "cwd") != LUA_TNIL) {
     if (lua_type(L, -1) != LUA_TSTRING || !is_text(L)) luaL_argerror(L, 2, "cwd must be a string without NUL bytes");

@@ -27,6 +27,7 @@
 
 #include "error.h"
 #include "loop.h"
+#include "options.h"
 #include "secret.h"
 #include "sqlite.h"
 
@@ -975,6 +976,8 @@ static void read_opts(lua_State *L, OpenOpts *o) {
   o->synchronous = "NORMAL";
   if (lua_isnoneornil(L, 2)) return;
   luaL_checktype(L, 2, LUA_TTABLE);
+  static const char *const known[] = {"busy_timeout", "readonly", "create", "wal", "synchronous", NULL};
+  host_check_options(L, 2, known, "sqlite.open");
   if (lua_getfield(L, 2, "busy_timeout") != LUA_TNIL) {
     if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0 || lua_tointeger(L, -1) > INT_MAX)
       luaL_error(L, "sqlite.open: option 'busy_timeout' must be a non-negative integer (milliseconds)");

@@ -17,6 +17,7 @@
 --- lufa.aad.credential: aad.client_secret (tenant contoso.onmicrosoft.com, client app, authority https://login.microsoftonline.com)
 --- ```
 local crypto = require "lufa.crypto"
+local options = require "lufa.options"
 local secret = require "lufa.secret"
 local E = require "lufa.error"
 local authority = require "lufa.aad.authority"
@@ -64,7 +65,12 @@ local function check_options(fname, opts, own)
   if type(opts) ~= "table" then error(string.format("bad argument #1 to '%s' (table expected, got %s)", fname, type(opts)), 3) end
   for k, v in pairs(opts) do
     local want = own[k] or COMMON[k]
-    if not want then error(string.format("%s: unknown option '%s'", fname, tostring(k)), 3) end
+    if not want then
+      local known = {}
+      for name in pairs(own) do known[#known + 1] = name end
+      for name in pairs(COMMON) do known[#known + 1] = name end
+      options.check({ [k] = v }, known, fname, 3)
+    end
     local ok
     if want == "env" then ok = type(v) == "table" or type(v) == "function"
     elseif want == "string|secret" then ok = type(v) == "string" or secret.is(v)

@@ -23,6 +23,8 @@ local auth = require "lufa.blob.auth"
 local connection = require "lufa.blob.connection"
 local transport = require "lufa.blob.transport"
 local transfer = require "lufa.blob.transfer"
+local options = require "lufa.options"
+local progress = require "lufa.progress"
 
 ---@class lufa.blob.Defaults
 ---@field block_size integer bytes per block (upload), 8 MiB
@@ -181,6 +183,14 @@ local function from_sas_url(url)
   return settings
 end
 
+local CLIENT_OPTIONS = { "connection_string", "sas_url", "endpoint", "account", "key", "sas", "credential",
+  "version", "block_size", "concurrency", "single_put_max", "range_size", "connect_timeout", "stall_timeout", "retry",
+  "ca_file", "tls_verify", "resource" }
+local LIST_OPTIONS = { "prefix", "delimiter", "page_size", "marker", "include" }
+local SAS_OPTIONS = { "permissions", "expiry", "start", "protocol", "ip", "identifier" }
+local BLOB_SAS_OPTIONS = { "permissions", "expiry", "start", "protocol", "ip", "identifier", "content_type",
+  "content_disposition", "cache_control", "content_encoding", "content_language" }
+
 --- Creates a client; makes no request. `spec` is a connection string (string or secret), or a table:
 --- `{account=, key=, endpoint=}`, `{sas_url=}`, `{endpoint=, sas=}`, `{endpoint=, credential=}` (a lufa.aad
 --- credential; HTTPS only), or `{connection_string=}`; plus options `version`, `block_size`, `concurrency`,
@@ -193,6 +203,8 @@ end
 function blob.client(spec)
   if type(spec) == "string" or secret.is(spec) then spec = { connection_string = spec } end
   if type(spec) ~= "table" then argerror(1, "client", "connection string or table expected, got " .. type(spec)) end
+  options.check(spec, CLIENT_OPTIONS, "blob.client", 2)
+  if spec.retry ~= nil then options.check(spec.retry, { "attempts", "base_delay", "max_delay" }, "blob.client (retry)", 2) end
   local function bad(fmt, ...)
     return nil, E.new{ kind = "blob", code = "config", message = "blob client: " .. fmt:format(...) }
   end
@@ -249,6 +261,7 @@ end
 function Client:sas(o)
   if not self.key then error("an account SAS needs a client with an account key", 2) end
   if type(o) ~= "table" then argerror(1, "sas", "table expected") end
+  options.check(o, { "permissions", "expiry", "start", "protocol", "ip", "resource_types" }, "client:sas", 2)
   local tok = auth.account_sas{ key = self.key, account = self.account, permissions = o.permissions,
     expiry = o.expiry, start = o.start, protocol = o.protocol, ip = o.ip, resource_types = o.resource_types,
     version = self.version }
@@ -262,7 +275,7 @@ end
 ---@return {name: string, etag: string, last_modified: string}[]|nil containers
 ---@return lufa.error? err
 function Client:containers(o)
-  o = o or {}
+  o = options.check(o or {}, { "prefix" }, "client:containers", 2)
   local out, marker = {}, nil
   repeat
     local q = { { "comp", "list" } }
@@ -326,6 +339,7 @@ end
 ---@return true|nil ok
 ---@return lufa.error? err
 function Container:create(o)
+  if o ~= nil then options.check(o, { "exist_ok" }, "container:create", 2) end
   local res, err = op(self, "Create Container", "PUT", { { "restype", "container" } }, { [201] = true })
   if not res then
     if o and o.exist_ok and err.code == "ContainerAlreadyExists" then return true end
@@ -389,6 +403,7 @@ end
 function Container:list_page(o)
   o = o or {}
   if type(o) ~= "table" then argerror(1, "list_page", "table expected") end
+  options.check(o, LIST_OPTIONS, "container:list_page", 2)
   local q = { { "restype", "container" }, { "comp", "list" } }
   if o.prefix then q[#q + 1] = { "prefix", o.prefix } end
   if o.delimiter then q[#q + 1] = { "delimiter", o.delimiter } end
@@ -431,7 +446,7 @@ end
 ---@param o? {prefix?: string, delimiter?: string, page_size?: integer, marker?: string, include?: string} as for `list_page`
 ---@return function iterator each call gives the next lufa.blob.Page, or false and the error
 function Container:pages(o)
-  o = o or {}
+  o = options.check(o or {}, LIST_OPTIONS, "container:pages", 2)
   local marker, finished = o.marker, false
   return function()
     if finished then return nil end
@@ -456,6 +471,7 @@ end
 ---@return lufa.blob.Page|nil list `blobs` and `prefixes` of every page
 ---@return lufa.error? err
 function Container:list(o)
+  if o ~= nil then options.check(o, LIST_OPTIONS, "container:list", 2) end
   local all = { blobs = {}, prefixes = {} }
   for page, err in self:pages(o) do
     if not page then return nil, err end
@@ -473,6 +489,7 @@ function Container:sas(o)
   local c = self.client
   if not c.key then error("a service SAS needs a client with an account key", 2) end
   if type(o) ~= "table" then argerror(1, "sas", "table expected") end
+  options.check(o, SAS_OPTIONS, "container:sas", 2)
   local tok = auth.service_sas{ key = c.key, account = c.account, container = self.name, permissions = o.permissions,
     expiry = o.expiry, start = o.start, protocol = o.protocol, ip = o.ip, identifier = o.identifier,
     version = c.version }
@@ -535,9 +552,23 @@ local function put_result(res, size)
     content_md5 = res.headers["content-md5"], size = size, request_id = res.headers["x-ms-request-id"] }
 end
 
+local PUT_OPTIONS = { "content_type", "metadata", "overwrite", "progress", "block_size", "concurrency",
+  "single_put_max", "md5" }
+local GET_OPTIONS = { "file", "progress", "range_size", "concurrency", "verify_md5" }
+
+-- The tracker of a put or get; its bar (if any) ends when the call returns, however it returns.
+local function tracker_for(self, opts, total)
+  local p = opts.progress
+  if p ~= nil and type(p) ~= "boolean" and type(p) ~= "function" then
+    error("bad option 'progress' (true or a function expected, got " .. type(p) .. ")", 3)
+  end
+  local t = progress.tracker(opts.progress, { name = self.name, total = total })
+  return t, setmetatable({}, { __close = function() t:finish() end })
+end
+
 --- Uploads the blob (a block blob), replacing any existing one. Options: `content_type`, `metadata`
 --- (name → value), `overwrite` (false: fail with `BlobAlreadyExists` if it exists), `progress`
---- (function(done, total)), `block_size`, `concurrency`, `single_put_max`, `md5` (false: do not store a
+--- (true: a bar on stderr when it is a terminal; or `function(done, total, rate)`), `block_size`, `concurrency`, `single_put_max`, `md5` (false: do not store a
 --- whole-blob MD5 for a block upload).
 --- Errors: `nil, err` ("file" for an unreadable file, `BlobAlreadyExists`, ...).
 ---@async
@@ -548,13 +579,16 @@ end
 function Blob:put(data, opts)
   opts = opts or {}
   if type(opts) ~= "table" then argerror(2, "put", "table expected") end
+  options.check(opts, PUT_OPTIONS, "blob:put", 2)
   local headers = content_headers(opts)
   if type(data) == "string" then
     headers["Content-MD5"] = crypto.base64_encode(crypto.md5(data))
-    if opts.progress then opts.progress(0, #data) end
-    local res, err = blob_op(self, { op = "Put Blob", method = "PUT", headers = headers, body = data, ok = { [201] = true } })
+    local tracker, _ <close> = tracker_for(self, opts, #data)
+    tracker:tell(true)
+    local res, err = blob_op(self, { op = "Put Blob", method = "PUT", headers = headers, body = data, ok = { [201] = true },
+      progress = tracker:part(1) })
     if not res then return nil, err end
-    if opts.progress then opts.progress(#data, #data) end
+    tracker:complete(1, #data)
     return put_result(res, #data)
   end
   if type(data) ~= "table" or type(data.file) ~= "string" then
@@ -574,15 +608,17 @@ function Blob:put(data, opts)
         blob = self.name, message = ("Put Blob %s/%s: %s"):format(self.container.name, self.name, merr.message) }
     end
     headers["Content-MD5"] = crypto.base64_encode(md5)
-    if opts.progress then opts.progress(0, size) end
+    local tracker, _ <close> = tracker_for(self, opts, size)
+    tracker:tell(true)
     local res, err = blob_op(self, { op = "Put Blob", method = "PUT", headers = headers, body_file = path,
-      body_offset = 0, body_length = size, ok = { [201] = true } })
+      body_offset = 0, body_length = size, ok = { [201] = true }, progress = tracker:part(1) })
     if not res then return nil, err end
-    if opts.progress then opts.progress(size, size) end
+    tracker:complete(1, size)
     return put_result(res, size)
   end
+  local tracker, _ <close> = tracker_for(self, opts, size)
   local res, err = transfer.upload(self, path, size, { block_size = opts.block_size, concurrency = opts.concurrency,
-    progress = opts.progress, md5 = opts.md5, commit_headers = content_headers(opts, true) })
+    tracker = tracker, md5 = opts.md5, commit_headers = content_headers(opts, true) })
   if not res then return nil, err end
   return put_result(res, size)
 end
@@ -599,7 +635,7 @@ local function properties_from(headers)
 end
 
 --- Downloads the blob. Options: `file` (write there instead of returning a string; the file appears only
---- when complete and checked), `progress`, `range_size`, `concurrency`, `verify_md5` (default true).
+--- when complete and checked), `progress` (as for put), `range_size`, `concurrency`, `verify_md5` (default true).
 --- Errors: `nil, err` (`BlobNotFound`, a failed MD5 check, ...).
 ---@async
 ---@param opts? table
@@ -608,11 +644,14 @@ end
 function Blob:get(opts)
   opts = opts or {}
   if type(opts) ~= "table" then argerror(1, "get", "table expected") end
+  options.check(opts, GET_OPTIONS, "blob:get", 2)
+  local tracker, _ <close> = tracker_for(self, opts, nil)
   if opts.file then
     if type(opts.file) ~= "string" then argerror(1, "get", "'file' must be a path") end
-    return transfer.download(self, opts.file, opts)
+    return transfer.download(self, opts.file, { range_size = opts.range_size, concurrency = opts.concurrency,
+      verify_md5 = opts.verify_md5, tracker = tracker })
   end
-  local res, err = blob_op(self, { op = "Get Blob", method = "GET", ok = { [200] = true },
+  local res, err = blob_op(self, { op = "Get Blob", method = "GET", ok = { [200] = true }, progress = tracker:part(1, true),
     check = function(r)
       local want = tonumber(r.headers["content-length"])
       if not want then
@@ -633,7 +672,8 @@ function Blob:get(opts)
           self.container.name, self.name, got, props.content_md5) }
     end
   end
-  if opts.progress then opts.progress(#res.body, #res.body) end
+  tracker:set_total(#res.body)
+  tracker:complete(1, #res.body)
   return res.body, props
 end
 
@@ -678,6 +718,7 @@ function Blob:sas(o)
   local c = self.client
   if not c.key then error("a service SAS needs a client with an account key", 2) end
   if type(o) ~= "table" then argerror(1, "sas", "table expected") end
+  options.check(o, BLOB_SAS_OPTIONS, "blob:sas", 2)
   local tok = auth.service_sas{ key = c.key, account = c.account, container = self.container.name, blob = self.name,
     permissions = o.permissions, expiry = o.expiry, start = o.start, protocol = o.protocol, ip = o.ip,
     identifier = o.identifier, version = c.version, cache_control = o.cache_control,

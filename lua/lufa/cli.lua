@@ -255,7 +255,11 @@ local RUNS = { list = true, show = true, cancel = true, prune = true, check = tr
 
 function M.runs(o)
   local sub = table.remove(o, 1)
-  if not RUNS[sub] then return die("runs needs list, show, cancel, prune or check\n%s", USAGE) end
+  if not RUNS[sub] then
+    local near = sub and require("lufa.options").nearest(sub, { "list", "show", "cancel", "prune", "check" })
+    if near then return die("unknown runs command '%s' (did you mean '%s'?)", sub, near) end
+    return die("runs needs list, show, cancel, prune or check\n%s", USAGE)
+  end
   local cmd = require "lufa.cli.runs"
   local store, serr = open_store(o, false)
   if not store then
@@ -358,7 +362,10 @@ function M.help(o)
     end
   end
   if not lines[1] or not lines[1]:match("^usage:") then
-    return die("unknown command '%s' (lufa help lists the commands)", command)
+    local names = {}
+    for _, c in ipairs(M.command_table().commands) do names[#names + 1] = c.name end
+    local near = require("lufa.options").nearest(command, names)
+    return die("unknown command '%s' (%s)", command, near and ("did you mean '" .. near .. "'?") or "lufa help lists the commands")
   end
   stdout(table.concat(lines, "\n") .. "\n")
   return 0
@@ -387,7 +394,13 @@ function M.main(command, ...)
     return 0
   end
   local f = M[command]
-  if type(f) ~= "function" or command == "main" then return die("unknown command '%s'\n%s", tostring(command), USAGE) end
+  if type(f) ~= "function" or command == "main" or command == "command_table" then
+    local names = {}
+    for _, c in ipairs(M.command_table().commands) do names[#names + 1] = c.name end
+    local near = type(command) == "string" and require("lufa.options").nearest(command, names)
+    if near then return die("unknown command '%s' (did you mean '%s'?)", command, near) end
+    return die("unknown command '%s'\n%s", tostring(command), USAGE)
+  end
   return f(o)
 end
 

@@ -25,7 +25,7 @@ local log = require "lufa.log"
 -- What the native layer reads (host/http.c); anything else is a misspelling.
 local REQUEST_OPTIONS = { "method", "url", "headers", "body", "body_file", "body_offset", "body_length",
   "output_file", "output_offset", "timeout", "connect_timeout", "low_speed_time", "ca_file", "tls_verify",
-  "follow_redirects", "max_body", "no_proxy", "fresh_connection", "body_parts" }
+  "follow_redirects", "max_body", "no_proxy", "fresh_connection", "body_parts", "meter", "progress" }
 local RETRY_OPTIONS = { "attempts", "base_delay", "max_delay", "max_retry_after", "retry_unsafe", "statuses",
   "retry_transport", "on_retry" }
 
@@ -48,6 +48,8 @@ local RETRY_OPTIONS = { "attempts", "base_delay", "max_delay", "max_retry_after"
 ---@field max_body? integer largest body kept in memory (default 256 MiB)
 ---@field no_proxy? boolean connect directly even when a proxy is configured
 ---@field fresh_connection? boolean send the request on a new connection (never re-sent by libcurl)
+---@field body_parts? boolean deliver an in-memory body as a list of 32 KiB strings (`res.body_parts`), one made per loop step, instead of one string
+---@field progress? fun(done: integer, total: integer|nil, rate: number) called at most every `http.progress_interval` seconds while the request runs, with the bytes of the upload (or else the download)
 
 ---@class lufa.http.Response
 ---@field status integer the HTTP status
@@ -117,6 +119,49 @@ local function headers_text(headers)
   return table.concat(out)
 end
 
+-- How often a `progress` function is called at most while a request runs.
+http.progress_interval = 0.1
+
+-- Runs core.request with a meter that a ticker task reads: `fn(done, total, rate)` with the bytes of the
+-- upload (when there is one) or else of the download; never from curl's callback, never going backwards.
+local function request_with_progress(o, fn)
+  local copy = {}
+  for k, v in pairs(o) do copy[k] = v end
+  copy.progress, copy.meter = nil, core.meter()
+  local meter, t0, last, last_total, failure = copy.meter, lufa.now(), -1, nil, nil
+  local function report(final)
+    local up, up_total, down, down_total = meter:read()
+    local sending = up_total > 0 or up > 0
+    local done, total = sending and up or down, sending and up_total or down_total
+    if total <= 0 then total = final and done or nil end
+    if done < last then done = last end
+    if done == last and (not final or total == last_total) then return end
+    last, last_total = done, total
+    local elapsed = lufa.now() - t0
+    local ok, err = pcall(fn, done, total, elapsed > 0 and done / elapsed or 0)
+    if not ok then failure = failure or err end
+  end
+  local ticker = lufa.spawn(function()
+    while true do
+      lufa.sleep(http.progress_interval)
+      report(false)
+    end
+  end)
+  local _ <close> = setmetatable({}, { __close = function() ticker:cancel("request ended") end })
+  local res, err = core.request(copy)
+  if res then report(true) end
+  if failure ~= nil then error(failure, 0) end
+  return res, err
+end
+
+local function send(o)
+  if o.progress == nil then return core.request(o) end
+  if type(o.progress) ~= "function" then
+    error("bad request option 'progress' (function expected, got " .. type(o.progress) .. ")", 3)
+  end
+  return request_with_progress(o, o.progress)
+end
+
 --- Sends one request. Inside a task it suspends only that task; outside tasks it drives the loop.
 --- Errors: `nil, err` on transport failure (kind "http"); raises on misuse, on any option it does not know
 --- (naming the nearest known one), and the "cancelled" error when the task is cancelled.
@@ -126,13 +171,13 @@ end
 ---@return lufa.error? err why there is no response
 function http.request(opts)
   local o = with_defaults(opts)
-  if not log.enabled("debug") then return core.request(o) end
+  if not log.enabled("debug") then return send(o) end
   -- -vv: each request with its outcome and time; -vvv: the headers both ways too (credentials redacted)
   local method = (o.method or ((o.body or o.body_file) and "POST" or "GET")):upper()
   local url = tostring(o.url)
   if log.enabled("trace") then log.trace("> %s %s%s", method, url, headers_text(o.headers)) end
   local t0 = lufa.now()
-  local res, err = core.request(o)
+  local res, err = send(o)
   local ms = (lufa.now() - t0) * 1000
   if res then
     log.debug("%s %s -> %d in %.1f ms%s", method, url, res.status, ms, res.reused and " (connection reused)" or "")

@@ -11,6 +11,7 @@
 --- local value, err = kv:secret("storage-key")          -- a lufa.secret
 --- ```
 local json = require "lufa.json"
+local options = require "lufa.options"
 local secret = require "lufa.secret"
 local E = require "lufa.error"
 local http = require "lufa.http"
@@ -45,6 +46,7 @@ function M.client(opts)
   if type(opts) ~= "table" or type(opts.vault) ~= "string" then
     error("bad argument #1 to 'keyvault.client' (table with a 'vault' URL expected)", 2)
   end
+  options.check(opts, { "vault", "credential", "timeout" }, "keyvault.client", 2)
   if type(opts.credential) ~= "table" then
     error("bad argument #1 to 'keyvault.client' ('credential' must be a lufa.aad credential)", 2)
   end

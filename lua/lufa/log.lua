@@ -16,6 +16,7 @@
 --- lufa: [info] submitted batch job job-1 with key <redacted>
 --- ```
 local redact = require "lufa.redact"
+local options = require "lufa.options"
 
 ---@alias lufa.log.level "error"|"warn"|"info"|"debug"|"trace"
 
@@ -42,6 +43,7 @@ local current, format, sink = LEVELS.warn, "text", nil
 --- Errors: raises on a name it does not know, saying which are known.
 ---@param opts lufa.log.Options
 function M.configure(opts)
+  options.check(opts, { "level", "format", "sink" }, "lufa.log.configure", 2)
   if opts.level ~= nil then
     local n = LEVELS[tostring(opts.level):lower()]
     if not n then error("unknown log level '" .. tostring(opts.level) .. "' (known: error, warn, info, debug, trace)", 2) end

@@ -19,6 +19,7 @@
 --- Hello	Pause
 --- ```
 local json = require "lufa.json"
+local options = require "lufa.options"
 local E = require "lufa.error"
 local L = require "lufa.pipeline.lenient"
 local load = require "lufa.pipeline.load"
@@ -150,6 +151,11 @@ function Factory:validate()
   return M.validate(self)
 end
 
+-- `parameters`, `on_event` and `store` are for callers; the rest are the runtime's own (child runs,
+-- triggers, reruns and resumed runs).
+local START_OPTIONS = { "parameters", "on_event", "store", "now", "parent", "group", "group_id", "run_id",
+  "trigger", "resume", "resumed_from", "reuse", "origin" }
+
 --- Start a pipeline run without waiting for it.
 --- Errors: `nil, err` (code "not_found" for an unknown pipeline, an invalid pipeline, bad parameters).
 ---@param name string pipeline name (letter case ignored)
@@ -157,6 +163,7 @@ end
 ---@return lufa.pipeline.RunHandle|nil run
 ---@return lufa.error? err
 function Factory:start(name, opts)
+  if opts ~= nil then options.check(opts, START_OPTIONS, "factory:start", 2) end
   local plan, problems = self:plan(name)
   if not plan then
     local names = self:pipelines()
@@ -181,6 +188,7 @@ end
 ---@return table|nil record the pipeline run record (ADF monitoring shape; `status` is Succeeded, Failed or Cancelled)
 ---@return lufa.error? err
 function Factory:run(name, opts)
+  if opts ~= nil then options.check(opts, START_OPTIONS, "factory:run", 2) end
   local handle, err = self:start(name, opts)
   if not handle then return nil, err end
   local ok, record = pcall(handle.wait, handle)
@@ -220,6 +228,7 @@ end
 ---@return lufa.pipeline.RunHandle|nil run
 ---@return lufa.error? err
 function Factory:rerun(run_id, opts)
+  if opts ~= nil then options.check(opts, { "from_failure", "from", "parameters", "on_event" }, "factory:rerun", 2) end
   return require("lufa.runs.rerun").rerun(self, self.runs, run_id, opts)
 end
 
@@ -231,6 +240,7 @@ end
 ---@return lufa.pipeline.RunHandle|nil run
 ---@return lufa.error? err
 function Factory:resume(run_id, opts)
+  if opts ~= nil then options.check(opts, { "parameters", "on_event" }, "factory:resume", 2) end
   return require("lufa.runs.rerun").resume(self, self.runs, run_id, opts)
 end
 
@@ -268,7 +278,8 @@ end
 ---@return lufa.pipeline.Factory|nil factory
 ---@return lufa.pipeline.Problem[]? problems
 function M.load_factory(path, opts)
-  opts = opts or {}
+  opts = options.check(opts or {}, { "override", "activities", "activity_folders", "store", "partial" },
+    "pipeline.load_factory", 2)
   if type(path) ~= "string" then error("load_factory: path must be a string", 2) end
   local name = path:gsub("/+$", ""):match("([^/]+)$")
   local factory = new_factory(name, opts)
@@ -316,7 +327,8 @@ end
 ---@return lufa.pipeline.Factory|nil factory
 ---@return lufa.pipeline.Problem[]? problems
 function M.from_table(t, opts)
-  opts = opts or {}
+  opts = options.check(opts or {}, { "name", "override", "activities", "activity_folders", "store" },
+    "pipeline.from_table", 2)
   local factory = new_factory(opts.name, opts)
   load.load_table(factory, t, factory.load_problems)
   M.apply_override(factory, opts.override)

@@ -13,6 +13,7 @@
 --- }
 --- ```
 local json = require "lufa.json"
+local options = require "lufa.options"
 local secret = require "lufa.secret"
 local E = require "lufa.error"
 local azureml = require "lufa.azureml"
@@ -65,6 +66,7 @@ end
 ---@return table|nil description `{endpointKind, trainedModelName, location, ...}`
 ---@return lufa.error? err
 function M.deploy(o)
+  options.check(o, { "ml", "storage", "name", "path", "log", "sleep", "journal", "journaled" }, "retrain.deploy", 2)
   local ml, storage = o.ml, o.storage
   local log = o.log or function() end
   if not ml.update_endpoint then

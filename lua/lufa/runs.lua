@@ -26,6 +26,7 @@
 -- `put_*` is called at every state change with the full record, before lufa acts on the change.
 -- @module lufa.runs
 local lufa = require "lufa"
+local options = require "lufa.options"
 
 local M = {}
 
@@ -389,6 +390,9 @@ end
 -- @param opts passed to `lufa.runs.sqlite.open` (`busy_timeout`, `readonly`) or `lufa.runs.postgres.open`
 -- @return store, or nil and a lufa.error
 function M.open(path, opts)
+  if opts ~= nil then
+    options.check(opts, { "busy_timeout", "readonly", "create", "connect_timeout" }, "runs.open", 2)
+  end
   if path == nil then
     local why
     path, why = M.default_path()

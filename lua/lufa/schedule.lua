@@ -10,6 +10,7 @@
 --
 -- @module lufa.schedule
 local lufa = require "lufa"
+local options = require "lufa.options"
 local runs = require "lufa.runs"
 
 local M = {}
@@ -69,12 +70,14 @@ local function start(next_after, fn, opts)
   return job
 end
 
+local JOB_OPTIONS = { "overlap", "on_error", "clock" }
+
 --- Calls `fn(scheduled_time)` in a new task at each time of a cron expression (lufa.schedule.cron).
 -- @param opts `zone` (IANA or Windows name, default UTC), `overlap` ("allow", "skip", "replace"),
 --   `on_error(err, t)`, `clock` (lufa.schedule.clock)
 -- @return a job (`:cancel()`, `:next()`, `:count()`)
 function M.cron(expr, fn, opts)
-  opts = opts or {}
+  opts = options.check(opts or {}, { "zone", "overlap", "on_error", "clock" }, "schedule.cron", 2)
   local c, why = require("lufa.schedule.cron").parse(expr)
   if not c then error(why, 2) end
   local zone, zerr = require("lufa.schedule.zone").get(opts.zone or "UTC")
@@ -84,12 +87,14 @@ end
 
 --- Calls `fn(scheduled_time)` every `seconds`, the first time `seconds` from now.
 function M.every(seconds, fn, opts)
+  if opts ~= nil then options.check(opts, JOB_OPTIONS, "schedule.every", 2) end
   if type(seconds) ~= "number" or seconds <= 0 then error("every: seconds must be a positive number", 2) end
   return start(function(t) return t + seconds end, fn, opts)
 end
 
 --- Calls `fn(scheduled_time)` at the fire times of an ADF recurrence (a ScheduleTrigger's `recurrence`).
 function M.recurrence(rec, fn, opts)
+  if opts ~= nil then options.check(opts, JOB_OPTIONS, "schedule.recurrence", 2) end
   local compiled, problems = require("lufa.schedule.recurrence").compile(rec)
   if not compiled then error("bad recurrence: " .. tostring(problems[1] and problems[1].message), 2) end
   return start(function(t) return compiled:next_after(t) end, fn, opts)

@@ -4,6 +4,7 @@
 -- given is required on loopback too.
 -- @module lufa.serve
 local lufa = require "lufa"
+local options = require "lufa.options"
 local server = require "lufa.server"
 local actions = require "lufa.serve.actions"
 local api = require "lufa.serve.api"
@@ -114,6 +115,7 @@ end
 -- `log` (function(line)).
 -- @return app, or nil and a lufa.error
 function M.start(opts)
+  options.check(opts, { "store", "bind", "port", "token", "factories", "log" }, "serve.start", 2)
   local bind = opts.bind or "127.0.0.1"
   local srv, err = server.listen(bind, opts.port or 0)
   if not srv then return nil, err end

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# `luarocks make` builds lufa for a stock lua5.4 into a private tree, offline; then lua5.4 requires it
-# and runs a task, JSON, a secret and an HTTP module load through it; and the rock's lufa command runs.
+# `luarocks lint` accepts the rockspec; `luarocks make` builds lufa for a stock lua5.4 into a private tree,
+# offline; then lua5.4 requires it and runs a task, JSON, a secret and an HTTP module load through it; and
+# the rock's lufa command runs.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
 tree=$(mktemp -d)
 work=$(mktemp -d)
 trap 'rm -rf "$tree" "$work"' EXIT
+# the rockspec is well formed: luarocks lint names an unknown or missing field and fails
+luarocks --lua-version 5.4 lint "$src/rockspec/lufa-scm-1.rockspec"
 # build from a copy so the rock's build files never land in the source tree
 git -C "$src" ls-files -z --cached --others --exclude-standard | (cd "$src" && xargs -0 cp --parents -t "$work" 2>/dev/null || true)
 cd "$work"

@@ -621,7 +621,9 @@ describe("lufa.aad", function()
       assert.has_error(function() aad.client_secret(base{ tenant = "a/b" }) end)
       assert.has_error(function() aad.client_secret(base{ client_secret = "" }) end)
       assert.has_error(function() aad.client_secret(base{ authority = "http://login.example" }) end)
-      assert.has_error(function() aad.client_secret(base{ scope = "x" }) end, "aad.client_secret: unknown option 'scope'")
+      assert.has_error(function() aad.client_secret(base{ scope = "x" }) end, "aad.client_secret: unknown option 'scope' " ..
+        "(known options: authority, ca_file, client_id, client_secret, env, refresh_margin, refresh_min_interval, " ..
+        "retry, tenant, timeout, version)")
       assert.has_error(function() aad.client_secret(base{ version = 3 }) end)
       assert.has_error(function() aad.managed_identity{ client_id = "a", object_id = "b" } end)
     end)

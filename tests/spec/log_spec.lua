@@ -92,6 +92,20 @@ describe("the command line's -v and --log-format", function()
     assert.matches("unknown log format 'xml' %(known: text, json%)", out)
   end)
 
+  it("carries the host's own messages: an uncaught task error is a JSON line with LUFA_LOG_FORMAT=json", function()
+    local p = io.popen("LUFA_LOG_FORMAT=json " .. util.shell_quote(util.lufa_binary()) ..
+      " -e 'require(\"lufa\").spawn(function() error(\"boom in a task\") end)' 2>&1; echo \"exit=$?\"")
+    local out = p:read("a")
+    p:close()
+    assert.is_nil(out:find("exit=0", 1, true), out)
+    local json_line = out:match("^(%{.-%})\nexit=")
+    assert.truthy(json_line, out)
+    local v = require("lufa.json").decode(json_line)
+    assert.are.equal("error", v.level)
+    assert.matches("^uncaught error in task: .*boom in a task", v.msg)
+    assert.matches("stack traceback", v.msg)  -- the traceback stays in the one line
+  end)
+
   it("reports a bad LUFA_LOG without failing", function()
     local code, out = sh("-e 'print(require(\"lufa.log\").level())' ; LUFA_LOG=loud " ..
       util.shell_quote(util.lufa_binary()) .. " -e 'print(require(\"lufa.log\").level())'")

@@ -5,6 +5,7 @@
 --- Follows the wire protocols of Azure ML Studio web services (`api-version=2.0` on BES/RRS).
 --- The example is in lua/lufa/azureml.lua.
 local lufa = require "lufa"
+local options = require "lufa.options"
 local http = require "lufa.http"
 local json = require "lufa.json"
 local secret = require "lufa.secret"
@@ -129,6 +130,8 @@ Batch.__index = Batch
 ---@param opts lufa.azureml.BatchOptions
 ---@return lufa.azureml.Batch client
 function M.batch(opts)
+  options.check(opts, { "endpoint", "api_key", "timeout", "retry", "poll_interval", "max_poll_interval" },
+    "azureml.batch", 2)
   local base = M.service_base(opts.endpoint)
   return setmetatable({ base = base, jobs_url = base .. "/jobs", authorization = api_key_header(opts.api_key),
     timeout = opts.timeout or 60, retry = opts.retry or RETRY, poll_interval = opts.poll_interval or 1,
@@ -217,6 +220,9 @@ function Batch:delete(job_id)
   return true
 end
 
+local WAIT_OPTIONS = { "timeout", "on_status", "sleep" }
+local RUN_OPTIONS = { "timeout", "on_status", "sleep", "on_job" }
+
 --- Polls a started job until it is Finished, Failed or Cancelled.
 --- Errors: `nil, err` (a Failed job is an error with the service's Details; a timeout).
 ---@async
@@ -225,6 +231,7 @@ end
 ---@return lufa.azureml.JobStatus|nil status the final status
 ---@return lufa.error? err
 function Batch:wait(job_id, opts)
+  if opts ~= nil then options.check(opts, WAIT_OPTIONS, "batch:wait", 2) end
   opts = opts or {}
   local sleep = opts.sleep or lufa.sleep
   local deadline = opts.timeout and (lufa.now() + opts.timeout)
@@ -261,6 +268,7 @@ end
 ---@return string|lufa.error job_id_or_err the job id, or the error
 ---@return string? job_id on failure, the job id
 function Batch:run(body, opts)
+  if opts ~= nil then options.check(opts, RUN_OPTIONS, "batch:run", 2) end
   local job_id, err = self:submit(body)
   if not job_id then return nil, err end
   local finished = false
@@ -272,7 +280,7 @@ function Batch:run(body, opts)
   if opts and opts.on_job then opts.on_job(job_id) end
   local ok, serr = self:start(job_id)
   if not ok then return nil, serr, job_id end
-  local st, werr = self:wait(job_id, opts)
+  local st, werr = self:wait(job_id, opts and { timeout = opts.timeout, on_status = opts.on_status, sleep = opts.sleep })
   finished = st ~= nil or (werr and werr.status_code ~= nil)  -- a job that ended needs no delete
   return st, werr, job_id
 end
@@ -290,6 +298,7 @@ Scoring.__index = Scoring
 ---@param opts {endpoint: string, api_key: string|lufa.secret, timeout?: number, retry?: lufa.http.RetryPolicy} `endpoint`: the BES or RRS URL of the service
 ---@return lufa.azureml.Scoring client
 function M.scoring(opts)
+  options.check(opts, { "endpoint", "api_key", "timeout", "retry" }, "azureml.scoring", 2)
   local base = M.service_base(opts.endpoint)
   return setmetatable({ base = base, authorization = api_key_header(opts.api_key), timeout = opts.timeout or 60,
     retry = opts.retry or RETRY }, Scoring)
@@ -304,6 +313,7 @@ end
 ---@return {columns: string[], rows: any[][]}|nil first the first output
 ---@return table|lufa.error response the whole decoded response, or the error
 function Scoring:score(columns, rows, opts)
+  if opts ~= nil then options.check(opts, { "input", "output", "global_parameters" }, "scoring:score", 2) end
   opts = opts or {}
   local values = json.array{}
   for i, row in ipairs(rows) do
@@ -360,6 +370,8 @@ end
 ---@return {status: integer, request_id?: string}|nil result
 ---@return lufa.error? err
 function M.update_classic(opts)
+  options.check(opts, { "endpoint", "api_key", "timeout", "name", "base_location", "relative_location", "sas" },
+    "azureml.update_classic", 2)
   local client = { authorization = api_key_header(opts.api_key), timeout = opts.timeout or 60, retry = RETRY }
   local url = (opts.endpoint:gsub("^%s+", ""):gsub("%s+$", ""))
   local body = { Resources = json.array{ {
@@ -478,6 +490,8 @@ end
 ---@return table|nil definition the final definition
 ---@return lufa.error? err
 function M.update_arm(opts)
+  options.check(opts, { "endpoint", "authorization", "name", "uri", "location", "poll_interval", "request_timeout",
+    "timeout", "sleep", "log", "journal", "journaled" }, "azureml.update_arm", 2)
   local url = (opts.endpoint:gsub("^%s+", ""):gsub("%s+$", ""):gsub("%.$", ""))
   local function auth(fresh)
     if type(opts.authorization) == "function" then return opts.authorization(fresh) end

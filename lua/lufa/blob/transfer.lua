@@ -59,10 +59,6 @@ local function run_parallel(n, count, job)
   return true
 end
 
-local function report(progress, done, total)
-  if progress then progress(done, total) end
-end
-
 --- Picks the block size: the wanted one, grown when the file would need more than 50,000 blocks.
 function transfer.block_size(size, wanted)
   local bs = wanted
@@ -89,15 +85,15 @@ end
 -- @tparam table blob the blob object (`.client`, `.container`, `.name`)
 -- @tparam string path the file
 -- @tparam integer size its size in bytes
--- @tparam table opts `block_size`, `concurrency`, `progress`, `md5` (set the whole-blob MD5; default true),
+-- @tparam table opts `block_size`, `concurrency`, `tracker` (lufa.progress), `md5` (set the whole-blob MD5; default true),
 --   `commit_headers` (headers for Put Block List: content type, metadata, conditions)
 -- @return the Put Block List response, or nil, err
 function transfer.upload(blob, path, size, opts)
   local client = blob.client
   local bs = transfer.block_size(size, opts.block_size or client.block_size)
   local n = (size + bs - 1) // bs
-  local done = 0
-  report(opts.progress, 0, size)
+  local tracker = opts.tracker
+  tracker:tell(true)
 
   -- the whole-file MD5 is computed on another core while the blocks go up
   local whole <close> = opts.md5 ~= false and crypto.file_hasher("md5") or nil
@@ -113,10 +109,9 @@ function transfer.upload(blob, path, size, opts)
     local res, serr = transport.send(client, { op = "Put Block", method = "PUT", container = blob.container.name,
       blob = blob.name, query = { { "comp", "block" }, { "blockid", transfer.block_id(i - 1) } },
       headers = { ["Content-MD5"] = crypto.base64_encode(md5) }, body_file = path, body_offset = offset,
-      body_length = length, ok = { [201] = true } })
+      body_length = length, ok = { [201] = true }, progress = tracker:part(i) })
     if not res then return nil, serr end
-    done = done + length
-    report(opts.progress, done, size)
+    tracker:complete(i, length)
     return true
   end)
   if not ok then return nil, err end
@@ -152,7 +147,7 @@ end
 --- Downloads a blob into a file: parallel ranged reads into a temporary file, MD5 check, rename.
 -- @tparam table blob the blob object
 -- @tparam string path destination
--- @tparam table opts `range_size`, `concurrency`, `progress`, `verify_md5` (default true)
+-- @tparam table opts `range_size`, `concurrency`, `tracker` (lufa.progress), `verify_md5` (default true)
 -- @treturn table properties `{size=, etag=, content_md5=, content_type=, last_modified=}`, or nil, err
 function transfer.download(blob, path, opts)
   local client = blob.client
@@ -166,9 +161,11 @@ function transfer.download(blob, path, opts)
   local finished = false
   local _ <close> = setmetatable({}, { __close = function() if not finished then os.remove(tmp) end end })
 
+  local tracker = opts.tracker
   local function get_range(first, last, etag)
     local expected = last - first + 1
     return transport.send(client, { op = "Get Blob", method = "GET", container = blob.container.name,
+      progress = tracker:part(first),
       blob = blob.name, headers = { ["x-ms-range"] = ("bytes=%d-%d"):format(first, last), ["If-Match"] = etag },
       output_file = tmp, output_offset = first, ok = { [200] = first == 0 or nil, [206] = true, [416] = first == 0 or nil },
       check = function(res)
@@ -213,7 +210,8 @@ function transfer.download(blob, path, opts)
     props.content_md5 = res.headers["content-md5"]
   end
   props.size = total
-  report(opts.progress, first_len, total)
+  tracker:set_total(total)
+  tracker:complete(0, first_len)
 
   -- ranges after the first, each pinned to the first response's ETag so a blob replaced meanwhile fails
   local ranges = {}
@@ -239,7 +237,6 @@ function transfer.download(blob, path, opts)
   end
   if hash then feed_landed() end
 
-  local done = first_len
   local ok, perr = run_parallel(#ranges, opts.concurrency or client.concurrency, function(i)
     local r = ranges[i]
     local rres, rerr = get_range(r[1], r[2], props.etag)
@@ -248,8 +245,7 @@ function transfer.download(blob, path, opts)
       landed[r[1]] = r[2] + 1
       feed_landed()
     end
-    done = done + (r[2] - r[1] + 1)
-    report(opts.progress, done, total)
+    tracker:complete(r[1], r[2] - r[1] + 1)
     return true
   end)
   if not ok then return nil, perr end

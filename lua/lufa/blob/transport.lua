@@ -118,7 +118,7 @@ function transport.send(client, req)
       body_file = req.body_file, body_offset = req.body_offset, body_length = req.body_length,
       output_file = req.output_file, output_offset = req.output_offset, ca_file = client.ca_file,
       tls_verify = client.tls_verify, connect_timeout = client.connect_timeout,
-      low_speed_time = client.stall_timeout, timeout = req.timeout }
+      low_speed_time = client.stall_timeout, timeout = req.timeout, progress = req.progress }
     local retryable
     if res then
       if req.ok[res.status] then

@@ -127,6 +127,10 @@ end
 function M.trigger(o, ctx)
   local action, name, folder = o[1], o[2], o[3]
   if (action ~= "start" and action ~= "stop") or not name then
+    local near = action and require("lufa.options").nearest(action, { "start", "stop" })
+    if near and action ~= near then
+      return ctx.die("unknown trigger command '%s' (did you mean '%s'?)", action, near)
+    end
     return ctx.die("usage: lufa trigger start|stop NAME [FACTORY]")
   end
   local store, serr = ctx.open_store(o, true)

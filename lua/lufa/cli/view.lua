@@ -5,6 +5,8 @@ local lufa = require "lufa"
 local M = {}
 
 local redact = require "lufa.redact"
+local term = require "lufa.term"
+local progress = require "lufa.progress"
 
 -- Everything the commands print passes here: a secret that a service echoed in its answer, or anything
 -- shaped like a credential, is scrubbed whatever path it took.
@@ -25,35 +27,60 @@ function M.seconds(ms)
 end
 local seconds = M.seconds
 
-local COLOR_MARKS = { Succeeded = "\27[32m✔\27[0m", Failed = "\27[31m✘\27[0m", Skipped = "·",
-  Cancelled = "\27[33m⊘\27[0m", InProgress = "\27[36m…\27[0m" }
 local PLAIN_MARKS = { Succeeded = "✔", Failed = "✘", Skipped = "·", Cancelled = "⊘", InProgress = "…" }
+local MARK_COLORS = { Succeeded = "green", Failed = "red", Cancelled = "yellow", InProgress = "cyan" }
+local function marks(caps)
+  local m = {}
+  for status, mark in pairs(PLAIN_MARKS) do
+    m[status] = MARK_COLORS[status] and term.paint(caps, MARK_COLORS[status], mark) or mark
+  end
+  return m
+end
 
 --- Whether the terminal may be redrawn (not TERM=dumb) and coloured (neither TERM=dumb nor NO_COLOR set,
 -- as https://no-color.org asks).
 function M.terminal_caps(getenv)
-  getenv = getenv or os.getenv
-  local dumb = getenv("TERM") == "dumb"
-  local no_color = getenv("NO_COLOR") ~= nil and getenv("NO_COLOR") ~= ""
-  return { redraw = not dumb, color = not dumb and not no_color }
+  local caps = term.caps(2, getenv, function() return true end)
+  return { redraw = caps.redraw, color = caps.color }
 end
 
 --- The live view: on a terminal, one line per activity rewritten in place; otherwise (or with TERM=dumb)
 -- a log line per change.
-function M.progress(quiet)
-  local caps = M.terminal_caps()
-  local tty = not quiet and lufa.isatty(2) and caps.redraw
-  local MARKS = caps.color and COLOR_MARKS or PLAIN_MARKS
+function M.progress(quiet, caps)
+  caps = caps or term.caps(2)
+  local tty = not quiet and caps.redraw
+  local MARKS = marks(caps)
   local order, state, drawn = {}, {}, 0
+  local transfers = {}  -- the blob transfers running now, in the order they started, below the activities
   local started = lufa.now()
   local function draw()
-    if drawn > 0 then M.err(string.format("\27[%dA", drawn)) end
+    local lines = {}
     for _, name in ipairs(order) do
       local s = state[name]
-      M.err(string.format("\27[2K %s %-32s %-11s %s\n", MARKS[s.status] or " ", name, s.status,
-        s.note or ""))
+      lines[#lines + 1] = string.format(" %s %-32s %-11s %s", MARKS[s.status] or " ", name, s.status, s.note or "")
     end
-    drawn = #order
+    for _, t in ipairs(transfers) do
+      lines[#lines + 1] = "   ↳ " .. progress.line(t.name, t.done, t.total, t.rate)
+    end
+    M.err(term.up(caps, drawn))
+    for _, line in ipairs(lines) do M.err(term.clear_line(caps), line, "\n") end
+    -- lines left over from a longer block (a transfer ended) are cleared
+    local extra = drawn - #lines
+    for _ = 1, extra do M.err(term.clear_line(caps), "\n") end
+    M.err(term.up(caps, extra))
+    drawn = #lines
+  end
+  if tty then
+    progress.observe(function(t, ended)
+      for i, x in ipairs(transfers) do
+        if x == t then
+          if ended then table.remove(transfers, i) end
+          return draw()
+        end
+      end
+      if not ended then transfers[#transfers + 1] = t end
+      draw()
+    end)
   end
   return function(ev)
     if quiet then return end
@@ -76,8 +103,8 @@ function M.progress(quiet)
     elseif ev.type == "log" and (ev.level == "warning" or ev.level == "error" or ev.level == "info") then
       local line = string.format("%7.1fs  %-32s %s", lufa.now() - started, ev.activityName or "", ev.message)
       if tty then  -- the log line takes the block's first line; the block moves down one
-        if drawn > 0 then M.err(string.format("\27[%dA", drawn)) end
-        M.err("\27[2K", line, "\n")
+        M.err(term.up(caps, drawn))
+        M.err(term.clear_line(caps), line, "\n")
         drawn = 0
         draw()
       else

@@ -10,6 +10,7 @@
 -- redaction marker, and the password only libpq.
 -- @module lufa.runs.postgres
 local lufa = require "lufa"
+local options = require "lufa.options"
 local json = require "lufa.json"
 local postgres = require "lufa.postgres"
 local E = require "lufa.error"
@@ -107,7 +108,7 @@ end
 -- @param opts `readonly` (no migration), `connect_timeout` (s)
 -- @return store, or nil and a lufa.error (cannot connect, newer schema)
 function M.open(url, opts)
-  opts = opts or {}
+  opts = options.check(opts or {}, { "busy_timeout", "readonly", "create", "connect_timeout" }, "runs.open", 2)
   local params, shown = M.parse_url(url)
   if not params then return nil, store_error("bad_url", "%s", shown) end
   params.connect_timeout = params.connect_timeout or tostring(opts.connect_timeout or M.CONNECT_TIMEOUT)

@@ -5,6 +5,7 @@
 -- secrets reach the file only as their redaction marker.
 -- @module lufa.runs.sqlite
 local lufa = require "lufa"
+local options = require "lufa.options"
 local json = require "lufa.json"
 local sqlite = require "lufa.sqlite"
 local E = require "lufa.error"
@@ -48,7 +49,7 @@ end
 -- @param opts `busy_timeout` (ms), `readonly`, `create`
 -- @return store, or nil and a lufa.error (newer schema, not a database, cannot create)
 function M.open(path, opts)
-  opts = opts or {}
+  opts = options.check(opts or {}, { "busy_timeout", "readonly", "create", "connect_timeout" }, "runs.open", 2)
   if not exists(path) then
     if opts.create == false or opts.readonly then
       return nil, store_error("no_store", "no run store at %s (no run has been recorded there yet)", path)

@@ -14,6 +14,7 @@
 --- assert(batch.wait(ws, job))
 --- ```
 local http = require "lufa.http"
+local options = require "lufa.options"
 local json = require "lufa.json"
 local E = require "lufa.error"
 local workspace = require "lufa.azureml.v2.workspace"
@@ -63,6 +64,7 @@ end
 ---@return lufa.azureml.v2.BatchJob|nil handle for `wait`
 ---@return lufa.error? err
 function M.invoke(ws, name, o)
+  options.check(o, { "inputs", "outputs", "deployment" }, "batch.invoke", 2)
   local ep, err = M.endpoint(ws, name)
   if not ep then return nil, err end
   local uri = type(ep.properties) == "table" and ep.properties.scoringUri
@@ -111,6 +113,7 @@ end
 ---@return table|nil job the final job
 ---@return lufa.error? err
 function M.wait(ws, handle, opts)
+  if opts ~= nil then options.check(opts, { "sleep", "timeout", "poll_interval", "on_status" }, "batch.wait", 2) end
   local o = {}
   for k, v in pairs(opts or {}) do o[k] = v end
   o.read = M.reader(handle)

@@ -13,6 +13,7 @@
 --- print(job.properties.status, jobs.output_uri(name, "model"))
 --- ```
 local lufa = require "lufa"
+local options = require "lufa.options"
 local http = require "lufa.http"
 local json = require "lufa.json"
 local E = require "lufa.error"
@@ -85,6 +86,8 @@ end
 ---@param o table
 ---@return table properties
 function M.command(o)
+  options.check(o, { "command", "environment_id", "compute_id", "code_id", "experiment_name", "display_name",
+    "description", "inputs", "outputs", "tags", "properties", "environment_variables", "timeout" }, "jobs.command", 2)
   local p = json.object{ jobType = "Command", command = o.command, environmentId = o.environment_id,
     computeId = o.compute_id, codeId = o.code_id, experimentName = o.experiment_name,
     displayName = o.display_name, description = o.description,
@@ -149,6 +152,10 @@ function M.cancel(ws, name)
   return true
 end
 
+local WAIT_OPTIONS = { "sleep", "timeout", "poll_interval", "read", "on_status" }
+local RUN_OPTIONS = { "sleep", "timeout", "poll_interval", "read", "on_status", "resume", "on_submitted" }
+local wait
+
 --- Polls the job until it is Completed, Failed or Canceled (batch-endpoint jobs are read on the endpoint's
 --- host, through `opts.read`).
 --- Errors: `nil, err`; a Failed or Canceled job: `code` "JobFailed"/"JobCanceled", `job` the resource.
@@ -159,7 +166,10 @@ end
 ---@return table|nil job the final job resource
 ---@return lufa.error? err
 function M.wait(ws, name, opts)
-  opts = opts or {}
+  return wait(ws, name, options.check(opts or {}, WAIT_OPTIONS, "jobs.wait", 2))
+end
+
+wait = function(ws, name, opts)
   local sleep = opts.sleep or ws.sleep
   local deadline = opts.timeout and (lufa.now() + opts.timeout)
   local delay, last = opts.poll_interval or ws.poll_interval, nil
@@ -201,7 +211,7 @@ end
 ---@return table|nil job the final job
 ---@return lufa.error? err
 function M.run(ws, name, properties, opts)
-  opts = opts or {}
+  opts = options.check(opts or {}, RUN_OPTIONS, "jobs.run", 2)
   if not opts.resume then
     local job, err = M.submit(ws, name, properties)
     if not job then return nil, err end
@@ -213,7 +223,7 @@ function M.run(ws, name, properties, opts)
     -- an interrupted task can no longer wait: cancel from a task of its own
     lufa.spawn(function() M.cancel(ws, name) end)
   end })
-  local job, err = M.wait(ws, name, opts)
+  local job, err = wait(ws, name, opts)
   if job or (err and err.status_code) then ended = true end
   if not job and err.code == "timeout" then
     ended = true

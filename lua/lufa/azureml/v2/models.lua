@@ -12,6 +12,7 @@
 --- print(v.name, v.id)   -- "8", the asset id deployments take
 --- ```
 local http = require "lufa.http"
+local options = require "lufa.options"
 local json = require "lufa.json"
 local E = require "lufa.error"
 
@@ -110,6 +111,8 @@ end
 ---@return table|nil version the version resource (`name` is the version, `id` the asset id)
 ---@return lufa.error? err
 function M.register(ws, name, o)
+  options.check(o, { "model_uri", "model_type", "version", "description", "tags", "properties", "flavors" },
+    "models.register", 2)
   if type(o.model_uri) ~= "string" or o.model_uri == "" then
     return nil, E.new{ kind = "azureml", code = "BadModelUri", message = string.format(
       "registering model %s: model_uri is required (a job output, datastore path or blob URL)", name) }

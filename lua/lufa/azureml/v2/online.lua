@@ -13,6 +13,7 @@
 --- local answer = assert(online.score(ws, "churn", { data = rows }, { deployment = "green" }))
 --- ```
 local lufa = require "lufa"
+local options = require "lufa.options"
 local http = require "lufa.http"
 local json = require "lufa.json"
 local secret = require "lufa.secret"
@@ -77,7 +78,7 @@ end
 ---@return table|nil deployment provisioningState Succeeded
 ---@return lufa.error? err
 function M.put_deployment(ws, e, d, properties, opts)
-  opts = opts or {}
+  opts = options.check(opts or {}, { "sku", "tags", "timeout", "on_poll" }, "online.put_deployment", 2)
   local ep, err = M.endpoint(ws, e)
   if not ep then return nil, err end
   local props = json.object{}
@@ -103,6 +104,7 @@ end
 ---@return any ok true, or the followed operation's result
 ---@return lufa.error? err
 function M.delete_deployment(ws, e, d, opts)
+  if opts ~= nil then options.check(opts, { "timeout" }, "online.delete_deployment", 2) end
   local what = string.format("deleting deployment %s of online endpoint %s", d, e)
   local doc, res = ws:arm(what, "DELETE", deployment_path(e, d))
   if not doc then
@@ -148,6 +150,7 @@ end
 ---@return table|nil endpoint
 ---@return lufa.error? err
 function M.set_traffic(ws, e, traffic, mirror, opts)
+  if opts ~= nil then options.check(opts, { "timeout" }, "online.set_traffic", 2) end
   local current, err, ep = M.traffic(ws, e)
   if not current then return nil, err end
   local props = json.object{}
@@ -212,7 +215,7 @@ end
 ---@return any answer the decoded answer
 ---@return {status: integer, deployment?: string, seconds: number}|lufa.error info_or_err
 function M.score(ws, e, body, opts)
-  opts = opts or {}
+  opts = options.check(opts or {}, { "deployment", "endpoint_resource", "timeout" }, "online.score", 2)
   local ep = opts.endpoint_resource
   if not ep then
     local err

@@ -25,6 +25,7 @@
 --- false	expected numbers in [-inf, 1], got [0.2,1.7]
 --- ```
 local json = require "lufa.json"
+local options = require "lufa.options"
 local E = require "lufa.error"
 local online = require "lufa.azureml.v2.online"
 
@@ -152,6 +153,9 @@ end
 ---@return {previous: table, previousMirror: table, traffic: table, steps: table[], deleted: string[]}|nil report
 ---@return lufa.error? err
 function M.run(ws, o)
+  options.check(o, { "endpoint", "deployment", "properties", "sku", "request", "expect", "steps", "probes",
+    "max_error_rate", "max_latency", "mirror", "delete_previous", "keep_failed", "log", "journal", "journaled",
+    "on_step" }, "rollout.run", 2)
   local log = o.log or function() end
   local journal = o.journal or function() end
   local report = { endpoint = o.endpoint, deployment = o.deployment, steps = json.array{}, deleted = json.array{} }

@@ -12,6 +12,7 @@
 --- local job = assert(ws:arm("reading job train-1", "GET", "/jobs/train-1"))
 --- ```
 local lufa = require "lufa"
+local options = require "lufa.options"
 local http = require "lufa.http"
 local json = require "lufa.json"
 local secret = require "lufa.secret"
@@ -93,6 +94,9 @@ end
 ---@return lufa.azureml.v2.workspace.Workspace ws
 function M.new(opts)
   if type(opts) ~= "table" then error("lufa.azureml.v2.workspace: expected a table of options", 2) end
+  options.check(opts, { "subscription_id", "resource_group", "workspace", "credential", "tenant", "client_id",
+    "client_secret", "authority", "managed_identity", "identity_endpoint", "management_endpoint", "api_version",
+    "timeout", "poll_interval", "max_poll_interval", "sleep", "retry" }, "lufa.azureml.v2.workspace", 2)
   local self = setmetatable({
     subscription_id = need(opts, "subscription_id"), resource_group = need(opts, "resource_group"),
     name = need(opts, "workspace"),

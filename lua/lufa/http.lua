@@ -73,6 +73,7 @@ local RETRY_OPTIONS = { "attempts", "base_delay", "max_delay", "max_retry_after"
 ---@class lufa.http
 ---@field defaults lufa.http.RequestOptions options merged into every request unless it sets them itself; `ca_file` defaults to $LUFA_CA_FILE
 ---@field curl_version string the libcurl version
+---@field progress_interval number how often, in seconds, a `progress` function is called at most (default 0.1)
 local http = {
   --- Options merged into every request unless it sets them itself.
   --- `ca_file` defaults to $LUFA_CA_FILE, so a private CA (such as the local stand-ins') needs no code.

@@ -12,6 +12,9 @@ local function capture(cmd)
   return out
 end
 
+-- Completions run in an empty folder of their own, so no stray file name joins the command names.
+local empty_dir = util.tempdir()
+
 -- COMPREPLY of the generated bash completion for the words typed so far (the last one being completed).
 local function complete(...)
   local words = {...}
@@ -19,7 +22,7 @@ local function complete(...)
   for i, w in ipairs(words) do quoted[i] = util.shell_quote(w) end
   local script = string.format("source <(%s completions bash); COMP_WORDS=(lufa %s); COMP_CWORD=%d; _lufa; " ..
     "printf '%%s\\n' \"${COMPREPLY[@]}\"", util.shell_quote(lufa_bin), table.concat(quoted, " "), #words)
-  local out = capture("cd /tmp && bash -c " .. util.shell_quote(script))
+  local out = capture("cd " .. util.shell_quote(empty_dir) .. " && bash -c " .. util.shell_quote(script))
   local list = {}
   for l in out:gmatch("[^\n]+") do list[#list + 1] = l end
   table.sort(list)

@@ -161,14 +161,24 @@ static Secret *secret_test(lua_State *L, int idx) {
 
 static void secret_pushmeta(lua_State *L);
 
-void lufa_secret_push(lua_State *L, const char *bytes, size_t len) {
+/* Pushes a secret of len bytes whose content the caller writes, then seals with secret_seal. */
+static Secret *secret_alloc(lua_State *L, size_t len) {
   Secret *s = (Secret *)lua_newuserdatauv(L, sizeof(Secret) + len + 1, 0);
   s->len = len;
-  if (len) memcpy(s->bytes, bytes, len);
   s->bytes[len] = '\0';
   secret_pushmeta(L);
   lua_setmetatable(L, -2);
-  if (lufa_secret_remember(s->bytes, len) < 0) luaL_error(L, "not enough memory to remember a secret");
+  return s;
+}
+
+static void secret_seal(lua_State *L, Secret *s) {
+  if (lufa_secret_remember(s->bytes, s->len) < 0) luaL_error(L, "not enough memory to remember a secret");
+}
+
+void lufa_secret_push(lua_State *L, const char *bytes, size_t len) {
+  Secret *s = secret_alloc(L, len);
+  if (len) memcpy(s->bytes, bytes, len);
+  secret_seal(L, s);
 }
 
 const char *lufa_secret_bytes(lua_State *L, int idx, size_t *len) {
@@ -198,17 +208,17 @@ static int secret_tostring(lua_State *L) {
   return 1;
 }
 
-/* Concatenation keeps the result secret: "Bearer " .. token is still a token. */
+/* Concatenation keeps the result secret: "Bearer " .. token is still a token.
+** The bytes go straight into the new secret: no intermediate buffer holds them. */
 static int secret_concat(lua_State *L) {
   size_t la, lb;
   const char *a = lufa_check_bytes(L, 1, &la, NULL);
   const char *b = lufa_check_bytes(L, 2, &lb, NULL);
-  luaL_Buffer buf;
-  char *p = luaL_buffinitsize(L, &buf, la + lb);
-  memcpy(p, a, la);
-  memcpy(p + la, b, lb);
-  lufa_secret_push(L, p, la + lb);
-  OPENSSL_cleanse(p, la + lb);
+  if (la > SIZE_MAX / 2 || lb > SIZE_MAX / 2) return luaL_error(L, "a secret that long cannot be made");
+  Secret *s = secret_alloc(L, la + lb);  /* the operands stay anchored at 1 and 2 meanwhile */
+  memcpy(s->bytes, a, la);
+  memcpy(s->bytes + la, b, lb);
+  secret_seal(L, s);
   return 1;
 }
 

@@ -24,6 +24,7 @@
 
 #include "error.h"
 #include "json.h"
+#include "options.h"
 #include "secret.h"
 
 #define JSON_NULL_KEY "lufa.json.null"
@@ -402,22 +403,11 @@ static void push_bignum_mt(lua_State *L) {
 /* Options                                                                                                */
 /* ------------------------------------------------------------------------------------------------------ */
 
-/* Misspelt options raise rather than being ignored. */
-static void check_options(lua_State *L, int idx, const char *const allowed[]) {
+/* Misspelt options raise rather than being ignored, naming the option meant. */
+static void check_options(lua_State *L, int idx, const char *const allowed[], const char *what) {
   if (lua_isnoneornil(L, idx)) return;
   luaL_checktype(L, idx, LUA_TTABLE);
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    int known = 0;
-    lua_pop(L, 1);
-    if (lua_type(L, -1) == LUA_TSTRING) {
-      const char *name = lua_tostring(L, -1);
-      for (int i = 0; allowed[i] != NULL && !known; i++) known = strcmp(name, allowed[i]) == 0;
-      if (!known) luaL_argerror(L, idx, lua_pushfstring(L, "unknown option '%s'", name));
-    } else {
-      luaL_argerror(L, idx, "option names must be strings");
-    }
-  }
+  host_check_options(L, idx, allowed, what);
 }
 
 static int option_depth(lua_State *L, int idx) {
@@ -1109,7 +1099,7 @@ static int json_decode(lua_State *L) {
   int max_depth, big_integers;
   if (lua_type(L, 1) != LUA_TSTRING) return luaL_typeerror(L, 1, "string");
   text = lua_tolstring(L, 1, &len);
-  check_options(L, 2, decode_options);
+  check_options(L, 2, decode_options, "json.decode");
   max_depth = option_depth(L, 2);
   big_integers = option_big_integers(L, 2);
   if (lua_istable(L, 2)) {
@@ -1159,7 +1149,7 @@ static int json_decode_file(lua_State *L) {
   size_t len;
   const char *text;
   int max_depth, big_integers, r;
-  check_options(L, 2, decode_options);
+  check_options(L, 2, decode_options, "json.decode_file");
   max_depth = option_depth(L, 2);
   big_integers = option_big_integers(L, 2);
   if (lua_istable(L, 2) && lua_getfield(L, 2, "source") != LUA_TNIL) {
@@ -1842,7 +1832,7 @@ static int option_indent(lua_State *L, int idx) {
 static int json_encode(lua_State *L) {
   Encoder E;
   luaL_checkany(L, 1);
-  check_options(L, 2, encode_options);
+  check_options(L, 2, encode_options, "json.encode");
   lua_settop(L, 2);
   E.L = L;
   E.indent = option_indent(L, 2);

@@ -43,6 +43,9 @@ local current, format, sink = LEVELS.warn, "text", nil
 --- Errors: raises on a name it does not know, saying which are known.
 ---@param opts lufa.log.Options
 function M.configure(opts)
+  if type(opts) ~= "table" then
+    error("bad argument #1 to 'lufa.log.configure' (table expected, got " .. type(opts) .. ")", 2)
+  end
   options.check(opts, { "level", "format", "sink" }, "lufa.log.configure", 2)
   if opts.level ~= nil then
     local n = LEVELS[tostring(opts.level):lower()]

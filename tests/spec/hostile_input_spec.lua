@@ -114,6 +114,17 @@ describe("XML", function()
       doc_scope("<a>&#x41;&#65;&#x1F600;</a>")))
   end)
 
+  it("functions that take a node-set refuse other values instead of raising a Lua error", function()
+    local doc = doc_scope("<list><item>a</item></list>")
+    for _, case in ipairs { { "count(/>/it)", "count" }, { "sum(1)", "sum" }, { "name(true())", "name" },
+      { "local-name(1)", "local-name" }, { "namespace-uri('x')", "namespace-uri" } } do
+      local err = eval_error("@xpath(pipeline().parameters.d, '" .. case[1]:gsub("'", "''") .. "')", doc)
+      assert.truthy(err.message:find("XPath: " .. case[2] .. "() expects a node-set", 1, true), err.message)
+    end
+    assert.are.equal(1, eval("@xpath(pipeline().parameters.d, 'count(/list/item)')", doc))
+    assert.are.equal("list", eval("@xpath(pipeline().parameters.d, 'name(/list)')", doc))
+  end)
+
   it("elements nested past the limit get an error naming it in both parsers", function()
     local n = 100000
     local deep = ("<a>"):rep(n) .. ("</a>"):rep(n)

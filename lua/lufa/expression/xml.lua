@@ -686,11 +686,23 @@ function Parser:path()
   end
 end
 
+-- The argument of a function that takes a node-set (XPath 1.0 has no conversion to one).
+local function node_set(fname, a)
+  if type(a) ~= "table" then raise("argument", "XPath: " .. fname .. "() expects a node-set") end
+  return a
+end
+
+-- The node a name function reads: the first of its node-set argument, or the context node.
+local function named_node(fname, ctx, a)
+  if a == nil then return ctx.node end
+  return node_set(fname, a)[1]
+end
+
 local xpath_functions = {
-  ["count"] = function(_, a) return #a end,
+  ["count"] = function(_, a) return #node_set("count", a) end,
   ["sum"] = function(_, a)
     local s = 0
-    for _, n in ipairs(a) do s = s + to_number(string_value(n)) end
+    for _, n in ipairs(node_set("sum", a)) do s = s + to_number(string_value(n)) end
     return s
   end,
   ["string"] = function(ctx, a) if a == nil then return string_value(ctx.node) end return to_string(a) end,
@@ -700,15 +712,15 @@ local xpath_functions = {
   ["true"] = function() return true end,
   ["false"] = function() return false end,
   ["name"] = function(ctx, a)
-    local n = a and a[1] or (a == nil and ctx.node)
+    local n = named_node("name", ctx, a)
     return n and n.name or ""
   end,
   ["local-name"] = function(ctx, a)
-    local n = a and a[1] or (a == nil and ctx.node)
+    local n = named_node("local-name", ctx, a)
     return n and (n.local_name or (n.name and local_name(n.name))) or ""
   end,
   ["namespace-uri"] = function(ctx, a)
-    local n = a and a[1] or (a == nil and ctx.node)
+    local n = named_node("namespace-uri", ctx, a)
     return n and n.uri or ""
   end,
   ["substring"] = function(_, a, start, len)

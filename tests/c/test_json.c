@@ -40,7 +40,10 @@ static void test_fidelity(lua_State *L) {
   CHECK_STR(eval(L, "return json.encode(json.decode('3.0'))"), "3.0");
   CHECK_STR(eval(L, "return json.encode(json.decode('[9223372036854775807,-9223372036854775808]'))"),
             "[9223372036854775807,-9223372036854775808]");
-  CHECK_STR(eval(L, "return math.type(json.decode('9223372036854775808'))"), "float");
+  /* Beyond the integer range a number stays exact (a bignum) unless the caller asks for a float. */
+  CHECK_STR(eval(L, "return json.encode(json.decode('9223372036854775808'))"), "9223372036854775808");
+  CHECK_STR(eval(L, "return type(json.decode('9223372036854775808'))"), "userdata");
+  CHECK_STR(eval(L, "return math.type(json.decode('9223372036854775808', {big_integers = 'float'}))"), "float");
   CHECK_STR(eval(L, "return json.encode(1e300)"), "1e+300");
   CHECK_STR(eval(L, "return json.encode(0.1)"), "0.1");
   CHECK_STR(eval(L, "return json.encode(-0.0)"), "-0.0");

@@ -170,7 +170,7 @@ local function finish(handle, factory, store, o)
   lufa.on_interrupt(nil)
   local acts = factory:activity_runs(record.runId) or {}
   if o.json then
-    stdout(json.encode({ pipelineRun = record, activityRuns = json.array(acts) }, { pretty = true }), "\n")
+    stdout(json.encode({ pipelineRun = record, activityRuns = json.array(acts) }, { pretty = true, sort_keys = true }), "\n")
   else
     stdout(view.summary(record, acts))
   end

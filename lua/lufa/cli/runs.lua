@@ -50,7 +50,7 @@ function M.list(o, store)
   local more = #list > limit
   if more then list[#list] = nil end
   if o.json then
-    stdout(json.encode(json.array(list), {pretty = true}), "\n")
+    stdout(json.encode(json.array(list), {pretty = true, sort_keys = true}), "\n")
     return 0
   end
   if #list == 0 then
@@ -84,7 +84,7 @@ function M.show(o, store, id)
   local record, info = store:get_pipeline_run(id)
   local acts = store:activity_runs(id)
   if o.json then
-    stdout(json.encode({pipelineRun = record, activityRuns = json.array(acts)}, {pretty = true}), "\n")
+    stdout(json.encode({pipelineRun = record, activityRuns = json.array(acts)}, {pretty = true, sort_keys = true}), "\n")
     return 0
   end
   local out = {}

@@ -24,11 +24,16 @@ local function lufa_cmd(...)
   return q(lufa_bin) .. " " .. table.concat(args, " ") .. " --store " .. q(store)
 end
 
+-- The lufa processes started in the background, stopped after each test so that a failing test leaves
+-- none behind (one left running would hold the test's output open until ctest's timeout).
+local children = {}
+
 -- Starts `lufa ARGS` in the background; returns a handle with pid, wait() → status, output().
 local function spawn(...)
   local out, st = os.tmpname(), os.tmpname()
   os.remove(st)
-  local p = io.popen(string.format("(%s > %s 2>&1 </dev/null; echo $? > %s) & echo $!", lufa_cmd(...), q(out), q(st)))
+  local p = io.popen(string.format("(%s > %s 2>&1 </dev/null; echo $? > %s) >/dev/null 2>&1 & echo $!",
+    lufa_cmd(...), q(out), q(st)))
   local subshell = p:read("l")
   p:close()
   local pid
@@ -38,6 +43,7 @@ local function spawn(...)
     pg:close()
     return pid ~= nil
   end, 10)
+  children[#children + 1] = {pid = pid, status_file = st}
   return {pid = pid,
     output = function() return util.read_file(out) or "" end,
     wait = function()
@@ -98,6 +104,14 @@ setup(function()
 end)
 
 teardown(function() os.execute("rm -rf " .. q(dir)) end)
+
+after_each(function()
+  for _, c in ipairs(children) do
+    -- one that has ended has its status written; its pid may belong to another process by now
+    if not (util.read_file(c.status_file) or ""):match("%d") then os.execute("kill -9 " .. c.pid .. " 2>/dev/null") end
+  end
+  children = {}
+end)
 
 before_each(function()
   store = os.tmpname() .. ".db"

@@ -86,9 +86,16 @@ function emulators.start(opts)
     lufa_path = emulators.lufa_binary() }, Emu)
 end
 
---- Stops the stand-ins (by the PIDs recorded in the state folder) and removes the folder. Safe to repeat.
+--- Stops the stand-ins (by the PIDs recorded in the state folder) and any lufa spawn_lufa started that still
+-- runs, and removes the folder. Safe to repeat.
 function Emu:stop()
   if not self.dir then return end
+  -- a lufa that a failed test left running; one that has ended has its status written (its pid may be
+  -- another process's by now)
+  for _, c in ipairs(self.children or {}) do
+    if not read_file(c.st) then os.execute("kill -9 " .. c.pid .. " 2>/dev/null") end
+  end
+  self.children = {}
   os.execute("scripts/emulators/stop --state " .. shell_quote(self.dir) .. " >/dev/null 2>&1")
   os.execute("rm -rf " .. shell_quote(self.dir))
   self.dir = nil
@@ -213,8 +220,9 @@ function Emu:spawn_lufa(args, extra_env)
   local quoted = {}
   for i, a in ipairs(args) do quoted[i] = shell_quote(a) end
   local c = setmetatable({dir = dir, out = dir .. "/out", err = dir .. "/err", st = dir .. "/status"}, Child)
-  -- a subshell runs lufa and records its exit status; lufa is the subshell's only child
-  local p = io.popen(string.format("(%s %s %s > %s 2> %s </dev/null; echo $? > %s) & echo $!",
+  -- a subshell runs lufa and records its exit status; lufa is the subshell's only child. The subshell keeps
+  -- none of the test's own output open, or a lufa left running would hold the test open with it.
+  local p = io.popen(string.format("(%s %s %s > %s 2> %s </dev/null; echo $? > %s) >/dev/null 2>&1 & echo $!",
     self:env_prefix(extra_env), shell_quote(self.lufa_path), table.concat(quoted, " "), shell_quote(c.out),
     shell_quote(c.err), shell_quote(c.st)))
   local subshell = p:read("l")
@@ -225,6 +233,8 @@ function Emu:spawn_lufa(args, extra_env)
     pg:close()
     return pid
   end, 10)
+  self.children = self.children or {}
+  self.children[#self.children + 1] = c
   return c
 end
 

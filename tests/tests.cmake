@@ -12,6 +12,13 @@ foreach(src ${LUFA_C_TESTS})
   set_tests_properties(c/${name} PROPERTIES LABELS "c" TIMEOUT 120)
 endforeach()
 
+# The resolver that tests preload into lufa: names under .test resolve to loopback, and lookups fail on
+# demand (tests/support/resolver_shim.c). Uninstrumented, so a sanitizer build can preload it too.
+add_library(lufa_test_resolver MODULE tests/support/resolver_shim.c)
+target_compile_options(lufa_test_resolver PRIVATE -fno-sanitize=all)
+target_link_options(lufa_test_resolver PRIVATE -fno-sanitize=all)
+target_link_libraries(lufa_test_resolver PRIVATE ${CMAKE_DL_LIBS} Threads::Threads)
+
 # Busted specs, run by the lufa binary itself so the native modules are present.
 file(GLOB LUFA_SPECS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/spec/*_spec.lua)
 foreach(spec ${LUFA_SPECS})

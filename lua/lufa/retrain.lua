@@ -97,7 +97,7 @@ function M.deploy(o)
   if not ml.is_arm then
     log("updating classic endpoint %s to %s%s", ml.update_endpoint:match("^[^?]*"), base, relative)
     local res, uerr = azureml.update_classic{ endpoint = ml.update_endpoint, api_key = ml.api_key, name = o.name,
-      base_location = base, relative_location = relative, sas = sas }
+      base_location = base, relative_location = relative, sas = sas, timeout = ml.request_timeout }
     if not res then return nil, uerr end
     return json.object{ endpointKind = "classic", trainedModelName = o.name, location = location,
       requestId = res.request_id }
@@ -105,7 +105,7 @@ function M.deploy(o)
   log("updating web service %s to %s%s", ml.update_endpoint:match("^[^?]*"), base, relative)
   local def, uerr = azureml.update_arm{ endpoint = ml.update_endpoint, name = o.name,
     uri = base .. relative .. sas, location = base .. relative, authorization = ml.authorization, sleep = o.sleep, log = o.log,
-    journal = o.journal, journaled = o.journaled }
+    journal = o.journal, journaled = o.journaled, request_timeout = ml.request_timeout }
   if not def then return nil, uerr end
   local props = azureml.member(def, "properties") or {}
   return json.object{ endpointKind = "arm", trainedModelName = o.name, webService = azureml.member(def, "name"),

@@ -199,6 +199,7 @@ describe("lufa publish", function()
       local lfile = dir .. "/linkedService/trainingEndpoint.json"
       local ls = decode(lfile)
       ls.properties.typeProperties.authorityHost = "https://127.0.0.1:1"
+      ls.properties.typeProperties.requestTimeout = 30
       emulators.write_file(lfile, json.encode(ls))
       local tfile = dir .. "/trigger/OnUpload.json"
       emulators.write_file(tfile, json.encode{name = "OnUpload", properties = {type = "BlobEventsTrigger",
@@ -213,10 +214,11 @@ describe("lufa publish", function()
       local r = publish{"publish", dir, "--out", out, "--override", SAMPLE .. "/local.json", "--activities", acts}
       assert.are.equal(2, r.status, r.output)
       local e = r.stderr
-      assert.matches("cannot be published to Azure Data Factory as it is %(5 problem%(s%)%)", e)
+      assert.matches("cannot be published to Azure Data Factory as it is %(6 problem%(s%)%)", e)
       assert.is_truthy(e:find(pfile .. ": $.properties.activities[2].typeProperties.activities[0].type: error: " ..
         "activity 'score' has type 'LuaScore', which only lufa runs (a Lua activity module)", 1, true), e)
       assert.is_truthy(e:find(lfile .. ": $.properties.typeProperties.authorityHost: error:", 1, true), e)
+      assert.is_truthy(e:find(lfile .. ": $.properties.typeProperties.requestTimeout: error:", 1, true), e)
       assert.is_truthy(e:find(tfile .. ": $.properties.typeProperties.linkedServiceName: error:", 1, true), e)
       assert.is_truthy(e:find(SAMPLE .. "/local.json: $: error: override files are local", 1, true), e)
       assert.is_truthy(e:find(acts .. ": $: error: a folder of Lua activity modules cannot be published", 1, true), e)

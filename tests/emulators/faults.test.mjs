@@ -142,6 +142,24 @@ describe('fault injection', () => {
     assert.equal(log.json.requests.at(-1).fault, 'stall');
   });
 
+  it('drops a stalled request whose client gave up, and answers a late one after processing it', async () => {
+    await control(emu, 'DELETE', '/requests');
+    await setFaults({ rules: [{ route: 'ml.bes.status', sequence: [{ type: 'stall', seconds: 0.5 }, { type: 'stall', seconds: 0.3, when: 'after' }] }] });
+    await assert.rejects(request(statusUrl(), { timeout: 100 }), /timed out/);
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    const late = await request(statusUrl());
+    assert.equal(late.status, 401);
+    const log = (await control(emu, 'GET', '/requests?route=ml.bes.status')).json.requests;
+    assert.equal(log.length, 2);
+    assert.equal(log[0].fault, 'stall');
+    assert.equal(log[0].status, null);
+    assert.equal(log[0].note, 'client went away');
+    assert.equal(log[0].seconds, 0.5);
+    assert.equal(log[1].fault, 'stall:after');
+    assert.equal(log[1].status, 401);
+    assert.ok(log[1].durationMs >= 300, `answered after ${log[1].durationMs} ms`);
+  });
+
   it('refuses malformed fault specs with the JSON path at fault', async () => {
     const bad = async (spec, pattern) => {
       const r = await control(emu, 'PUT', '/faults', spec);
@@ -154,6 +172,7 @@ describe('fault injection', () => {
     await bad({ rules: [{ route: 'x' }] }, /exactly one of "sequence"/);
     await bad({ seed: 'x', rules: [] }, /seed/);
     await bad({ rules: [{ route: 'x', sequence: [{ type: 'reset', when: 'later' }] }] }, /\.when/);
+    await bad({ rules: [{ route: 'x', sequence: [{ type: 'stall', seconds: 1, when: 'mid-body' }] }] }, /\.when/);
   });
 
   it('puts faults in front of Azurite on the Blob fault endpoint, passing everything else through', async () => {

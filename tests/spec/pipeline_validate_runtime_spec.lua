@@ -148,6 +148,18 @@ describe("validation of what fails at run time", function()
     expect(problems, "a storage linked service needs \"connectionString\" or \"sasUri\"")
   end)
 
+  it("reports an AzureML requestTimeout that is not a number of seconds", function()
+    local function timeout_problems(value)
+      return problems_of({act("A", "Ok")}, nil, {linkedServices = {{name = "ml", properties = {type = "AzureML",
+        typeProperties = {mlEndpoint = "https://ml.test/jobs", apiKey = "k", requestTimeout = value}}}}})
+    end
+    expect(timeout_problems("30"), 'AzureML requestTimeout must be a number of seconds above 0 and at most 3600 ' ..
+      '(got "30")', "$.properties.typeProperties.requestTimeout")
+    expect(timeout_problems(0), "(got 0)")
+    expect(timeout_problems(7200), "(got 7200)")
+    assert.are.equal(0, count(timeout_problems(2.5), "requestTimeout"))
+  end)
+
   it("names the pipelines that exist when asked for one that does not", function()
     local f = assert(pipeline.from_table({pipelines = {
       {name = "Train", properties = {activities = {act("A", "Ok")}}},

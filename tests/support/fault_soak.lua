@@ -3,10 +3,13 @@
 -- Used by scripts/test-faults (100 runs) and tests/e2e/fault_soak_test.lua (a short smoke).
 --
 -- Each run gets, for Azure ML and for Azure AD, a repeating sequence of 20 steps in which every step is a
--- fault with probability 0.15, drawn from KINDS. After the run:
+-- fault with probability 0.15, drawn from KINDS; and with probability 0.2 a resolver that refuses the first
+-- one or two lookups. lufa reaches Azure ML by a name under .test, which tests/support/resolver_shim.c
+-- (preloaded) resolves to loopback, and gives each request REQUEST_TIMEOUT seconds. After the run:
 --   * the outcome is the right one: Failed when a permanent fault (an HTTP 400) reached lufa; Succeeded or
 --     Failed when a 500 answered a POST or PATCH (it may have been processed, so lufa does not send it again);
 --     else Succeeded; the exit status agrees;
+--   * lufa gave up on every answer slower than its requestTimeout (the service saw the client go away);
 --   * the run store's record agrees with what lufa printed and with the service: same status, the training
 --     activity's job id is the one job the service saw started for this run (no double submission), no job is
 --     left running, and the journal is empty once the run has ended;
@@ -41,9 +44,16 @@ soak.KINDS = {
   { name = "reset mid-body", fault = { type = "reset", when = "mid-body" } },
   { name = "truncated body", fault = { type = "truncate", fraction = 0.5 } },
   { name = "slow response (2 s)", fault = { type = "stall", seconds = 2 } },
+  { name = "slow past the timeout, dropped unprocessed", fault = { type = "stall", seconds = 6 }, past_timeout = true },
+  { name = "slow past the timeout, processed (answer lost)", fault = { type = "stall", seconds = 6, when = "after" },
+    past_timeout = true },
 }
+local DNS_KIND = "resolver down (lookups refused)"
 local PERMANENT_WEIGHT = 0.1  -- share of the permanent kind among drawn faults: most runs should succeed
 local STEPS, P_FAULT = 20, 0.15
+local P_DNS = 0.2
+-- lufa's requestTimeout for Azure ML and Azure AD in the soak: above the slow kind, below the ones past it
+local REQUEST_TIMEOUT = 4
 
 local function draw_kind()
   if math.random() < PERMANENT_WEIGHT then
@@ -82,7 +92,10 @@ local function kind_of(q)
   for _, k in ipairs(soak.KINDS) do
     local f = k.fault
     if f.type == "reset" and q.fault == "reset:" .. f.when then return k end
-    if f.type ~= "reset" and f.type ~= "status" and q.fault == f.type then return k end
+    if f.type == "stall" and q.fault == (f.when == "after" and "stall:after" or "stall") and q.seconds == f.seconds then
+      return k
+    end
+    if f.type == "truncate" and q.fault == f.type then return k end
   end
   return { name = tostring(q.fault) }
 end
@@ -133,6 +146,32 @@ local function service_sigs(emu)
   return out
 end
 
+-- The sample's override with the Azure ML endpoints under a host name (for the resolver faults; Azure AD
+-- over plain http is refused anywhere but on a loopback address, so it keeps its address) and lufa's
+-- requestTimeout; the secrets stay placeholders, filled in from the environment by lufa.
+local function named_override(emu)
+  return emu:derive_override(sample.ARM_OVERRIDE, function(t)
+    for _, ls in ipairs { "trainingEndpoint", "updatableScoringEndpoint2" } do
+      local tp = t.linkedServices[ls].properties.typeProperties
+      for _, k in ipairs { "mlEndpoint", "updateResourceEndpoint" } do
+        if tp[k] then tp[k] = emu:substitute(tp[k]):gsub("^(%a+://)127%.0%.0%.1([:/])", "%1ml.lufa.test%2") end
+      end
+      tp.requestTimeout = REQUEST_TIMEOUT
+    end
+  end)
+end
+
+-- The variables that preload the resolver into lufa, refusing `failures` lookups.
+local function resolver_env(failures)
+  local shim = emulators.lufa_binary():match("^(.*)/[^/]*$") .. "/liblufa_test_resolver.so"
+  if not emulators.read_file(shim) then error("the soak needs " .. shim .. " (built with the tests)", 0) end
+  local env = { LD_PRELOAD = shim, LUFA_TEST_DNS_FAILURES = tostring(failures) }
+  -- a sanitizer build wants its runtime first among the libraries; the resolver comes before it
+  local asan = os.getenv("ASAN_OPTIONS")
+  if asan then env.ASAN_OPTIONS = asan .. ":verify_asan_link_order=0" end
+  return env
+end
+
 --- Runs the soak. `opts`: `runs` (default 100), `seed` (default 1), `log` (function(line), default print).
 -- @return summary `{runs, correct, outcomes = {status → n}, faults = {kind → n}, leaks, problems = {…}, elapsed}`
 function soak.run(opts)
@@ -151,18 +190,25 @@ function soak.run(opts)
     local secrets = emu:secrets()
     local seen_jobs = {}
     local updated_at = emu:model("default").updatedAt
+    local override = named_override(emu)
     for run = 1, n do
       local problems = {}
       local function problem(fmt, ...) problems[#problems + 1] = string.format(fmt, ...) end
       emu:clear_requests()
       emu:faults(fault_rules(seed * 1000 + run))
-      local r = emu:lufa({ "run", sample.FACTORY, sample.PIPELINE, "--override", sample.ARM_OVERRIDE, "--json" },
-        { LUFA_STORE = store_path })
+      local dns_failures = math.random() < P_DNS and math.random(2) or 0
+      local env = resolver_env(dns_failures)
+      env.LUFA_STORE = store_path
+      local r = emu:lufa({ "run", sample.FACTORY, sample.PIPELINE, "--override", override, "--json" }, env)
       emu:faults { rules = json.array {} }  -- the checks below talk to the stand-ins without faults
 
       -- what was injected, and whether a permanent fault reached lufa
       -- a 500 may mean the call was processed: lufa does not send a non-idempotent call again after one
       local injected, permanent, unsafe_500 = {}, false, false
+      for _ = 1, dns_failures do
+        injected[#injected + 1] = DNS_KIND
+        summary.faults[DNS_KIND] = (summary.faults[DNS_KIND] or 0) + 1
+      end
       for _, q in ipairs(emu:requests()) do
         local k = kind_of(q)
         if k then
@@ -170,6 +216,10 @@ function soak.run(opts)
           summary.faults[k.name] = (summary.faults[k.name] or 0) + 1
           permanent = permanent or k.permanent == true
           unsafe_500 = unsafe_500 or (q.status == 500 and (q.method == "POST" or q.method == "PATCH"))
+          if k.past_timeout and q.note ~= "client went away" then
+            problem("lufa waited out a %g s answer to %s %s (its requestTimeout is %g s)", q.seconds, q.method,
+              q.route, REQUEST_TIMEOUT)
+          end
         end
       end
 
@@ -261,6 +311,7 @@ function soak.run(opts)
       end
     end
     os.execute("rm -rf " .. emulators.shell_quote(state))
+    emu:cleanup()
   end)
   emulators.stop_with_data(emu, data_dir)
   if not ok then error(err, 0) end
@@ -276,12 +327,12 @@ function soak.format(s)
   for k, c in pairs(s.faults) do kinds[#kinds + 1] = k; total = total + c end
   table.sort(kinds)
   lines[#lines + 1] = string.format("faults injected: %d", total)
-  for _, k in ipairs(kinds) do lines[#lines + 1] = string.format("  %-42s %5d", k, s.faults[k]) end
+  for _, k in ipairs(kinds) do lines[#lines + 1] = string.format("  %-48s %5d", k, s.faults[k]) end
   lines[#lines + 1] = "outcomes:"
   local names = {}
   for k in pairs(s.outcomes) do names[#names + 1] = k end
   table.sort(names)
-  for _, k in ipairs(names) do lines[#lines + 1] = string.format("  %-42s %5d", k, s.outcomes[k]) end
+  for _, k in ipairs(names) do lines[#lines + 1] = string.format("  %-48s %5d", k, s.outcomes[k]) end
   return table.concat(lines, "\n")
 end
 

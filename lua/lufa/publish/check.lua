@@ -1,8 +1,8 @@
 --- What would not work in Azure Data Factory: the refusals of `lufa publish`.
 -- A factory is published unchanged, so everything that only lufa understands is refused with its file and
 -- JSON path: activity types ADF does not have (Lua activity modules), lufa's own properties (an AzureML
--- linked service's `authorityHost`, a BlobEventsTrigger's `linkedServiceName`), and resources changed by an
--- override file, which is local by nature.
+-- linked service's `authorityHost` and `requestTimeout`, a BlobEventsTrigger's `linkedServiceName`), and
+-- resources changed by an override file, which is local by nature.
 -- @module lufa.publish.check
 local L = require "lufa.pipeline.lenient"
 local activities = require "lufa.activities"
@@ -40,7 +40,8 @@ end
 
 -- typeProperties keys lufa adds to ADF's linked-service types.
 local LINKED_EXTENSIONS = {
-  azureml = {authorityHost = "lufa's Azure AD authority for local stand-ins"},
+  azureml = {authorityHost = "lufa's Azure AD authority for local stand-ins",
+    requestTimeout = "lufa's time limit for one request to the service"},
 }
 
 -- typeProperties keys lufa adds to ADF's trigger types.

@@ -4,6 +4,7 @@
 
 const FAULT_TYPES = new Set(['pass', 'status', 'reset', 'stall', 'truncate']);
 const RESET_WHEN = new Set(['before', 'after', 'mid-body']);
+const STALL_WHEN = new Set(['before', 'after']);
 
 /** mulberry32: a tiny seeded PRNG; good enough to make fault draws repeatable. */
 function seededRandom(seed) {
@@ -47,6 +48,9 @@ function checkFault(fault, where) {
   }
   if (fault.type === 'stall' && !(Number.isFinite(fault.seconds) && fault.seconds >= 0 && fault.seconds <= 600)) {
     throw new FaultSpecError(`${where}.seconds: expected a number of seconds between 0 and 600`);
+  }
+  if (fault.type === 'stall' && fault.when !== undefined && !STALL_WHEN.has(fault.when)) {
+    throw new FaultSpecError(`${where}.when: expected one of ${[...STALL_WHEN].join(', ')}`);
   }
   if (fault.type === 'truncate' && fault.fraction !== undefined && !(fault.fraction >= 0 && fault.fraction < 1)) {
     throw new FaultSpecError(`${where}.fraction: expected a number in [0, 1)`);

@@ -44,6 +44,13 @@ function echoError(status, ctx) {
   return jsonResponse(status, { error: { code: 'InjectedFault', message } });
 }
 
+/** The fault's name in the request log: its type, with `when` for the kinds that have one. */
+function faultName(fault) {
+  if (fault.type === 'reset') return `reset:${fault.when || 'before'}`;
+  if (fault.type === 'stall' && fault.when === 'after') return 'stall:after';
+  return fault.type;
+}
+
 function hardReset(socket) {
   const tcp = socket._parent && typeof socket._parent.resetAndDestroy === 'function' ? socket._parent : socket;
   try {
@@ -105,8 +112,9 @@ export function createService({ service, routes, errors, faults, log, maxBodyByt
         path: redactedPath(req.url),
         status,
         durationMs: Math.round(ms * 10) / 10,
-        ...(fault ? { fault: fault.type === 'reset' ? `reset:${fault.when || 'before'}` : fault.type } : {}),
+        ...(fault ? { fault: faultName(fault) } : {}),
         ...(fault?.echo ? { echo: true } : {}),
+        ...(fault?.type === 'stall' ? { seconds: fault.seconds } : {}),
         ...ctx.info,
         ...extra,
       });
@@ -150,7 +158,14 @@ export function createService({ service, routes, errors, faults, log, maxBodyByt
         record(null);
         return;
       }
-      if (fault?.type === 'stall') await sleep(fault.seconds * 1000);
+      if (fault?.type === 'stall' && (fault.when || 'before') === 'before') {
+        await sleep(fault.seconds * 1000);
+        // a request its client gave up on while it waited is dropped unprocessed, as a queued one would be
+        if (req.socket.destroyed) {
+          record(null, { note: 'client went away' });
+          return;
+        }
+      }
       if (fault?.type === 'status') {
         response = errors.fault(ctx, fault);
         // As some services do, the error quotes the request it refuses: URL with its query, headers, body.
@@ -170,6 +185,8 @@ export function createService({ service, routes, errors, faults, log, maxBodyByt
       }
     }
 
+    // processed; the answer comes late (a client that gives up first has lost it)
+    if (fault?.type === 'stall' && fault.when === 'after') await sleep(fault.seconds * 1000);
     const body = toBuffer(response.body);
     const headers = { ...response.headers };
     // A HEAD answer keeps the Content-Length of the body it describes.

@@ -104,7 +104,7 @@ function M.deploy(o)
   end
   log("updating web service %s to %s%s", ml.update_endpoint:match("^[^?]*"), base, relative)
   local def, uerr = azureml.update_arm{ endpoint = ml.update_endpoint, name = o.name,
-    uri = base .. relative .. sas, location = base .. relative, authorization = ml.authorization, sleep = o.sleep, log = o.log,
+    uri = secret.concat(base, relative, sas), location = base .. relative, authorization = ml.authorization, sleep = o.sleep, log = o.log,
     journal = o.journal, journaled = o.journaled, request_timeout = ml.request_timeout }
   if not def then return nil, uerr end
   local props = azureml.member(def, "properties") or {}

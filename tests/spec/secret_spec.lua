@@ -109,6 +109,36 @@ describe("lufa.secret", function()
     end)
   end)
 
+  describe("secret.concat", function()
+    it("joins strings, numbers and secrets into one secret", function()
+      local joined = secret.concat("https://host/path?", 7, s, "&x=", secret("two"))
+      assert.is_true(secret.is(joined))
+      assert.are.equal("https://host/path?7" .. BYTES .. "&x=two", secret.expose(joined))
+      local plain = secret.concat("a", "b")
+      assert.is_true(secret.is(plain))
+      assert.are.equal("ab", secret.expose(plain))
+      assert.are.equal("", secret.expose(secret.concat()))
+    end)
+
+    it("keeps every part where a `..` chain would lose them: in a task whose stack moves", function()
+      -- each call runs at a depth where the stack must grow, in a fresh coroutine (a task's stack starts
+      -- small); secret.concat is one call, so no chain is left to lose parts
+      local function at_depth(n, f) if n == 0 then return f() end return (at_depth(n - 1, f)) end
+      for depth = 1, 40 do
+        local joined = coroutine.wrap(function()
+          return at_depth(depth, function() return secret.concat("a", "b", s, "c") end)
+        end)()
+        assert.are.equal("ab" .. BYTES .. "c", secret.expose(joined))
+      end
+    end)
+
+    it("names the part that is not a string, a number or a secret", function()
+      local msg = raised(function() return secret.concat("a", s, {}) end)
+      assert.matches("bad argument #3", msg)
+      assert.is_nil(msg:find(BYTES, 1, true))
+    end)
+  end)
+
   describe("equality", function()
     it("compares contents", function()
       assert.is_true(s == secret(BYTES))

@@ -21,9 +21,8 @@ request.IMDS_RETRY = { attempts = 7, base_delay = 4, max_delay = 60,
 -- @tparam table fields list of `{name, value}` pairs (value a string or lufa.secret)
 function request.form(fields)
   local body = ""
-  -- One secret per concatenation: built as one chain of five operands with the secret last, the body
-  -- sometimes came out as a plain string without that field (about 1 run in 10 of aad_refresh_spec under
-  -- load, never with the garbage collector stopped, never in this form). Cause not yet understood.
+  -- Two operands per concatenation: Lua 5.4.4 loses the operands after the first of a longer `..` chain
+  -- when a metamethod call in it moves the stack (a secret's concatenation can; docs/api/secret.md)
   for i, f in ipairs(fields) do
     local name = (i > 1 and "&" or "") .. http.urlencode(f[1]) .. "="
     local value = http.urlencode(f[2])

@@ -62,7 +62,7 @@ local function authorization(ctx, auth)
   if atype == "basic" then
     local crypto = require "lufa.crypto"
     local user, pass = text(L.get(auth, "username")), text(L.get(auth, "password"))
-    return secret("Basic ") .. crypto.base64_encode(secret(user) .. ":" .. pass)
+    return secret("Basic ") .. crypto.base64_encode(secret.concat(user, ":", pass))
   end
   local aad = require "lufa.aad"
   local resource = L.get(auth, "resource")
